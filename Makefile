@@ -1,0 +1,47 @@
+# inmem — every target works from a clean clone with only Go installed.
+GO      ?= go
+PKGS    := ./...
+BENCH   ?= .
+BENCHTIME ?= 1s
+FUZZTIME ?= 30s
+
+.PHONY: all build test race lint vet fmt demo bench fuzz stress clean
+
+all: build test
+
+build:
+	$(GO) build $(PKGS)
+
+# What CI runs: lint (gofmt + vet), then the whole suite with the race detector.
+test: lint race
+
+race:
+	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+demo:
+	$(GO) run ./cmd/inmem demo
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# Each fuzz target briefly; FUZZTIME=10m for a longer run.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+stress:
+	$(GO) test -race -count=1 -timeout 20m -run 'Stress' ./stress/...
+
+clean:
+	$(GO) clean -testcache

@@ -1,0 +1,102 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+)
+
+// Commit is one transaction on its way through the pipeline.
+type Commit struct {
+	Run      extension.RunID
+	Snapshot uint64 // version the transaction read at
+	Parts    []extension.TxPart
+	// System marks a run-lifecycle transaction: its part checks the run itself, so the run
+	// guard (which requires an Active run) is skipped.
+	System bool
+	// Sync asks for a durable commit whatever the durability mode (CommitOptions.Sync).
+	Sync bool
+	// Pinned says Snapshot is pinned on the clock (the transaction read something). The
+	// sequencer unpins it once the commit is validated: the pin must outlive validation, which
+	// reads state that trimming could otherwise drop, even if the caller stopped waiting.
+	Pinned bool
+
+	// Set by the sequencer.
+	Version   uint64
+	Timestamp int64
+	Entries   []commitlog.Entry // this commit's entries, without the marker
+
+	shard int // the run's shard, computed once by the applier
+	done  chan error
+	// Inline storage: a one- or two-part commit with a couple of entries allocates nothing
+	// beyond the Commit itself, which is recycled.
+	partBuf  [2]extension.TxPart
+	entryBuf [2]commitlog.Entry
+}
+
+var commitPool = sync.Pool{New: func() any { return &Commit{done: make(chan error, 1)} }}
+
+// NewCommit prepares a commit for run. Hand it to the sequencer, then Await it.
+func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) *Commit {
+	c := commitPool.Get().(*Commit)
+	c.Run, c.Snapshot = run, snapshot
+	c.Parts = append(c.partBuf[:0], parts...)
+	c.Entries = c.entryBuf[:0]
+	return c
+}
+
+// Await waits for the commit's outcome and then recycles c: the caller must not use it again.
+// If ctx ends first it returns ctx.Err(): the commit was handed over and may still land
+// (SPEC 4), so c is left to the pipeline and the garbage collector.
+func (c *Commit) Await(ctx context.Context) error {
+	if ctx.Done() == nil { // context.Background and friends: a plain receive is cheaper than select
+		err := <-c.done
+		c.Release()
+		return err
+	}
+	select {
+	case err := <-c.done:
+		c.Release()
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Release recycles a commit that is finished or was never handed over.
+func (c *Commit) Release() {
+	done := c.done
+	*c = Commit{done: done}
+	commitPool.Put(c)
+}
+
+// finish delivers the outcome; done is buffered, so this never blocks.
+func (c *Commit) finish(err error) { c.done <- err }
+
+// Batch is the commits the sequencer forwarded together, with dense versions First..Last.
+type Batch struct {
+	First, Last uint64
+	Commits     []*Commit
+	Bytes       int    // payload bytes, for MaxBatchBytes and statistics
+	EndLSN      uint64 // the log's end after this batch (0 in InMemory mode)
+
+	log *LogStage // set while the batch is in the log stage
+
+	parts     atomic.Int32          // shard-actor parts still to apply
+	failure   atomic.Pointer[error] // first failure; a failed batch is never published
+	completed bool                  // guarded by Publisher.mu
+}
+
+// Fail marks the batch as failed with err, unless it already failed.
+func (b *Batch) Fail(err error) { b.failure.CompareAndSwap(nil, &err) }
+
+// Err returns the batch's failure, or nil.
+func (b *Batch) Err() error {
+	if p := b.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

@@ -1,0 +1,24 @@
+// Package actors runs the engine: actor goroutines with their lifecycle and supervision, the
+// request/reply helper, and the commit pipeline of SPEC 2.2 built from them.
+//
+//	Tx.Commit ─▶ Sequencer ─▶ LogStage ─▶ shard actors ─▶ Publisher ─▶ reply
+//	             validate,    (durable)   apply their     advance
+//	             version                  entries         visible
+//
+// The Sequencer is one goroutine: it drains every commit waiting in its mailbox, validates each
+// against the newest state (published state read from the primitives, plus the writes it has
+// sequenced but not yet seen published, which it keeps in a staged table), assigns dense commit
+// versions and forwards the survivors as one Batch. The log stage makes a batch durable (a no-op
+// in InMemory mode) and hands it on. The Applier splits a batch by (primitive, shard) and sends
+// each part to the one actor that owns that shard; the last actor to finish a batch hands it to
+// the Publisher, which publishes batches strictly in order and only then replies to their
+// commits. So a commit is acknowledged only when it and every commit before it are visible.
+//
+// Failure: an actor whose Apply fails (malformed input: a bug or corruption, since everything
+// that can fail is validated before logging) stops the engine. The batch is never published, every
+// waiting and later commit fails with the cause, and Stop returns it.
+//
+// Shutdown is in dependency order: closing the sequencer's mailbox lets it drain and forward what
+// it accepted, then it closes the next stage, and so on down the pipeline, so nothing accepted is
+// dropped and no goroutine outlives Stop.
+package actors

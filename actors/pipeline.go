@@ -1,0 +1,144 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/mailbox"
+)
+
+// Mailbox capacities: deep enough that 256 committers rarely wait on a full sequencer mailbox,
+// small enough that backpressure starts before memory grows without bound.
+const (
+	sequencerMailbox = 4096
+	shardMailbox     = 1024
+	// recoveryBatch is how many recovered transactions travel to the shard actors together.
+	recoveryBatch = 256
+)
+
+// PipelineConfig describes the engine to start.
+type PipelineConfig struct {
+	Registry      *extension.Registry // the primitives, registered
+	Shards        int                 // shards per primitive
+	Clock         *mvcc.Clock
+	Stats         *Stats
+	Guard         RunGuard // may be nil
+	MaxBatchBytes int
+	// OnFail is called once with the engine's first failure.
+	OnFail func(error)
+}
+
+// LogFactory builds the log stage in front of the applier (see NewLogStage).
+type LogFactory func(next Stage, p *Publisher, g *Group, s *Stats) Stage
+
+// Pipeline is the engine: sequencer → (log) → shard actors → publisher. It starts in recovery:
+// only the shard actors and the publisher run, and Recover feeds them the log's transactions.
+// Serve then starts the log stage and the sequencer, and commits flow.
+type Pipeline struct {
+	cfg       PipelineConfig
+	group     *Group
+	in        *mailbox.Mailbox[*Commit]
+	publisher *Publisher
+	applier   *Applier
+	serving   bool
+
+	recovering *Batch // recovered transactions not yet submitted
+}
+
+// StartPipeline creates every primitive's shards and starts their actors.
+func StartPipeline(cfg PipelineConfig) *Pipeline {
+	p := &Pipeline{cfg: cfg, group: NewGroup(cfg.OnFail), in: mailbox.New[*Commit](sequencerMailbox)}
+	var shards []extension.Shard
+	for _, prim := range cfg.Registry.Primitives() {
+		for i := range cfg.Shards {
+			shards = append(shards, prim.NewShard(i))
+		}
+	}
+	p.publisher = NewPublisher(cfg.Clock, cfg.Stats)
+	p.applier = StartApplier(ApplierConfig{
+		Registry: cfg.Registry, Shards: shards, Count: cfg.Shards,
+		Publisher: p.publisher, Clock: cfg.Clock, Group: p.group, Mailbox: shardMailbox,
+	})
+	return p
+}
+
+// Recover applies one committed transaction read back from the log. Transactions must come in
+// commit order; they bypass validation and the log, which hold them already.
+func (p *Pipeline) Recover(version uint64, run extension.RunID, entries []commitlog.Entry) error {
+	if err := p.group.Err(); err != nil {
+		return err
+	}
+	b := p.recovering
+	if b == nil {
+		b = &Batch{First: version}
+		p.recovering = b
+	}
+	c := NewCommit(run, 0)
+	c.Version, c.Entries = version, entries
+	b.Commits = append(b.Commits, c)
+	b.Last = version
+	if len(b.Commits) >= recoveryBatch {
+		p.flushRecovered()
+	}
+	return nil
+}
+
+// flushRecovered hands the pending recovered transactions to the shard actors and returns the
+// last of them, whose outcome says whether everything before it was applied.
+func (p *Pipeline) flushRecovered() *Commit {
+	b := p.recovering
+	if b == nil {
+		return nil
+	}
+	p.recovering = nil
+	p.publisher.Enqueue(b)
+	p.applier.Submit(b)
+	return b.Commits[len(b.Commits)-1]
+}
+
+// Serve ends recovery and starts taking commits: it waits until every recovered transaction is
+// applied and published, then starts the log stage (nil: InMemory) and the sequencer, which
+// continues from lastVersion.
+func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
+	if last := p.flushRecovered(); last != nil {
+		if err := last.Await(context.Background()); err != nil {
+			return fmt.Errorf("apply recovered transactions: %w", err)
+		}
+	}
+	if now := p.cfg.Clock.Now(); now != lastVersion {
+		return fmt.Errorf("recovery published version %d, expected %d", now, lastVersion)
+	}
+	var next Stage = p.applier
+	if log != nil {
+		next = log(next, p.publisher, p.group, p.cfg.Stats)
+	}
+	seq := NewSequencer(SequencerConfig{
+		Mailbox: p.in, Next: next, Publisher: p.publisher, Clock: p.cfg.Clock, Guard: p.cfg.Guard,
+		Stats: p.cfg.Stats, MaxBatchBytes: p.cfg.MaxBatchBytes, Failed: p.group.Err,
+		LastVersion: lastVersion,
+	})
+	p.serving = true
+	p.group.Go("sequencer", seq.Run)
+	return nil
+}
+
+// Submit hands c to the sequencer, waiting while its mailbox is full. It fails with
+// mailbox.ErrClosed after Stop, or ctx.Err(); then c was not handed over.
+func (p *Pipeline) Submit(ctx context.Context, c *Commit) error { return p.in.Send(ctx, c) }
+
+// Err returns the engine's failure, or nil while it is healthy.
+func (p *Pipeline) Err() error { return p.group.Err() }
+
+// Stop closes the pipeline in dependency order: commits already submitted complete, then every
+// actor exits. It returns the engine's failure, if any. It may be called during recovery.
+func (p *Pipeline) Stop() error {
+	p.in.Close()
+	if !p.serving { // no sequencer to close the stages behind it
+		p.flushRecovered()
+		p.applier.Close()
+	}
+	return p.group.Wait()
+}

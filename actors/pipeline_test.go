@@ -1,0 +1,248 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/inmemdb/inmem/actors"
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/mailbox"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// toy is a primitive that records what its shards apply. A payload "fail" makes Apply fail; a
+// payload "block" makes Apply wait until the test releases it.
+type toy struct {
+	mu      sync.Mutex
+	applied map[int][]commitlog.Entry // shard → entries in apply order
+	release chan struct{}
+}
+
+func newToy() *toy {
+	return &toy{applied: map[int][]commitlog.Entry{}, release: make(chan struct{})}
+}
+
+func (*toy) Name() string               { return "toy" }
+func (*toy) SectionID() uint8           { return 99 }
+func (*toy) EntryTypes() (lo, hi uint8) { return 0x80, 0x8F }
+func (p *toy) NewShard(id int) extension.Shard {
+	return &toyShard{p: p, id: id}
+}
+
+func (p *toy) entries(shard int) []commitlog.Entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]commitlog.Entry(nil), p.applied[shard]...)
+}
+
+type toyShard struct {
+	p  *toy
+	id int
+}
+
+func (s *toyShard) Apply(batch []commitlog.Entry) error {
+	for _, e := range batch {
+		switch string(e.Payload[commitlog.RunIDSize:]) {
+		case "fail":
+			return errors.New("toy: cannot apply")
+		case "block":
+			<-s.p.release
+		}
+		s.p.mu.Lock()
+		s.p.applied[s.id] = append(s.p.applied[s.id], e)
+		s.p.mu.Unlock()
+	}
+	return nil
+}
+func (s *toyShard) Freeze(uint64) extension.FrozenView { return nil }
+func (s *toyShard) LoadSection(io.Reader) error        { return nil }
+
+// part writes one toy entry; it conflicts if key was written after its snapshot, and can be
+// told to fail validation.
+type part struct {
+	run     extension.RunID
+	key     string
+	payload string
+	invalid error
+	seen    *extension.Staged // what Validate found staged for key, if asked
+}
+
+func (p *part) Empty() bool { return false }
+func (p *part) Validate(c extension.Commit) error {
+	if p.invalid != nil {
+		return p.invalid
+	}
+	k := extension.Key{Section: 99, Run: p.run, Name: p.key}
+	if st, ok := c.Staged(k); ok {
+		if p.seen != nil {
+			*p.seen = st
+		}
+		if st.Version > c.Snapshot() {
+			return fmt.Errorf("conflict on %s", p.key)
+		}
+	}
+	c.Stage(k, extension.Staged{Version: c.Version()})
+	return nil
+}
+func (p *part) Entries(dst []commitlog.Entry, c extension.Commit) []commitlog.Entry {
+	payload := append(p.run[:], p.payload...)
+	return append(dst, commitlog.Entry{Type: 0x80, Version: 1, Payload: payload})
+}
+
+type rig struct {
+	pipe  *actors.Pipeline
+	clock *mvcc.Clock
+	stats *actors.Stats
+	toy   *toy
+}
+
+func start(t *testing.T, shards int) *rig {
+	t.Helper()
+	r := &rig{clock: new(mvcc.Clock), stats: new(actors.Stats), toy: newToy()}
+	var reg extension.Registry
+	require.NoError(t, reg.Register(r.toy))
+	r.pipe = actors.StartPipeline(actors.PipelineConfig{
+		Registry: &reg, Shards: shards, Clock: r.clock, Stats: r.stats, MaxBatchBytes: 1 << 20,
+	})
+	require.NoError(t, r.pipe.Serve(0, nil))
+	return r
+}
+
+func (r *rig) commit(ctx context.Context, p *part) (*actors.Commit, error) {
+	c := actors.NewCommit(p.run, 0, p)
+	if err := r.pipe.Submit(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (r *rig) commitWait(p *part) error {
+	c, err := r.commit(context.Background(), p)
+	if err != nil {
+		return err
+	}
+	return c.Await(context.Background())
+}
+
+func run(i int) extension.RunID { return extension.RunID{byte(i), byte(i >> 8), 1} }
+
+// Versions are dense, every shard applies in version order, and the clock ends at the last one.
+func TestPipelineVersionsDenseAndOrdered(t *testing.T) {
+	r := start(t, 3)
+	const goroutines, each = 16, 100
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := r.commitWait(&part{run: run(g), key: fmt.Sprint(g, "/", i), payload: "x"}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, r.pipe.Stop())
+	assert.EqualValues(t, goroutines*each, r.clock.Now())
+	assert.EqualValues(t, goroutines*each, r.stats.Commits.Load())
+	seen := map[uint64]bool{}
+	for shard := range 3 {
+		var last uint64
+		for _, e := range r.toy.entries(shard) {
+			assert.Greater(t, e.TxID, last, "shard %d applied out of order", shard)
+			last = e.TxID
+			assert.False(t, seen[e.TxID])
+			seen[e.TxID] = true
+		}
+	}
+	assert.Len(t, seen, goroutines*each)
+	for v := uint64(1); v <= goroutines*each; v++ {
+		assert.True(t, seen[v], "version %d missing", v)
+	}
+	assert.LessOrEqual(t, r.stats.Batches.Load(), uint64(goroutines*each))
+}
+
+func TestValidationFailureConsumesNoVersion(t *testing.T) {
+	r := start(t, 1)
+	defer func() { require.NoError(t, r.pipe.Stop()) }()
+	require.NoError(t, r.commitWait(&part{run: run(1), key: "a", payload: "x"}))
+	bad := errors.New("invalid")
+	require.ErrorIs(t, r.commitWait(&part{run: run(1), key: "b", payload: "x", invalid: bad}), bad)
+	require.NoError(t, r.commitWait(&part{run: run(1), key: "c", payload: "x"}))
+	es := r.toy.entries(0)
+	require.Len(t, es, 2)
+	assert.EqualValues(t, 1, es[0].TxID)
+	assert.EqualValues(t, 2, es[1].TxID, "the failed commit consumed no version")
+}
+
+// A commit validates against writes that are sequenced but not yet applied or published.
+func TestValidationSeesStagedWrites(t *testing.T) {
+	r := start(t, 1)
+	first, err := r.commit(context.Background(), &part{run: run(1), key: "k", payload: "block"})
+	require.NoError(t, err)
+	var seen extension.Staged
+	second := &part{run: run(1), key: "k", payload: "x", seen: &seen}
+	err = r.commitWait(second) // snapshot 0; the first commit (version 1) is staged, unpublished
+	require.Error(t, err)
+	assert.EqualValues(t, 1, seen.Version)
+	assert.EqualValues(t, 0, r.clock.Now(), "the first commit is still blocked in apply")
+	close(r.toy.release)
+	require.NoError(t, first.Await(context.Background()))
+	assert.EqualValues(t, 1, r.clock.Now())
+	require.NoError(t, r.pipe.Stop())
+}
+
+// An Apply failure stops the engine: the failing commit and every later one fail, the batch is
+// never published, and Stop reports the cause.
+func TestApplyFailureStopsEngine(t *testing.T) {
+	r := start(t, 2)
+	require.NoError(t, r.commitWait(&part{run: run(1), key: "a", payload: "x"}))
+	err := r.commitWait(&part{run: run(1), key: "b", payload: "fail"})
+	require.ErrorContains(t, err, "cannot apply")
+	assert.Error(t, r.pipe.Err())
+	err = r.commitWait(&part{run: run(2), key: "c", payload: "x"})
+	require.Error(t, err, "the engine accepts no commit after a failure")
+	assert.EqualValues(t, 1, r.clock.Now(), "nothing after the failure was published")
+	require.ErrorContains(t, r.pipe.Stop(), "cannot apply")
+}
+
+// Stop drains: every commit accepted before Stop completes; later ones are refused.
+func TestStopDrainsAcceptedCommits(t *testing.T) {
+	r := start(t, 2)
+	var commits []*actors.Commit
+	for i := range 200 {
+		c, err := r.commit(context.Background(), &part{run: run(i), key: fmt.Sprint(i), payload: "x"})
+		require.NoError(t, err)
+		commits = append(commits, c)
+	}
+	require.NoError(t, r.pipe.Stop())
+	for _, c := range commits {
+		require.NoError(t, c.Await(context.Background()))
+	}
+	assert.EqualValues(t, 200, r.clock.Now())
+	_, err := r.commit(context.Background(), &part{run: run(1), key: "late", payload: "x"})
+	assert.ErrorIs(t, err, mailbox.ErrClosed)
+}
+
+func TestAwaitContextCancelled(t *testing.T) {
+	r := start(t, 1)
+	c, err := r.commit(context.Background(), &part{run: run(1), key: "k", payload: "block"})
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, c.Await(cctx), context.Canceled)
+	close(r.toy.release)
+	require.NoError(t, r.pipe.Stop())
+	assert.EqualValues(t, 1, r.clock.Now(), "a commit whose waiter gave up still lands")
+}

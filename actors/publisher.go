@@ -1,0 +1,65 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/inmemdb/inmem/internal/mvcc"
+)
+
+// Publisher makes batches visible strictly in version order and then acknowledges their
+// commits. Batches are queued by the sequencer in order and completed by whichever goroutine
+// finishes them last (a shard actor, or the log stage when it fails a batch), in any order.
+type Publisher struct {
+	clock *mvcc.Clock
+	stats *Stats
+
+	mu     sync.Mutex
+	queue  []*Batch // sequenced, not yet published, in version order
+	broken error    // once a batch failed, no later batch may be published
+}
+
+// NewPublisher returns a publisher advancing clock.
+func NewPublisher(clock *mvcc.Clock, stats *Stats) *Publisher {
+	return &Publisher{clock: clock, stats: stats}
+}
+
+// Enqueue registers b as the next batch in version order.
+func (p *Publisher) Enqueue(b *Batch) {
+	p.mu.Lock()
+	p.queue = append(p.queue, b)
+	p.mu.Unlock()
+}
+
+// Complete reports that b is applied everywhere, or failed (Batch.Fail). Every batch at the
+// head of the queue that is complete is then published — or failed, if it or an earlier one
+// failed — and its commits are answered outside the lock.
+func (p *Publisher) Complete(b *Batch) {
+	p.mu.Lock()
+	b.completed = true
+	var buf [8]*Batch
+	ready := buf[:0] // usually one batch: keep it off the heap
+	for len(p.queue) > 0 && p.queue[0].completed {
+		head := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if err := head.Err(); err != nil && p.broken == nil {
+			p.broken = err
+		}
+		if p.broken != nil {
+			head.Fail(p.broken)
+		} else {
+			p.clock.Publish(head.Last)
+		}
+		ready = append(ready, head)
+	}
+	p.mu.Unlock()
+	for _, b := range ready {
+		err := b.Err()
+		if err == nil {
+			p.stats.Commits.Add(uint64(len(b.Commits)))
+		}
+		for _, c := range b.Commits {
+			c.finish(err)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package inmem_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/inmemdb/inmem"
+)
+
+func openBench(b *testing.B) *inmem.DB {
+	b.Helper()
+	db, err := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func beginBench(b *testing.B, db *inmem.DB) inmem.RunID {
+	b.Helper()
+	id := inmem.NewRunID()
+	if err := db.BeginRun(context.Background(), id, inmem.RunInfo{}); err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
+
+var benchValue = make([]byte, 100)
+
+// BenchmarkKVPutInMemory: one goroutine, one-op transactions (SPEC 12: ≤ 1.5 µs/op).
+func BenchmarkKVPutInMemory(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	ctx := context.Background()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%04d", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := db.KV().Put(ctx, run, keys[i%len(keys)], benchValue); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKVGet: the read fast path (SPEC 12: ≤ 200 ns/op).
+func BenchmarkKVGet(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	ctx := context.Background()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%04d", i)
+		if err := db.KV().Put(ctx, run, keys[i], benchValue); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := db.KV().Get(run, keys[i%len(keys)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKVPutParallel64: 64 goroutines on disjoint runs (SPEC 12: ≥ 1 M ops/s on 2 cores).
+func BenchmarkKVPutParallel64(b *testing.B) {
+	db := openBench(b)
+	const goroutines = 64
+	runs := make([]inmem.RunID, goroutines)
+	for i := range runs {
+		runs[i] = beginBench(b, db)
+	}
+	var next atomic.Int64
+	ctx := context.Background()
+	b.SetParallelism((goroutines + 1) / 2) // GOMAXPROCS × this = 64 on the 2-core machine
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		run := runs[int(next.Add(1)-1)%goroutines]
+		for i := 0; pb.Next(); i++ {
+			if err := db.KV().Put(ctx, run, "k", benchValue); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkSnapshotAcquire: taking a read snapshot — a pinned read-only transaction (Begin +
+// Rollback) — from one goroutine and from all cores.
+func BenchmarkSnapshotAcquire(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tx, err := db.Begin(run, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tx.Rollback()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				tx, err := db.Begin(run, false)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				tx.Rollback()
+			}
+		})
+	})
+}
+
+// BenchmarkUpdateReadModifyWrite: a transaction that reads a key and writes it back (one
+// goroutine, so no conflicts): the cost of a pinned snapshot, a read set and validation.
+func BenchmarkUpdateReadModifyWrite(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	ctx := context.Background()
+	if err := db.KV().Put(ctx, run, "k", benchValue); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		err := db.Update(ctx, run, func(tx *inmem.Tx) error {
+			v, err := tx.KV().Get("k")
+			if err != nil {
+				return err
+			}
+			return tx.KV().Put("k", v)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,28 @@
+package commitlog
+
+// Entry is one record of the write-ahead log as the engine and the primitives see it: the
+// envelope fields without the framing (length and CRC), which belong to the on-disk encoding.
+//
+// Payload conventions every primitive follows (so that the engine can route an entry without
+// knowing its primitive): a transactional entry's payload starts with the 16-byte RunID of the
+// transaction's run. The rest of the payload is the owning primitive's business, versioned by
+// Version.
+type Entry struct {
+	Type    uint8  // entry type; the owning primitive is found by range (see Registry)
+	Version uint8  // payload format version of this entry type (1 for every type today)
+	TxID    uint64 // commit version of the transaction; 0 = not part of a transaction
+	Payload []byte // owned by the entry once it is handed to the log: never modified afterwards
+}
+
+// Core entry types (range 0x00–0x0F, owned by the engine).
+const (
+	TypeTransactionCommit uint8 = 0x00 // commit marker; payload: the 16 tx_id bytes
+	TypeTransactionAbort  uint8 = 0x01
+	TypeSnapshotMarker    uint8 = 0x02
+
+	CoreTypesLow  uint8 = 0x00
+	CoreTypesHigh uint8 = 0x0F
+)
+
+// RunIDSize is the size of the run id that starts every transactional payload.
+const RunIDSize = 16

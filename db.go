@@ -1,0 +1,177 @@
+// Package inmem is an embedded, in-memory state database for AI-agent orchestrators.
+//
+// An orchestrator runs many agent runs at once; each run keeps its working memory in
+// primitives — key-value pairs, JSON documents, an event log, state cells, reasoning traces and
+// the run record — and every transaction touches one run, atomically across its primitives.
+//
+//	db, err := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+//	run := inmem.NewRunID()
+//	err = db.BeginRun(ctx, run, inmem.RunInfo{Name: "triage", Agent: "planner"})
+//	err = db.Update(ctx, run, func(tx *inmem.Tx) error {
+//		return tx.KV().Put("goal", []byte("answer the ticket"))
+//	})
+//	err = db.View(run, func(tx *inmem.Tx) error {
+//		goal, err := tx.KV().Get("goal")
+//		...
+//	})
+//
+// Transactions are snapshot-isolated with optimistic concurrency: reads never block and never
+// take a lock; at commit, a transaction whose reads were overwritten since its snapshot fails with
+// ErrConflict, and Update runs its function again. Blind writes never conflict.
+//
+// This package is the public surface; the engine — actor goroutines, each the only writer of its
+// shard, fed by a sequencer and a group-committing log — lives in the packages it wires together
+// (actors, commitlog, the primitives).
+//
+// Decisions where the specification is silent:
+//   - Reading a key of a run that does not exist returns ErrRunNotFound (ErrNotFound means the
+//     run exists but the key does not). Begin on an unknown run fails the same way.
+//   - Values returned by reads are copies: the caller may keep and modify them.
+//   - Close is idempotent and returns nil after the first call. Commits already handed over when
+//     Close starts still complete; later calls return ErrClosed.
+//   - With InMemory durability the dir argument of Open is ignored and may be empty.
+//   - Sync in InMemory mode does nothing and returns nil.
+package inmem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/inmemdb/inmem/actors"
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/mailbox"
+	"github.com/inmemdb/inmem/primitives/kv"
+	"github.com/inmemdb/inmem/primitives/run"
+)
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	opts     Options
+	clock    mvcc.Clock
+	stats    actors.Stats
+	registry extension.Registry
+	kv       *kv.Store
+	runs     *run.Store
+	kvAPI    KV
+
+	engine   *actors.Pipeline
+	log      *commitlog.Writer // nil in InMemory mode
+	lock     io.Closer         // the directory lock; nil in InMemory mode
+	recovery *RecoveryResult
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the database in dir, creating it if needed. nil opts means DefaultOptions().
+func Open(dir string, opts *Options) (*DB, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if o.Durability != InMemory && dir == "" {
+		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
+	}
+	db := &DB{opts: o, kv: kv.New(o.Shards), runs: run.New(o.Shards)}
+	db.kvAPI.db = db
+	for _, p := range append([]Primitive{db.kv, db.runs}, o.Primitives...) {
+		if err := db.registry.Register(p); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		}
+	}
+	db.engine = actors.StartPipeline(actors.PipelineConfig{
+		Registry: &db.registry, Shards: db.opts.Shards, Clock: &db.clock, Stats: &db.stats,
+		Guard: db.runs, MaxBatchBytes: db.opts.MaxBatchBytes,
+		OnFail: func(err error) { db.opts.Logger.Error("inmem: engine stopped", "err", err) },
+	})
+	if o.Durability == InMemory {
+		err = db.engine.Serve(0, nil)
+	} else {
+		err = db.openLog(dir)
+	}
+	if err != nil {
+		return nil, errors.Join(err, db.engine.Stop())
+	}
+	return db, nil
+}
+
+// Close stops the database: commits already handed over complete, then every goroutine of the
+// engine exits. It returns the engine's failure, if it had one.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.closed.Store(true)
+		db.closeErr = db.engine.Stop()
+		if db.lock != nil {
+			db.closeErr = errors.Join(db.closeErr, db.lock.Close())
+		}
+	})
+	return db.closeErr
+}
+
+// usable returns ErrClosed once Close has started, or the engine's failure.
+func (db *DB) usable() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.engine.Err(); err != nil {
+		return fmt.Errorf("%w: engine stopped: %w", ErrClosed, err)
+	}
+	return nil
+}
+
+// submit hands a commit to the sequencer and waits for its outcome. A commit that never
+// reaches the sequencer releases its pinned snapshot here; otherwise the sequencer does.
+func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
+	err := db.usable()
+	if err == nil {
+		err = ctx.Err() // a context already done hands nothing over
+	}
+	if err == nil {
+		err = db.engine.Submit(ctx, c)
+	}
+	if err != nil {
+		if c.Pinned {
+			db.clock.Unpin(c.Snapshot)
+		}
+		c.Release()
+		if errors.Is(err, mailbox.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return c.Await(ctx)
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	Commits   uint64 // transactions committed (read-only ones never count)
+	Conflicts uint64 // commits refused with ErrConflict or ErrVersionMismatch
+	Batches   uint64 // commit batches: Commits/Batches is the group-commit factor
+	Syncs     uint64 // fdatasync calls on the log
+	WALBytes  uint64 // bytes written to the log
+	Snapshots uint64 // snapshots written
+}
+
+// Stats returns the current counters.
+func (db *DB) Stats() Stats {
+	s := &db.stats
+	return Stats{
+		Commits: s.Commits.Load(), Conflicts: s.Conflicts.Load(), Batches: s.Batches.Load(),
+		Syncs: s.Syncs.Load(), WALBytes: s.WALBytes.Load(), Snapshots: s.Snapshots.Load(),
+	}
+}
+
+// runCheck returns ErrRunNotFound unless run exists at snapshot (GlobalRun always does).
+func (db *DB) runCheck(id RunID, snapshot uint64) error {
+	if id == GlobalRun || db.runs.Status(id, snapshot) != run.NotFound {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrRunNotFound, id)
+}

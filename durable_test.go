@@ -1,0 +1,64 @@
+package inmem_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/inmemdb/inmem"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func openDir(t testing.TB, dir string, mutate ...func(*inmem.Options)) *inmem.DB {
+	t.Helper()
+	o := inmem.DefaultOptions()
+	for _, m := range mutate {
+		m(o)
+	}
+	db, err := inmem.Open(dir, o)
+	require.NoError(t, err)
+	return db
+}
+
+func TestStrictReopen(t *testing.T) {
+	dir := t.TempDir()
+	db := openDir(t, dir)
+	run := newRun(t, db)
+	for i := range 100 {
+		require.NoError(t, db.KV().Put(ctx, run, fmt.Sprint("k", i), []byte(fmt.Sprint(i))))
+	}
+	_, err := db.KV().Delete(ctx, run, "k7")
+	require.NoError(t, err)
+	s := db.Stats()
+	assert.Positive(t, s.Syncs)
+	assert.Positive(t, s.WALBytes)
+	require.NoError(t, db.Close())
+
+	db = openDir(t, dir)
+	defer db.Close()
+	rec := db.LastRecovery()
+	require.NotNil(t, rec)
+	assert.Equal(t, 102, rec.TransactionsRecovered) // BeginRun + 100 puts + delete
+	assert.True(t, rec.Consistent)
+	assert.Equal(t, "42", get(t, db, run, "k42"))
+	_, err = db.KV().Get(run, "k7")
+	assert.ErrorIs(t, err, inmem.ErrNotFound)
+	assert.Equal(t, inmem.RunActive, db.RunStatus(run))
+	require.NoError(t, db.KV().Put(ctx, run, "after", []byte("reopen")))
+	require.NoError(t, db.Close())
+
+	db = openDir(t, dir)
+	assert.Equal(t, "reopen", get(t, db, run, "after"))
+	assert.Equal(t, 103, db.LastRecovery().TransactionsRecovered)
+	require.NoError(t, db.Close())
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	db := openDir(t, dir)
+	_, err := inmem.Open(dir, nil)
+	require.ErrorIs(t, err, inmem.ErrLocked)
+	require.NoError(t, db.Close())
+	db = openDir(t, dir)
+	require.NoError(t, db.Close())
+}

@@ -1,0 +1,40 @@
+package inmem
+
+import "github.com/inmemdb/inmem/internal/dberr"
+
+// Errors. Match them with errors.Is; most arrive wrapped with detail (the key, the run, the
+// expected and actual version). ConflictError and VersionMismatchError carry that detail for
+// errors.As.
+var (
+	ErrConflict              = dberr.ErrConflict
+	ErrVersionMismatch       = dberr.ErrVersionMismatch
+	ErrNotFound              = dberr.ErrNotFound
+	ErrAlreadyExists         = dberr.ErrAlreadyExists
+	ErrRunNotFound           = dberr.ErrRunNotFound
+	ErrRunExists             = dberr.ErrRunExists
+	ErrRunNotActive          = dberr.ErrRunNotActive
+	ErrNotReplayable         = dberr.ErrNotReplayable
+	ErrClosed                = dberr.ErrClosed
+	ErrLocked                = dberr.ErrLocked
+	ErrPoisoned              = dberr.ErrPoisoned
+	ErrInMemory              = dberr.ErrInMemory
+	ErrCorruption            = dberr.ErrCorruption
+	ErrTooManyCorruptEntries = dberr.ErrTooManyCorruptEntries
+	ErrInvalidPath           = dberr.ErrInvalidPath
+	ErrTypeMismatch          = dberr.ErrTypeMismatch
+	ErrIndexOutOfRange       = dberr.ErrIndexOutOfRange
+	ErrTooLarge              = dberr.ErrTooLarge
+	ErrInvalidArgument       = dberr.ErrInvalidArgument
+
+	// ErrTxDone is returned by any use of a Tx after Commit or Rollback. It is also ErrClosed.
+	ErrTxDone = dberr.ErrTxDone
+	// ErrTxReadOnly is returned by a write in a read-only Tx. It is also ErrInvalidArgument.
+	ErrTxReadOnly = dberr.ErrTxReadOnly
+)
+
+type (
+	// ConflictError says which key made a commit lose (errors.Is(err, ErrConflict)).
+	ConflictError = dberr.ConflictError
+	// VersionMismatchError carries a failed compare-and-set's expected and actual versions.
+	VersionMismatchError = dberr.VersionMismatchError
+)

@@ -1,0 +1,104 @@
+// Package extension is the contract between the engine and a primitive (SPEC 10, rule 5).
+//
+// A primitive — the built-in six or one supplied through Options.Primitives — implements
+// Primitive and is registered before recovery. From then on the engine treats every primitive
+// alike: it routes each WAL entry to the shard actor that owns the entry's type range, asks
+// shards for frozen views when it snapshots, and loads sections back at recovery. The WAL
+// envelope, the snapshot envelope, recovery and replay never change when a primitive is added.
+//
+// A primitive takes part in transactions through TxPart: the public Tx buffers one part per
+// primitive it touches; at commit the sequencer (one goroutine, in commit order) calls Validate
+// on every part, then Entries. Everything that can fail is checked in Validate, so that Apply —
+// of a live commit or of a WAL entry at recovery — can never fail on well-formed input.
+//
+// Payload convention: every transactional entry's payload starts with the 16-byte RunID of its
+// run. The engine routes entries to shards with it, with no knowledge of the rest of the payload.
+package extension
+
+import (
+	"io"
+
+	"github.com/inmemdb/inmem/commitlog"
+)
+
+// Primitive is one kind of state (KV, JSON documents, …) split into shards.
+type Primitive interface {
+	// Name is a short lower-case name ("kv"), unique among registered primitives.
+	Name() string
+	// SectionID identifies the primitive's section in snapshot files (SPEC 7.1); unique.
+	SectionID() uint8
+	// EntryTypes is the inclusive WAL entry-type range the primitive owns (SPEC 6.2).
+	EntryTypes() (lo, hi uint8)
+	// NewShard creates the state of shard id (0 ≤ id < shard count). The engine calls it once
+	// per shard before starting; the shard's actor is from then on its only writer.
+	NewShard(id int) Shard
+}
+
+// Shard is the actor-owned state of one shard of a primitive. Apply, Trim and LoadSection are
+// called only from the shard's actor goroutine; reads by transactions go directly to the
+// primitive's state and must be safe against a concurrent Apply (multi-version state).
+type Shard interface {
+	// Apply applies the entries of committed transactions, in commit order. Every entry's
+	// TxID is its commit version; readers must not see it until the engine publishes that
+	// version. An error means the entry is malformed (corruption), never a semantic failure.
+	// The slice is reused after Apply returns; the payloads are the shard's to keep.
+	Apply(batch []commitlog.Entry) error
+	// Freeze returns an O(1) copy-on-write view of the shard at version (SPEC 7.2).
+	Freeze(version uint64) FrozenView
+	// LoadSection restores the shard from a snapshot section written by a FrozenView.
+	LoadSection(r io.Reader) error
+}
+
+// Trimmer is implemented by shards that keep old versions for readers. The engine calls Trim
+// from the shard's actor with the oldest version any active reader can still ask for; versions
+// older than what that reader needs may be dropped.
+type Trimmer interface {
+	Trim(oldest uint64)
+}
+
+// FrozenView is a shard's state at one version, immutable however the shard moves on.
+type FrozenView interface {
+	WriteSection(w io.Writer) error
+}
+
+// Key names one unit of conflict detection: a KV key, a JSON document, a state cell, a run.
+// Section is the primitive's SectionID, so keys of different primitives never collide.
+type Key struct {
+	Section uint8
+	Run     RunID
+	Name    string
+}
+
+// Staged is what the sequencer remembers of a write that is sequenced but not yet published,
+// so that later transactions validate against it (SPEC 2.2 step 2).
+type Staged struct {
+	Version uint64 // commit version of the write
+	Aux     uint64 // the primitive's own counter after the write (a cell's or document's version)
+	Deleted bool   // the write removed the key
+}
+
+// Commit is the sequencer's view of one transaction while it is validated.
+type Commit interface {
+	Run() RunID
+	Snapshot() uint64 // version the transaction read at
+	Version() uint64  // version it commits at if it validates
+	Timestamp() int64 // commit time, µs since the Unix epoch
+	// Staged returns the newest sequenced-but-unpublished write to k, if any. Committed state
+	// is read from the primitive itself; Staged covers what the shards may not have applied yet.
+	Staged(k Key) (Staged, bool)
+	// Stage records a write of this transaction. It takes effect only if every part of the
+	// transaction validates.
+	Stage(k Key, s Staged)
+}
+
+// TxPart is one primitive's buffered share of a transaction.
+type TxPart interface {
+	// Validate checks the part against the newest state and stages its writes. It runs on the
+	// sequencer goroutine; it must not block and must not mutate the primitive's state.
+	Validate(c Commit) error
+	// Entries appends the part's WAL entries (TxID left zero: the engine stamps it). It is called
+	// only after every part validated, with the same Commit.
+	Entries(dst []commitlog.Entry, c Commit) []commitlog.Entry
+	// Empty reports whether the part has no writes (reads alone never reach the sequencer).
+	Empty() bool
+}

@@ -1,0 +1,54 @@
+package extension
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/inmemdb/inmem/commitlog"
+)
+
+// ErrDuplicate is returned when a primitive's name, section id or entry types are taken.
+var ErrDuplicate = errors.New("extension: primitive conflicts with a registered one")
+
+// Registry holds the registered primitives in registration order. A primitive's index in it is
+// its owner number in the entry-type registry, so an entry's owner is one array lookup away.
+type Registry struct {
+	prims    []Primitive
+	types    commitlog.Registry
+	sections [256]bool
+	names    map[string]bool
+}
+
+// Register adds p, rejecting a nil primitive, an empty name, and a name, section id or entry
+// range that overlaps a registered primitive.
+func (r *Registry) Register(p Primitive) error {
+	if p == nil {
+		return fmt.Errorf("extension: nil primitive")
+	}
+	name, sec := p.Name(), p.SectionID()
+	if name == "" {
+		return fmt.Errorf("extension: primitive with section %d has no name", sec)
+	}
+	if r.names[name] {
+		return fmt.Errorf("%w: name %q", ErrDuplicate, name)
+	}
+	if r.sections[sec] {
+		return fmt.Errorf("%w: %q wants section id %d", ErrDuplicate, name, sec)
+	}
+	lo, hi := p.EntryTypes()
+	if err := r.types.Register(len(r.prims), lo, hi); err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrDuplicate, name, err)
+	}
+	if r.names == nil {
+		r.names = make(map[string]bool)
+	}
+	r.names[name], r.sections[sec] = true, true
+	r.prims = append(r.prims, p)
+	return nil
+}
+
+// Primitives returns the registered primitives; index i is owner i.
+func (r *Registry) Primitives() []Primitive { return r.prims }
+
+// Owner returns the index of the primitive owning entry type t.
+func (r *Registry) Owner(t uint8) (int, bool) { return r.types.Owner(t) }

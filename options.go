@@ -1,0 +1,167 @@
+package inmem
+
+import (
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/vfs"
+)
+
+// Durability says when a commit returns and what a crash can take (SPEC 5).
+type Durability int
+
+const (
+	// Strict returns after the commit's batch is fsynced: nothing acknowledged is ever lost.
+	// It is the zero value, so a forgotten field errs on the safe side.
+	Strict Durability = iota
+	// Buffered returns after the batch is written to the OS: a process crash loses nothing,
+	// power loss at most FlushInterval or MaxUnsyncedBytes of commits.
+	Buffered
+	// InMemory keeps no files at all: everything is lost when the process stops.
+	InMemory
+)
+
+func (d Durability) String() string {
+	switch d {
+	case Strict:
+		return "Strict"
+	case Buffered:
+		return "Buffered"
+	case InMemory:
+		return "InMemory"
+	}
+	return "Durability(?)"
+}
+
+// RecoveryMode says what recovery does with a damaged WAL entry (SPEC 6.5).
+type RecoveryMode int
+
+const (
+	PointInTime      RecoveryMode = iota // stop at the last intact transaction; quarantine the rest
+	SkipCorrupt                          // skip damaged transactions, up to MaxCorruptEntries
+	FailOnCorruption                     // Open fails with ErrCorruption; nothing changes
+)
+
+// SnapshotConfig controls when snapshots are taken and how many are kept.
+type SnapshotConfig struct {
+	WALSizeThreshold int64         // WAL bytes since the last snapshot that trigger one (100 MiB)
+	Interval         time.Duration // time between snapshots (30 min)
+	RetentionCount   int           // snapshots kept (2)
+	OnClose          bool          // snapshot at Close (true in DefaultOptions)
+}
+
+// RecoveryOptions controls recovery at Open.
+type RecoveryOptions struct {
+	Mode              RecoveryMode
+	MaxCorruptEntries int // SkipCorrupt gives up past this many (10)
+}
+
+// Primitive is the extension interface (SPEC 10): implement it, list it in Options.Primitives,
+// and the engine logs, snapshots, recovers and replays the new kind of state like its own.
+type Primitive = extension.Primitive
+
+// Options configures a DB. Start from DefaultOptions and change what you need: Open fills any
+// zero numeric or duration field with its default and rejects nonsense (negative sizes,
+// unknown modes) with ErrInvalidArgument.
+type Options struct {
+	Durability       Durability
+	FlushInterval    time.Duration // Buffered: background fsync period (100 ms)
+	MaxUnsyncedBytes int64         // Buffered: fsync once this much is unsynced (4 MiB)
+	MinSyncInterval  time.Duration // Strict: minimum time between fsyncs, to grow batches (0)
+	MaxBatchBytes    int           // payload bytes per commit batch (4 MiB)
+	SegmentSize      int64         // WAL segment size (64 MiB)
+	Shards           int           // shards per primitive (GOMAXPROCS)
+	Snapshot         SnapshotConfig
+	Recovery         RecoveryOptions
+	Logger           *slog.Logger // nil: discard
+	Primitives       []Primitive  // extra primitives, registered after the built-in six
+
+	// FS is the filesystem every file operation goes through; nil means the operating
+	// system's. It is the seam tests use to simulate crashes and inject I/O errors.
+	FS vfs.FS
+
+	// UpdateAttempts is how many times Update runs its function before it gives up on
+	// conflicts and returns the last one (10).
+	UpdateAttempts int
+}
+
+// DefaultOptions returns the defaults: Strict durability and the values listed on Options.
+func DefaultOptions() *Options {
+	return &Options{
+		Durability:       Strict,
+		FlushInterval:    100 * time.Millisecond,
+		MaxUnsyncedBytes: 4 << 20,
+		MaxBatchBytes:    4 << 20,
+		SegmentSize:      64 << 20,
+		Shards:           runtime.GOMAXPROCS(0),
+		Snapshot: SnapshotConfig{
+			WALSizeThreshold: 100 << 20,
+			Interval:         30 * time.Minute,
+			RetentionCount:   2,
+			OnClose:          true,
+		},
+		Recovery:       RecoveryOptions{Mode: PointInTime, MaxCorruptEntries: 10},
+		UpdateAttempts: 10,
+	}
+}
+
+// resolve returns a copy of o with zero fields defaulted, or ErrInvalidArgument.
+func (o *Options) resolve() (Options, error) {
+	if o == nil {
+		o = DefaultOptions()
+	}
+	r, d := *o, DefaultOptions()
+	if r.Durability < Strict || r.Durability > InMemory {
+		return r, dberr.Invalid("unknown durability %d", r.Durability)
+	}
+	if r.Recovery.Mode < PointInTime || r.Recovery.Mode > FailOnCorruption {
+		return r, dberr.Invalid("unknown recovery mode %d", r.Recovery.Mode)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"FlushInterval", int64(r.FlushInterval)}, {"MaxUnsyncedBytes", r.MaxUnsyncedBytes},
+		{"MinSyncInterval", int64(r.MinSyncInterval)}, {"MaxBatchBytes", int64(r.MaxBatchBytes)},
+		{"SegmentSize", r.SegmentSize}, {"Shards", int64(r.Shards)},
+		{"Snapshot.WALSizeThreshold", r.Snapshot.WALSizeThreshold},
+		{"Snapshot.Interval", int64(r.Snapshot.Interval)},
+		{"Snapshot.RetentionCount", int64(r.Snapshot.RetentionCount)},
+		{"Recovery.MaxCorruptEntries", int64(r.Recovery.MaxCorruptEntries)},
+		{"UpdateAttempts", int64(r.UpdateAttempts)},
+	} {
+		if f.v < 0 {
+			return r, dberr.Invalid("%s is negative (%d)", f.name, f.v)
+		}
+	}
+	if r.Shards > maxShards {
+		return r, dberr.Invalid("Shards is %d, at most %d", r.Shards, maxShards)
+	}
+	fill(&r.FlushInterval, d.FlushInterval)
+	fill(&r.MaxUnsyncedBytes, d.MaxUnsyncedBytes)
+	fill(&r.MaxBatchBytes, d.MaxBatchBytes)
+	fill(&r.SegmentSize, d.SegmentSize)
+	fill(&r.Shards, d.Shards)
+	fill(&r.Snapshot.WALSizeThreshold, d.Snapshot.WALSizeThreshold)
+	fill(&r.Snapshot.Interval, d.Snapshot.Interval)
+	fill(&r.Snapshot.RetentionCount, d.Snapshot.RetentionCount)
+	fill(&r.Recovery.MaxCorruptEntries, d.Recovery.MaxCorruptEntries)
+	fill(&r.UpdateAttempts, d.UpdateAttempts)
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	r.Primitives = append([]Primitive(nil), o.Primitives...)
+	return r, nil
+}
+
+const maxShards = 1024
+
+func fill[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}

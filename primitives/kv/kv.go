@@ -1,0 +1,256 @@
+// Package kv is the key-value primitive (SPEC 3.1): per run, string keys mapping to byte
+// values, multi-versioned so that readers at a snapshot never wait for the writer.
+//
+// State layout: the run's shard (xxhash(run) % shards) holds a map from run to that run's
+// keys, each key a version chain (internal/mvcc). Only the shard's actor writes; transactions
+// and single reads walk the chains directly.
+//
+// WAL payloads (entry version 1), after the 16-byte run id every payload starts with:
+//
+//	KvPut    0x10: uvarint key length, key, value (the rest of the payload)
+//	KvDelete 0x11: uvarint key length, key
+//
+// Decisions where the spec is silent: List returns keys whose current value is live; List adds
+// each listed key to the transaction's read set, so a listed key that changes conflicts, but a
+// key that appears under the prefix later does not (snapshot isolation allows this phantom).
+// Deleting a key that does not exist still logs a tombstone: the outcome is the same and the
+// commit needs no read.
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// Identity of the primitive in the WAL and in snapshots.
+const (
+	SectionID  uint8 = 1
+	TypePut    uint8 = 0x10
+	TypeDelete uint8 = 0x11
+	typesLow   uint8 = 0x10
+	typesHigh  uint8 = 0x1F
+)
+
+// Limits of SPEC 3.1.
+const (
+	MaxKeySize   = 4 << 10
+	MaxValueSize = 16 << 20
+)
+
+// ErrMalformed is returned by Apply for a payload that does not decode: corruption.
+var ErrMalformed = errors.New("kv: malformed entry payload")
+
+// Store is the KV primitive: every shard's state, and the read paths over it.
+type Store struct {
+	shards []*shard
+}
+
+// New returns a KV store of n shards. The engine creates each shard's state with NewShard.
+func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+
+func (s *Store) Name() string               { return "kv" }
+func (s *Store) SectionID() uint8           { return SectionID }
+func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
+
+// NewShard creates shard id.
+func (s *Store) NewShard(id int) extension.Shard {
+	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runKeys]()}
+	s.shards[id] = sh
+	return sh
+}
+
+type shard struct {
+	runs  *xsync.MapOf[extension.RunID, *runKeys]
+	dirty []*record // records Trim may shrink or remove; actor-owned
+}
+
+type runKeys struct {
+	keys *xsync.MapOf[string, *record]
+}
+
+// record is one key's version chain plus the actor's bookkeeping for trimming.
+type record struct {
+	mvcc.Chain[[]byte]
+	key   string
+	owner *runKeys
+	dirty bool // in shard.dirty; actor-owned
+}
+
+func (s *Store) chain(run extension.RunID, key string) *record {
+	rk, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
+	if !ok {
+		return nil
+	}
+	r, _ := rk.keys.Load(key)
+	return r
+}
+
+// Get returns the value of key at snapshot. The slice is shared with the store: callers that
+// hand it to users copy it.
+func (s *Store) Get(run extension.RunID, key string, snapshot uint64) ([]byte, bool) {
+	r := s.chain(run, key)
+	if r == nil {
+		return nil, false
+	}
+	v := r.At(snapshot)
+	if v == nil || v.Deleted {
+		return nil, false
+	}
+	return v.Value, true
+}
+
+// Keys returns the sorted keys with prefix that are live at snapshot.
+func (s *Store) Keys(run extension.RunID, prefix string, snapshot uint64) []string {
+	rk, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	rk.keys.Range(func(k string, r *record) bool {
+		if strings.HasPrefix(k, prefix) {
+			if v := r.At(snapshot); v != nil && !v.Deleted {
+				keys = append(keys, k)
+			}
+		}
+		return true
+	})
+	sort.Strings(keys)
+	return keys
+}
+
+// latest returns the version of the newest write to key, sequenced or applied; 0 if none.
+func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint64 {
+	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: key}); ok {
+		return st.Version
+	}
+	if r := s.chain(run, key); r != nil {
+		if v := r.Latest(); v != nil {
+			return v.Commit
+		}
+	}
+	return 0
+}
+
+// CheckKey validates a key against SPEC 3.1.
+func CheckKey(key string) error {
+	switch {
+	case key == "":
+		return dberr.Invalid("empty key")
+	case len(key) > MaxKeySize:
+		return dberr.TooLarge("key", len(key), MaxKeySize)
+	case !utf8.ValidString(key):
+		return dberr.Invalid("key %q is not valid UTF-8", key)
+	}
+	return nil
+}
+
+// CheckValue validates a value against SPEC 3.1.
+func CheckValue(v []byte) error {
+	if len(v) > MaxValueSize {
+		return dberr.TooLarge("value", len(v), MaxValueSize)
+	}
+	return nil
+}
+
+// Apply applies committed KvPut and KvDelete entries.
+func (sh *shard) Apply(batch []commitlog.Entry) error {
+	for _, e := range batch {
+		run, key, value, err := decode(e)
+		if err != nil {
+			return err
+		}
+		rk, _ := sh.runs.LoadOrCompute(run, func() *runKeys {
+			return &runKeys{keys: xsync.NewMapOf[string, *record]()}
+		})
+		r, existed := rk.keys.Load(key)
+		if !existed {
+			r = &record{key: key, owner: rk}
+			rk.keys.Store(r.key, r)
+		}
+		deleted := e.Type == TypeDelete
+		r.Push(e.TxID, value, deleted)
+		if (existed || deleted) && !r.dirty {
+			r.dirty = true
+			sh.dirty = append(sh.dirty, r)
+		}
+	}
+	return nil
+}
+
+// Trim drops versions no reader can see: the older versions of each key written since, and
+// keys whose only remaining version is a tombstone every reader is past.
+func (sh *shard) Trim(oldest uint64) {
+	kept := sh.dirty[:0]
+	for _, r := range sh.dirty {
+		if r.Trim(oldest) > 1 {
+			kept = append(kept, r)
+			continue
+		}
+		if head := r.Latest(); head.Deleted {
+			if head.Commit > oldest {
+				kept = append(kept, r)
+				continue
+			}
+			r.owner.keys.Delete(r.key)
+		}
+		r.dirty = false
+	}
+	clear(sh.dirty[len(kept):])
+	sh.dirty = kept
+}
+
+// Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
+func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) LoadSection(r io.Reader) error {
+	return fmt.Errorf("kv: load snapshot section: %w", dberr.ErrNotImplemented)
+}
+
+type notYet struct{}
+
+func (notYet) WriteSection(io.Writer) error {
+	return fmt.Errorf("kv: write snapshot section: %w", dberr.ErrNotImplemented)
+}
+
+// encode builds a KvPut or KvDelete payload.
+func encode(run extension.RunID, key string, value []byte) []byte {
+	p := make([]byte, 0, commitlog.RunIDSize+binary.MaxVarintLen32+len(key)+len(value))
+	p = append(p, run[:]...)
+	p = binary.AppendUvarint(p, uint64(len(key)))
+	p = append(p, key...)
+	return append(p, value...)
+}
+
+// decode splits a payload. Key and value alias it: payloads are immutable once logged and the
+// shard keeps them, so the key string needs no copy.
+func decode(e commitlog.Entry) (run extension.RunID, key string, value []byte, err error) {
+	p := e.Payload
+	if e.Version != 1 || (e.Type != TypePut && e.Type != TypeDelete) {
+		return run, "", nil, fmt.Errorf("%w: type %#02x version %d", ErrMalformed, e.Type, e.Version)
+	}
+	if len(p) < commitlog.RunIDSize {
+		return run, "", nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(p))
+	}
+	copy(run[:], p)
+	p = p[commitlog.RunIDSize:]
+	n, w := binary.Uvarint(p)
+	if w <= 0 || n == 0 || n > MaxKeySize || n > uint64(len(p)-w) {
+		return run, "", nil, fmt.Errorf("%w: bad key length", ErrMalformed)
+	}
+	kb, value := p[w:w+int(n)], p[w+int(n):]
+	if e.Type == TypeDelete && len(value) != 0 {
+		return run, "", nil, fmt.Errorf("%w: delete with a value", ErrMalformed)
+	}
+	return run, unsafe.String(&kb[0], len(kb)), value, nil
+}

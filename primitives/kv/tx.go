@@ -1,0 +1,170 @@
+package kv
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+)
+
+// Tx is the KV share of one transaction: reads at the transaction's snapshot, with its own
+// buffered writes layered on top. It implements extension.TxPart.
+type Tx struct {
+	store    *Store
+	run      extension.RunID
+	snapshot uint64
+	reads    []string // keys read from the store (not from own writes): the read set
+	ops      []op     // at most one per key, in first-write order
+	index    map[string]int
+	opBuf    [1]op // a one-write transaction allocates no ops slice
+}
+
+type op struct {
+	key     string
+	payload []byte // the encoded WAL payload, built once at write time
+	value   []byte // aliases payload
+	deleted bool
+}
+
+// indexFrom is the op count from which lookups use a map instead of a scan.
+const indexFrom = 8
+
+// NewTx starts the KV part of a transaction of run reading at snapshot.
+func (s *Store) NewTx(run extension.RunID, snapshot uint64) *Tx {
+	t := &Tx{store: s, run: run, snapshot: snapshot}
+	t.ops = t.opBuf[:0]
+	return t
+}
+
+// Get returns the value the transaction sees: its own write, else the snapshot's value. The
+// slice is shared: callers that hand it to users copy it.
+func (t *Tx) Get(key string) ([]byte, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	if i := t.find(key); i >= 0 {
+		if t.ops[i].deleted {
+			return nil, dberr.ErrNotFound
+		}
+		return t.ops[i].value, nil
+	}
+	t.reads = append(t.reads, key)
+	v, ok := t.store.Get(t.run, key, t.snapshot)
+	if !ok {
+		return nil, dberr.ErrNotFound
+	}
+	return v, nil
+}
+
+// Put buffers a write of value (copied) to key.
+func (t *Tx) Put(key string, value []byte) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := CheckValue(value); err != nil {
+		return err
+	}
+	p := encode(t.run, key, value)
+	t.set(op{key: key, payload: p, value: p[len(p)-len(value):]})
+	return nil
+}
+
+// Delete buffers the removal of key.
+func (t *Tx) Delete(key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	t.set(op{key: key, payload: encode(t.run, key, nil), deleted: true})
+	return nil
+}
+
+// List returns the sorted keys with prefix the transaction sees, and adds the snapshot's keys
+// to the read set.
+func (t *Tx) List(prefix string) []string {
+	keys := t.store.Keys(t.run, prefix, t.snapshot)
+	t.reads = append(t.reads, keys...)
+	if len(t.ops) == 0 {
+		return keys
+	}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	for _, o := range t.ops {
+		if strings.HasPrefix(o.key, prefix) {
+			seen[o.key] = !o.deleted
+		}
+	}
+	keys = keys[:0]
+	for k, live := range seen {
+		if live {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (t *Tx) find(key string) int {
+	if t.index != nil {
+		if i, ok := t.index[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range t.ops {
+		if t.ops[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *Tx) set(o op) {
+	if i := t.find(o.key); i >= 0 {
+		t.ops[i] = o
+		return
+	}
+	t.ops = append(t.ops, o)
+	switch {
+	case t.index != nil:
+		t.index[o.key] = len(t.ops) - 1
+	case len(t.ops) >= indexFrom:
+		t.index = make(map[string]int, 2*len(t.ops))
+		for i := range t.ops {
+			t.index[t.ops[i].key] = i
+		}
+	}
+}
+
+// Empty reports whether the part has no writes.
+func (t *Tx) Empty() bool { return len(t.ops) == 0 }
+
+// Validate fails with a ConflictError if a key the transaction read has a newer write than its
+// snapshot, sequenced or applied (first committer wins). Blind writes never conflict.
+func (t *Tx) Validate(c extension.Commit) error {
+	for _, key := range t.reads {
+		if t.store.latest(c, t.run, key) > t.snapshot {
+			return &dberr.ConflictError{Primitive: "kv", Run: t.run.String(), Key: key}
+		}
+	}
+	for _, o := range t.ops {
+		c.Stage(extension.Key{Section: SectionID, Run: t.run, Name: o.key},
+			extension.Staged{Version: c.Version(), Deleted: o.deleted})
+	}
+	return nil
+}
+
+// Entries appends one KvPut or KvDelete per written key.
+func (t *Tx) Entries(dst []commitlog.Entry, _ extension.Commit) []commitlog.Entry {
+	for _, o := range t.ops {
+		typ := TypePut
+		if o.deleted {
+			typ = TypeDelete
+		}
+		dst = append(dst, commitlog.Entry{Type: typ, Version: 1, Payload: o.payload})
+	}
+	return dst
+}

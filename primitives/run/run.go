@@ -1,0 +1,208 @@
+// Package run is the run primitive (SPEC 3.6): the record and lifecycle of every run, and the
+// guard that refuses writes to runs that are unknown or no longer active.
+//
+// Lifecycle changes are system transactions of their own: one entry each, with their own
+// commit version, never part of a user's transaction.
+//
+// WAL payloads (entry version 1), after the 16-byte run id:
+//
+//	RunBegin 0x63: i64 start time (µs), JSON-encoded Info
+//	RunEnd   0x62: i64 end time (µs), u8 final status, reason (the rest)
+//
+// This is the first part of the primitive: begin, end and abort. Resume, orphan marking,
+// listing and the per-run counters come with the rest of the primitives.
+package run
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// Identity of the primitive in the WAL and in snapshots.
+const (
+	SectionID  uint8 = 6
+	TypeCreate uint8 = 0x60
+	TypeUpdate uint8 = 0x61
+	TypeEnd    uint8 = 0x62
+	TypeBegin  uint8 = 0x63
+	typesLow   uint8 = 0x60
+	typesHigh  uint8 = 0x6F
+)
+
+// ErrMalformed is returned by Apply for a payload that does not decode: corruption.
+var ErrMalformed = errors.New("run: malformed entry payload")
+
+// Status is a run's place in its lifecycle. The zero value is NotFound.
+type Status uint8
+
+const (
+	NotFound Status = iota
+	Active
+	Completed
+	Failed
+	Orphaned
+)
+
+var statusNames = [...]string{"not_found", "active", "completed", "failed", "orphaned"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// Info describes a run; it is given at BeginRun and never changes.
+type Info struct {
+	Name     string          `json:"name,omitempty"`
+	Agent    string          `json:"agent,omitempty"`
+	Tags     []string        `json:"tags,omitempty"`
+	Parent   extension.RunID `json:"parent"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// Record is a run's state at one version. Records are immutable: a change pushes a new one.
+type Record struct {
+	ID        extension.RunID
+	Info      Info
+	Status    Status
+	StartedAt int64 // µs
+	EndedAt   int64 // µs, 0 while not ended
+	Reason    string
+}
+
+// Store is the run primitive.
+type Store struct {
+	shards []*shard
+}
+
+// New returns a run store of n shards.
+func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+
+func (s *Store) Name() string               { return "run" }
+func (s *Store) SectionID() uint8           { return SectionID }
+func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
+
+// NewShard creates shard id.
+func (s *Store) NewShard(id int) extension.Shard {
+	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *mvcc.Chain[*Record]]()}
+	s.shards[id] = sh
+	return sh
+}
+
+type shard struct {
+	runs *xsync.MapOf[extension.RunID, *mvcc.Chain[*Record]]
+}
+
+// Get returns the run's record at snapshot.
+func (s *Store) Get(id extension.RunID, snapshot uint64) (*Record, bool) {
+	ch, ok := s.shards[id.Shard(len(s.shards))].runs.Load(id)
+	if !ok {
+		return nil, false
+	}
+	v := ch.At(snapshot)
+	if v == nil {
+		return nil, false
+	}
+	return v.Value, true
+}
+
+// Status returns the run's status at snapshot (NotFound for an unknown run).
+func (s *Store) Status(id extension.RunID, snapshot uint64) Status {
+	if r, ok := s.Get(id, snapshot); ok {
+		return r.Status
+	}
+	return NotFound
+}
+
+func key(id extension.RunID) extension.Key { return extension.Key{Section: SectionID, Run: id} }
+
+// current returns the run's newest status, sequenced or applied.
+func (s *Store) current(c extension.Commit, id extension.RunID) Status {
+	if st, ok := c.Staged(key(id)); ok {
+		return Status(st.Aux)
+	}
+	ch, ok := s.shards[id.Shard(len(s.shards))].runs.Load(id)
+	if !ok {
+		return NotFound
+	}
+	return ch.Latest().Value.Status
+}
+
+// CheckRun refuses a transaction whose run does not accept writes. GlobalRun always does.
+func (s *Store) CheckRun(c extension.Commit) error {
+	id := c.Run()
+	if id == extension.GlobalRun {
+		return nil
+	}
+	switch st := s.current(c, id); st {
+	case Active:
+		return nil
+	case NotFound:
+		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, id)
+	default:
+		return fmt.Errorf("%w: %s is %s", dberr.ErrRunNotActive, id, st)
+	}
+}
+
+// Apply applies committed lifecycle entries.
+func (sh *shard) Apply(batch []commitlog.Entry) error {
+	for _, e := range batch {
+		if err := sh.apply(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sh *shard) apply(e commitlog.Entry) error {
+	p := e.Payload
+	if e.Version != 1 || len(p) < commitlog.RunIDSize+8 {
+		return fmt.Errorf("%w: type %#02x version %d, %d bytes", ErrMalformed, e.Type, e.Version, len(p))
+	}
+	var id extension.RunID
+	copy(id[:], p)
+	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
+	rest := p[commitlog.RunIDSize+8:]
+	ch, _ := sh.runs.LoadOrCompute(id, func() *mvcc.Chain[*Record] { return new(mvcc.Chain[*Record]) })
+	var next Record
+	switch e.Type {
+	case TypeBegin:
+		next = Record{ID: id, Status: Active, StartedAt: ts}
+		if err := json.Unmarshal(rest, &next.Info); err != nil {
+			return fmt.Errorf("%w: run info: %v", ErrMalformed, err)
+		}
+	case TypeEnd:
+		prev := ch.Latest()
+		if prev == nil || len(rest) < 1 {
+			return fmt.Errorf("%w: end of unknown run %s", ErrMalformed, id)
+		}
+		next = *prev.Value
+		next.Status, next.EndedAt, next.Reason = Status(rest[0]), ts, string(rest[1:])
+	default:
+		return fmt.Errorf("%w: unknown type %#02x", ErrMalformed, e.Type)
+	}
+	ch.Push(e.TxID, &next, false)
+	return nil
+}
+
+// Freeze and LoadSection arrive with snapshots.
+func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) LoadSection(r io.Reader) error {
+	return fmt.Errorf("run: load snapshot section: %w", dberr.ErrNotImplemented)
+}
+
+type notYet struct{}
+
+func (notYet) WriteSection(io.Writer) error {
+	return fmt.Errorf("run: write snapshot section: %w", dberr.ErrNotImplemented)
+}

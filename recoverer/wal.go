@@ -1,0 +1,319 @@
+// Package recoverer rebuilds the database's state at Open (SPEC 8): it streams the write-ahead
+// log, groups entries into transactions by tx_id, and hands every committed transaction, in
+// commit order, to the engine, which fans its entries out to the shard actors by entry-type
+// range exactly as it does for live commits. Recovery never reads the clock, draws randomness
+// or re-runs user logic: it applies recorded results (rule 1).
+//
+// This file is the WAL half. Snapshot discovery and loading come with the snapshotter.
+//
+// Where appends continue: at the end of the last complete transaction, not at the last valid
+// entry. Entries of a transaction whose commit marker never reached the disk are cut off with
+// the torn tail; otherwise a new commit, which reuses the lost transaction's version as its
+// tx_id, would be grouped with them at the next recovery.
+package recoverer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/vfs"
+)
+
+// Mode says what to do with a damaged entry that is not a torn tail (SPEC 6.5).
+type Mode int
+
+const (
+	// PointInTime stops at the last intact transaction before the damage and moves the rest of
+	// the log to wal/quarantine/ (never deleted). The state is a prefix of the commit order.
+	PointInTime Mode = iota
+	// SkipCorrupt skips damaged entries and every transaction they touch, and goes on, up to
+	// MaxCorrupt damaged entries. The result may not be a prefix: Consistent says so.
+	SkipCorrupt
+	// FailOnCorruption fails with ErrCorruption, naming the segment and LSN; nothing changes.
+	FailOnCorruption
+)
+
+// QuarantineDir is where PointInTime recovery moves what it cannot use, relative to the WAL dir.
+const QuarantineDir = "quarantine"
+
+// Txn is one committed transaction read back from the log.
+type Txn struct {
+	Version uint64
+	Run     extension.RunID
+	Entries []commitlog.Entry
+}
+
+// WALConfig describes one WAL replay.
+type WALConfig struct {
+	FS         vfs.FS
+	Dir        string // the wal/ directory
+	From       uint64 // LSN to start at (a snapshot's wal_offset, or 0)
+	After      uint64 // skip transactions at or below this version (a snapshot's tx_count)
+	Mode       Mode
+	MaxCorrupt int
+	Registry   *extension.Registry // entry types no primitive owns are skipped and counted
+	Apply      func(Txn) error     // called for each committed transaction, in commit order
+}
+
+// WALResult reports a replay and where the log continues.
+type WALResult struct {
+	EntriesReplayed       int
+	TransactionsRecovered int
+	TransactionsDiscarded int // no marker, aborted, or touched by damage
+	CorruptEntries        int
+	UnknownEntries        int
+	TornTailBytes         int64
+	Quarantined           []string // paths moved to (or written into) the quarantine directory
+	Consistent            bool     // false if SkipCorrupt skipped a transaction
+	LastVersion           uint64   // newest transaction recovered (or After)
+
+	// Where appends continue: the last segment and the file offset after its last complete
+	// transaction. HasSegment is false for an empty log.
+	HasSegment bool
+	TailBase   uint64
+	TailOffset int64
+}
+
+// replay is the state of one WAL replay.
+type replay struct {
+	cfg       WALConfig
+	r         *commitlog.Reader
+	res       WALResult
+	open      map[uint64][]commitlog.Entry // entries of transactions without a marker yet
+	discarded map[uint64]bool              // transactions touched by skipped damage
+	cutBase   uint64                       // end of the last complete transaction: segment …
+	cutOff    int64                        // … and file offset
+}
+
+// ReplayWAL streams the log in cfg.Dir from cfg.From and applies every committed transaction.
+func ReplayWAL(cfg WALConfig) (WALResult, error) {
+	r, err := commitlog.NewReader(cfg.FS, cfg.Dir, cfg.From)
+	if err != nil {
+		return WALResult{}, fmt.Errorf("%w: open the log at LSN %d: %w", dberr.ErrCorruption, cfg.From, err)
+	}
+	defer r.Close()
+	p := &replay{cfg: cfg, r: r, open: map[uint64][]commitlog.Entry{}, discarded: map[uint64]bool{}}
+	p.res.Consistent = true
+	p.res.LastVersion = cfg.After
+	p.cutBase, p.cutOff = r.Position()
+	if err := p.run(); err != nil {
+		return p.res, err
+	}
+	p.res.TransactionsDiscarded += len(p.open)
+	bases, err := commitlog.ListSegments(cfg.FS, cfg.Dir)
+	if err != nil {
+		return p.res, err
+	}
+	if len(bases) > 0 {
+		p.res.HasSegment = true
+		p.res.TailBase, p.res.TailOffset = bases[len(bases)-1], commitlog.HeaderSize
+		if p.cutBase == p.res.TailBase {
+			p.res.TailOffset = max(p.cutOff, commitlog.HeaderSize)
+		}
+	}
+	return p.res, nil
+}
+
+// run reads to the end of the log, or to damage the mode cannot get past.
+func (p *replay) run() error {
+	for {
+		e, lsn, err := p.r.Next()
+		var torn *commitlog.TornTailError
+		var corrupt *commitlog.CorruptionError
+		switch {
+		case err == nil:
+			if err := p.entry(e); err != nil {
+				return err
+			}
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &torn):
+			p.res.TornTailBytes = torn.Dropped
+		case errors.As(err, &corrupt):
+			if stop, err := p.damage(corrupt); stop || err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: read the log at LSN %d: %w", dberr.ErrCorruption, lsn, err)
+		}
+	}
+}
+
+// entry handles one intact entry.
+func (p *replay) entry(e commitlog.Entry) error {
+	switch {
+	case e.Type == commitlog.TypeTransactionCommit:
+		return p.commit(e.TxID)
+	case e.Type == commitlog.TypeTransactionAbort:
+		delete(p.open, e.TxID)
+		p.res.TransactionsDiscarded++
+	case e.Type <= commitlog.CoreTypesHigh, e.TxID == 0:
+		// Snapshot markers carry nothing to apply; other core types and non-transactional
+		// entries have no writer yet: skipped and counted, for forward compatibility.
+		if e.Type != commitlog.TypeSnapshotMarker {
+			p.res.UnknownEntries++
+		}
+	default:
+		if _, ok := p.cfg.Registry.Owner(e.Type); !ok {
+			p.res.UnknownEntries++
+			return nil
+		}
+		p.open[e.TxID] = append(p.open[e.TxID], e)
+	}
+	return nil
+}
+
+// commit applies the transaction whose marker was just read.
+func (p *replay) commit(v uint64) error {
+	entries, ok := p.open[v]
+	delete(p.open, v)
+	p.cutBase, p.cutOff = p.r.Position()
+	switch {
+	case p.discarded[v]:
+		p.res.TransactionsDiscarded++
+		return nil
+	case v <= p.res.LastVersion: // at or below the snapshot, or replayed already
+		return nil
+	case !ok:
+		return nil // an empty transaction: nothing to apply
+	}
+	run, err := runOf(entries)
+	if err != nil {
+		return err
+	}
+	if err := p.cfg.Apply(Txn{Version: v, Run: run, Entries: entries}); err != nil {
+		return err
+	}
+	p.res.EntriesReplayed += len(entries)
+	p.res.TransactionsRecovered++
+	p.res.LastVersion = v
+	return nil
+}
+
+// runOf returns the run of a transaction: every payload starts with it, and all must agree.
+func runOf(entries []commitlog.Entry) (extension.RunID, error) {
+	var run extension.RunID
+	for i, e := range entries {
+		if len(e.Payload) < commitlog.RunIDSize {
+			return run, fmt.Errorf("%w: tx %d: entry type %#02x has no run id", dberr.ErrCorruption, e.TxID, e.Type)
+		}
+		var r extension.RunID
+		copy(r[:], e.Payload)
+		if i > 0 && r != run {
+			return run, fmt.Errorf("%w: tx %d spans runs %s and %s", dberr.ErrCorruption, e.TxID, run, r)
+		}
+		run = r
+	}
+	return run, nil
+}
+
+// damage applies the recovery mode to corruption. It reports whether replay stops there.
+func (p *replay) damage(c *commitlog.CorruptionError) (stop bool, err error) {
+	switch p.cfg.Mode {
+	case FailOnCorruption:
+		return true, fmt.Errorf("%w: segment %s, LSN %d: %w", dberr.ErrCorruption, c.Segment, c.LSN, c.Reason)
+	case SkipCorrupt:
+		p.res.CorruptEntries++
+		p.res.Consistent = false
+		if p.res.CorruptEntries > p.cfg.MaxCorrupt {
+			return true, fmt.Errorf("%w: %d damaged entries, the limit is %d (last: segment %s, LSN %d)",
+				dberr.ErrTooManyCorruptEntries, p.res.CorruptEntries, p.cfg.MaxCorrupt, c.Segment, c.LSN)
+		}
+		// The damaged entry may belong to any transaction still open: none of them is whole.
+		for v := range p.open {
+			p.discarded[v] = true
+		}
+		clear(p.open)
+		if _, err := p.r.Resync(); err != nil {
+			return true, err
+		}
+		return false, nil
+	default:
+		p.res.CorruptEntries++
+		return true, p.quarantine()
+	}
+}
+
+// quarantine cuts the log at the end of the last complete transaction: the rest of that
+// segment is copied into the quarantine directory and the segment truncated; every later
+// segment is moved there whole. Nothing is deleted.
+func (p *replay) quarantine() error {
+	fs, dir := p.cfg.FS, p.cfg.Dir
+	qdir := filepath.Join(dir, QuarantineDir)
+	if err := fs.MkdirAll(qdir); err != nil {
+		return err
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return err
+	}
+	bases, err := commitlog.ListSegments(fs, dir)
+	if err != nil {
+		return err
+	}
+	for _, base := range bases {
+		switch {
+		case base == p.cutBase:
+			if err := p.quarantineTail(base, qdir); err != nil {
+				return err
+			}
+		case base > p.cutBase:
+			name := commitlog.SegmentName(base)
+			to := filepath.Join(qdir, name)
+			if err := fs.Rename(filepath.Join(dir, name), to); err != nil {
+				return err
+			}
+			p.res.Quarantined = append(p.res.Quarantined, to)
+		}
+	}
+	if err := fs.SyncDir(qdir); err != nil {
+		return err
+	}
+	p.res.TransactionsDiscarded += len(p.open)
+	clear(p.open)
+	return fs.SyncDir(dir)
+}
+
+// quarantineTail copies the segment's bytes past the cut into the quarantine directory, makes
+// the copy durable, and only then truncates the segment.
+func (p *replay) quarantineTail(base uint64, qdir string) error {
+	fs := p.cfg.FS
+	path := filepath.Join(p.cfg.Dir, commitlog.SegmentName(base))
+	size, err := fs.Stat(path)
+	if err != nil || size <= p.cutOff {
+		return err
+	}
+	f, err := fs.OpenReadWrite(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rest := make([]byte, size-p.cutOff)
+	if _, err := f.ReadAt(rest, p.cutOff); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	to := filepath.Join(qdir, fmt.Sprintf("%s.from-%d", commitlog.SegmentName(base), p.cutOff))
+	q, err := fs.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Write(rest); err != nil {
+		q.Close()
+		return err
+	}
+	if err := errors.Join(q.Sync(), q.Close()); err != nil {
+		return err
+	}
+	if err := fs.SyncDir(qdir); err != nil {
+		return err
+	}
+	p.res.Quarantined = append(p.res.Quarantined, to)
+	if err := f.Truncate(p.cutOff); err != nil {
+		return err
+	}
+	return f.Sync()
+}

@@ -1,0 +1,174 @@
+package inmem
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/inmemdb/inmem/actors"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/primitives/kv"
+)
+
+// Tx is a transaction of one run: it reads the snapshot taken when it began, sees its own
+// writes, and commits atomically across every primitive it touched. A Tx is for one goroutine.
+type Tx struct {
+	db       *DB
+	run      RunID
+	snapshot uint64
+	writable bool
+	done     bool
+
+	parts []extension.TxPart // one per primitive touched, in first-touch order
+	kv    *kv.Tx
+	kvTx  KVTx
+}
+
+// CommitOptions adjusts one commit.
+type CommitOptions struct {
+	// Sync makes this commit durable before it returns, whatever the durability mode.
+	Sync bool
+}
+
+// Begin starts a transaction of run. A writable transaction must be committed or rolled back;
+// a read-only one should be rolled back to release its snapshot. Update and View do both.
+func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
+	if err := db.usable(); err != nil {
+		return nil, err
+	}
+	s := db.clock.Pin()
+	if err := db.runCheck(id, s); err != nil {
+		db.clock.Unpin(s)
+		return nil, err
+	}
+	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
+	tx.kvTx.tx = tx
+	return tx, nil
+}
+
+// Run returns the transaction's run.
+func (tx *Tx) Run() RunID { return tx.run }
+
+// check returns the error for an operation on tx, if any.
+func (tx *Tx) check(write bool) error {
+	switch {
+	case tx.done:
+		return ErrTxDone
+	case write && !tx.writable:
+		return ErrTxReadOnly
+	}
+	return tx.db.usable()
+}
+
+// Commit commits the transaction. A transaction without writes commits without touching the
+// sequencer or the log. See CommitWith.
+func (tx *Tx) Commit(ctx context.Context) error { return tx.CommitWith(ctx, CommitOptions{}) }
+
+// CommitWith commits with options. ErrConflict (or ErrVersionMismatch) means a concurrent commit
+// won; the transaction had no effect. If ctx ends while the commit waits in the pipeline the
+// error is ctx.Err() and the commit may still land.
+func (tx *Tx) CommitWith(ctx context.Context, o CommitOptions) error {
+	if tx.done {
+		return ErrTxDone
+	}
+	tx.done = true
+	if err := tx.db.usable(); err != nil || !tx.hasWrites() {
+		tx.db.clock.Unpin(tx.snapshot)
+		return err
+	}
+	c := actors.NewCommit(tx.run, tx.snapshot, tx.parts...)
+	c.Sync, c.Pinned = o.Sync, true // the sequencer unpins after validation
+	return tx.db.submit(ctx, c)
+}
+
+// Rollback discards the transaction. It is safe to call after Commit (it does nothing then),
+// so `defer tx.Rollback()` is the idiom.
+func (tx *Tx) Rollback() {
+	if tx.done {
+		return
+	}
+	tx.done = true
+	tx.db.clock.Unpin(tx.snapshot)
+}
+
+func (tx *Tx) hasWrites() bool {
+	for _, p := range tx.parts {
+		if !p.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
+// Update runs fn in a writable transaction of run and commits it. On ErrConflict or
+// ErrVersionMismatch it runs fn again from scratch, with jittered backoff, up to
+// Options.UpdateAttempts times, then returns the last error. fn must have no effects outside
+// the transaction: it may run more than once. An error from fn rolls back and is returned as is.
+func (db *DB) Update(ctx context.Context, id RunID, fn func(*Tx) error) error {
+	if fn == nil {
+		return dberr.Invalid("Update: nil function")
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.updateOnce(ctx, id, fn)
+		if !retryable(err) || attempt >= db.opts.UpdateAttempts {
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func (db *DB) updateOnce(ctx context.Context, id RunID, fn func(*Tx) error) error {
+	tx, err := db.Begin(id, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // also on panic in fn
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// View runs fn in a read-only transaction of run.
+func (db *DB) View(id RunID, fn func(*Tx) error) error {
+	if fn == nil {
+		return dberr.Invalid("View: nil function")
+	}
+	tx, err := db.Begin(id, false)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, ErrConflict) || errors.Is(err, ErrVersionMismatch)
+}
+
+// backoff sleeps a random time in [0, 50µs·2^attempt), capped at 10 ms: spreading the retries
+// of transactions that collided makes it likely one of them wins the next round.
+func backoff(ctx context.Context, attempt int) error {
+	limit := min(50*time.Microsecond<<min(attempt, 16), 10*time.Millisecond)
+	t := time.NewTimer(rand.N(limit))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// kvPart returns the transaction's KV part, creating it on first use.
+func (tx *Tx) kvPart() *kv.Tx {
+	if tx.kv == nil {
+		tx.kv = tx.db.kv.NewTx(tx.run, tx.snapshot)
+		tx.parts = append(tx.parts, tx.kv)
+	}
+	return tx.kv
+}
