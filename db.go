@@ -151,9 +151,9 @@ func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
 
 // Stats are counters since Open.
 type Stats struct {
-	Commits   uint64 // transactions committed (read-only ones never count)
+	Commits   uint64 // transactions committed, run lifecycle changes included (read-only ones never count)
 	Conflicts uint64 // commits refused with ErrConflict or ErrVersionMismatch
-	Batches   uint64 // commit batches: Commits/Batches is the group-commit factor
+	Batches   uint64 // batches the sequencer formed: Commits/Batches is the group-commit factor
 	Syncs     uint64 // fdatasync calls on the log
 	WALBytes  uint64 // bytes written to the log
 	Snapshots uint64 // snapshots written
@@ -168,10 +168,18 @@ func (db *DB) Stats() Stats {
 	}
 }
 
-// runCheck returns ErrRunNotFound unless run exists at snapshot (GlobalRun always does).
-func (db *DB) runCheck(id RunID, snapshot uint64) error {
-	if id == GlobalRun || db.runs.Status(id, snapshot) != run.NotFound {
+// runCheck returns ErrRunNotFound unless run exists at snapshot (GlobalRun always does), and
+// for a writer ErrRunNotActive unless it is active. The sequencer checks again at commit: this
+// only refuses early what would fail anyway.
+func (db *DB) runCheck(id RunID, snapshot uint64, write bool) error {
+	if id == GlobalRun {
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrRunNotFound, id)
+	switch st := db.runs.Status(id, snapshot); {
+	case st == run.NotFound:
+		return fmt.Errorf("%w: %s", ErrRunNotFound, id)
+	case write && st != run.Active:
+		return fmt.Errorf("%w: %s is %s", ErrRunNotActive, id, st)
+	}
+	return nil
 }

@@ -43,7 +43,7 @@ func (k *KV) Get(run RunID, key string) ([]byte, error) {
 
 // missing explains a read that found nothing: an unknown run, or a missing key.
 func (db *DB) missing(run RunID, key string, snapshot uint64) error {
-	if err := db.runCheck(run, snapshot); err != nil {
+	if err := db.runCheck(run, snapshot, false); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: key %q", ErrNotFound, key)

@@ -26,6 +26,11 @@ func TestRunLifecycleGuardsWrites(t *testing.T) {
 	require.ErrorIs(t, db.AbortRun(ctx, id, "late"), inmem.ErrRunNotActive)
 	require.ErrorIs(t, db.BeginRun(ctx, id, inmem.RunInfo{}), inmem.ErrRunExists)
 	assert.Equal(t, "v", get(t, db, id, "k"), "an ended run stays readable")
+	_, err := db.Begin(id, true)
+	require.ErrorIs(t, err, inmem.ErrRunNotActive, "a writer is refused at Begin, before fn runs")
+	ro, err := db.Begin(id, false)
+	require.NoError(t, err, "a reader is not")
+	ro.Rollback()
 
 	failed := newRun(t, db)
 	require.NoError(t, db.AbortRun(ctx, failed, "tool crashed"))

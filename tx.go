@@ -3,6 +3,7 @@ package inmem
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -39,7 +40,7 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 		return nil, err
 	}
 	s := db.clock.Pin()
-	if err := db.runCheck(id, s); err != nil {
+	if err := db.runCheck(id, s, writable); err != nil {
 		db.clock.Unpin(s)
 		return nil, err
 	}
@@ -112,8 +113,11 @@ func (db *DB) Update(ctx context.Context, id RunID, fn func(*Tx) error) error {
 	}
 	for attempt := 1; ; attempt++ {
 		err := db.updateOnce(ctx, id, fn)
-		if !retryable(err) || attempt >= db.opts.UpdateAttempts {
+		if !retryable(err) {
 			return err
+		}
+		if attempt >= db.opts.UpdateAttempts {
+			return fmt.Errorf("inmem: Update gave up after %d attempts: %w", attempt, err)
 		}
 		if err := backoff(ctx, attempt); err != nil {
 			return err

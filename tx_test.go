@@ -357,6 +357,7 @@ func TestUpdateGivesUpAfterAttempts(t *testing.T) {
 		return tx.KV().Put("k", []byte("mine"))
 	})
 	require.ErrorIs(t, err, inmem.ErrConflict)
+	assert.ErrorContains(t, err, "gave up after 3 attempts")
 	assert.Equal(t, 3, calls)
 }
 

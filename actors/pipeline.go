@@ -45,7 +45,8 @@ type Pipeline struct {
 	applier   *Applier
 	serving   bool
 
-	recovering *Batch // recovered transactions not yet submitted
+	recovering *Batch  // recovered transactions not yet submitted
+	recovered  *Commit // the last recovered transaction submitted
 }
 
 // StartPipeline creates every primitive's shards and starts their actors.
@@ -86,24 +87,26 @@ func (p *Pipeline) Recover(version uint64, run extension.RunID, entries []commit
 	return nil
 }
 
-// flushRecovered hands the pending recovered transactions to the shard actors and returns the
-// last of them, whose outcome says whether everything before it was applied.
-func (p *Pipeline) flushRecovered() *Commit {
+// flushRecovered hands the pending recovered transactions to the shard actors.
+func (p *Pipeline) flushRecovered() {
 	b := p.recovering
 	if b == nil {
-		return nil
+		return
 	}
 	p.recovering = nil
+	p.recovered = b.Commits[len(b.Commits)-1]
 	p.publisher.Enqueue(b)
 	p.applier.Submit(b)
-	return b.Commits[len(b.Commits)-1]
 }
 
 // Serve ends recovery and starts taking commits: it waits until every recovered transaction is
 // applied and published, then starts the log stage (nil: InMemory) and the sequencer, which
 // continues from lastVersion.
 func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
-	if last := p.flushRecovered(); last != nil {
+	p.flushRecovered()
+	// Batches publish in order, so the last one's outcome is everyone's.
+	if last := p.recovered; last != nil {
+		p.recovered = nil
 		if err := last.Await(context.Background()); err != nil {
 			return fmt.Errorf("apply recovered transactions: %w", err)
 		}

@@ -246,3 +246,41 @@ func TestAwaitContextCancelled(t *testing.T) {
 	require.NoError(t, r.pipe.Stop())
 	assert.EqualValues(t, 1, r.clock.Now(), "a commit whose waiter gave up still lands")
 }
+
+// Recovery feeds transactions straight to the shard actors; Serve waits until all of them are
+// published, whatever their count (a multiple of the recovery batch size included).
+func TestRecoverThenServe(t *testing.T) {
+	for _, n := range []int{0, 1, 255, 256, 512, 700} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := &rig{clock: new(mvcc.Clock), stats: new(actors.Stats), toy: newToy()}
+			var reg extension.Registry
+			require.NoError(t, reg.Register(r.toy))
+			r.pipe = actors.StartPipeline(actors.PipelineConfig{
+				Registry: &reg, Shards: 2, Clock: r.clock, Stats: r.stats, MaxBatchBytes: 1 << 20,
+			})
+			for v := 1; v <= n; v++ {
+				p := &part{run: run(v), payload: "x"}
+				require.NoError(t, r.pipe.Recover(uint64(v), p.run, p.Entries(nil, nil)))
+			}
+			require.NoError(t, r.pipe.Serve(uint64(n), nil))
+			assert.EqualValues(t, n, r.clock.Now())
+			assert.Len(t, append(r.toy.entries(0), r.toy.entries(1)...), n)
+			require.NoError(t, r.commitWait(&part{run: run(1), key: "after", payload: "x"}))
+			assert.EqualValues(t, n+1, r.clock.Now(), "the sequencer continues after the recovered versions")
+			require.NoError(t, r.pipe.Stop())
+		})
+	}
+}
+
+func TestRecoverApplyFailure(t *testing.T) {
+	r := &rig{clock: new(mvcc.Clock), stats: new(actors.Stats), toy: newToy()}
+	var reg extension.Registry
+	require.NoError(t, reg.Register(r.toy))
+	r.pipe = actors.StartPipeline(actors.PipelineConfig{
+		Registry: &reg, Shards: 1, Clock: r.clock, Stats: r.stats, MaxBatchBytes: 1 << 20,
+	})
+	p := &part{run: run(1), payload: "fail"}
+	require.NoError(t, r.pipe.Recover(1, p.run, p.Entries(nil, nil)))
+	require.ErrorContains(t, r.pipe.Serve(1, nil), "cannot apply")
+	require.Error(t, r.pipe.Stop())
+}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/inmemdb/inmem/extension"
@@ -92,6 +93,12 @@ func (s *Sequencer) Run() error {
 		clear(msgs) // drop references to finished commits
 		if !ok {
 			return nil
+		}
+		if s.in.Len() == 0 {
+			// Let the committers that are runnable hand in their commits before parking:
+			// otherwise each send wakes the sequencer for a batch of one (the woken goroutine
+			// runs next), and per-batch costs are paid per commit.
+			runtime.Gosched()
 		}
 	}
 }

@@ -53,7 +53,9 @@ const (
 // Keys of the shared memory, in GlobalRun.
 const (
 	keyCounter   = "shared/counter" // +1 per shared transaction
-	keyNotes     = "shared/notes"   // one line appended per shared transaction
+	keyNotes     = "shared/notes"   // one line "#counter …" appended per shared transaction
+	notesLines   = 16               // lines kept in the notes
+	maxSharing   = 8                // agents that use the shared memory, at most
 	keyPool      = "shared/pool"
 	keyGranted   = "shared/granted" // pool + granted == sharedBudget, always
 	keyByAgent   = "shared/by/"     // + agent name: that agent's increments
@@ -106,13 +108,14 @@ func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
 		return err
 	}
 	d := &demo{cfg: cfg, out: &printer{w: w}}
-	d.out.f("inmem demo — %d agents × %d steps, seed %d", cfg.Agents, cfg.Steps, cfg.Seed)
-	if err := d.open(ctx); err != nil {
-		return err
-	}
-	defer d.db.Close() // on an error; the last section closes it and reports
+	d.out.f("inmem demo — %s × %s, seed %d", plural(cfg.Agents, "agent"), plural(cfg.Steps, "step"), cfg.Seed)
+	defer func() {
+		if d.db != nil {
+			d.db.Close() // after an error; on success the last section closes it and reports
+		}
+	}()
 	for _, section := range []func(context.Context) error{
-		d.work, d.sharedMemory, d.isolation, d.lifecycle, d.summary, d.close,
+		d.open, d.work, d.sharedMemory, d.isolation, d.lifecycle, d.summary, d.close,
 	} {
 		if err := section(ctx); err != nil {
 			return err
@@ -154,9 +157,13 @@ func (d *demo) open(ctx context.Context) error {
 		return fmt.Errorf("setting up the shared memory: %w", err)
 	}
 	d.setups++
-	d.out.f("   Began %d runs with BeginRun (%s, %s, …); each got a plan and a budget of %s", len(d.agents),
-		d.agents[0].name, d.agents[1].name, num(runBudget))
-	d.out.f("   tokens. GlobalRun, the scope shared by all runs, got a counter, notes and a token pool.")
+	names := d.agents[0].name + ", " + d.agents[1].name
+	if len(d.agents) > 2 {
+		names += ", …"
+	}
+	d.out.f("   Began %d runs with BeginRun (%s), each with a plan and a budget of", len(d.agents), names)
+	d.out.f("   %s tokens. GlobalRun, the scope shared by all runs, got a counter, notes and a token pool.",
+		num(runBudget))
 	return nil
 }
 
@@ -171,7 +178,7 @@ func newAgents(cfg demoConfig) []*agent {
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1)),
 		}
 	}
-	for _, i := range rng.Perm(cfg.Agents)[:max(2, cfg.Agents/2)] {
+	for _, i := range rng.Perm(cfg.Agents)[:min(maxSharing, max(2, cfg.Agents/2))] {
 		agents[i].shared = true
 	}
 	agents[rng.IntN(cfg.Agents)].abortAt = max(1, cfg.Steps/2+rng.IntN(cfg.Steps/2+1))
@@ -273,7 +280,7 @@ func (a *agent) work(ctx context.Context, db *inmem.DB, steps int) error {
 }
 
 func (a *agent) abortReason() string {
-	return fmt.Sprintf("tool web_fetch failed 3 times in a row at step %d", a.abortAt)
+	return fmt.Sprintf("tool web_fetch failed 3 times in a row after %d steps", a.abortAt)
 }
 
 // update is db.Update that also counts how often fn ran: every run but the last was a conflict.
@@ -361,7 +368,7 @@ func (a *agent) share(tx *inmem.Tx, c choice) error {
 	return errors.Join(
 		putInt(kv, keyCounter, count+1),
 		putInt(kv, keyByAgent+a.name, mine+1),
-		kv.Put(keyNotes, appendLine(notes, fmt.Sprintf("%s claimed %d tokens", a.name, grant), 0)),
+		kv.Put(keyNotes, appendLine(notes, fmt.Sprintf("#%d %s claimed %d tokens", count+1, a.name, grant), notesLines)),
 		putInt(kv, keyPool, pool-grant),
 		putInt(kv, keyGranted, granted+grant),
 	)
@@ -378,7 +385,7 @@ func (d *demo) sharedMemory(context.Context) error {
 	d.out.f("   %d agents also, on about half their steps, bump the shared counter, append to the shared", sharing)
 	d.out.f("   notes and claim pool tokens: read-modify-write in GlobalRun, so they collide. The later")
 	d.out.f("   committer gets ErrConflict and Update re-runs its function on a fresh snapshot (here up to")
-	d.out.f("   %d times: Options.UpdateAttempts, default 10, is too few for 8 agents on one hot key).", updateAttempts)
+	d.out.f("   %d times, Options.UpdateAttempts: the default 10 can run out on a key this hot).", updateAttempts)
 	increments, retries, worst := 0, 0, 0
 	for _, a := range d.agents {
 		increments += a.sharedIncs
@@ -393,16 +400,39 @@ func (d *demo) sharedMemory(context.Context) error {
 	if err != nil {
 		return err
 	}
-	lines := bytes.Count(notes, []byte("\n"))
-	d.out.f("   increments committed %s, counter read back %s, notes %s lines", num(increments), num(counter), num(lines))
-	d.out.f("   conflicts retried %s (the worst transaction ran %d times)", num(retries), worst)
-	if counter != increments || lines != increments {
-		d.out.f("   MISMATCH: %d increments, but the counter says %d and the notes have %d lines.",
-			increments, counter, lines)
-		return fmt.Errorf("lost updates: %d increments committed, counter %d, %d notes", increments, counter, lines)
+	last, err := lastNote(notes, counter)
+	if err != nil {
+		return err
 	}
-	d.out.f("   → no lost updates: every committed increment is in the counter and in the notes.")
+	d.out.f("   %s, each retried by Update (%s)", plural(retries, "conflict"), worstText(worst))
+	d.out.f("   increments committed %s, counter read back %s, last note #%s", num(increments), num(counter), num(last))
+	if counter != increments || last != increments {
+		d.out.f("   MISMATCH: %d increments, but the counter says %d and the last note is #%d.",
+			increments, counter, last)
+		return fmt.Errorf("lost updates: %d increments committed, counter %d, last note #%d", increments, counter, last)
+	}
+	d.out.f("   → no lost updates: every committed increment is in the counter and the notes.")
 	return nil
+}
+
+// lastNote returns the number of the last line of the notes, after checking that the lines kept
+// are numbered one after the other.
+func lastNote(notes []byte, counter int) (int, error) {
+	last := 0
+	for line := range strings.Lines(string(notes)) {
+		var n int
+		if _, err := fmt.Sscanf(line, "#%d ", &n); err != nil {
+			return 0, fmt.Errorf("shared notes: bad line %q", line)
+		}
+		if last != 0 && n != last+1 {
+			return 0, fmt.Errorf("shared notes: #%d follows #%d", n, last)
+		}
+		last = n
+	}
+	if last == 0 && counter != 0 {
+		return 0, fmt.Errorf("shared notes are empty, but the counter is %d", counter)
+	}
+	return last, nil
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,7 +505,7 @@ func (d *demo) lifecycle(ctx context.Context) error {
 			ended = a
 		}
 	}
-	d.out.f("   Finished agents' runs ended with EndRun; %s's tool failed before step %d, so its run",
+	d.out.f("   Finished agents' runs ended with EndRun; %s's tool failed after %d steps, so its run",
 		aborted.name, aborted.abortAt)
 	d.out.f("   was aborted with AbortRun(reason). Both keep their data for reading but refuse writes:")
 	err := d.db.Update(ctx, ended.run, func(tx *inmem.Tx) error { return putInt(tx.KV(), keyStep, 0) })
@@ -526,7 +556,7 @@ func (d *demo) summary(context.Context) error {
 	if st.Batches > 0 {
 		p.f("   batches      %s, %.1f commits per batch: commits that queue up together are validated",
 			num(st.Batches), float64(st.Commits)/float64(st.Batches))
-		p.f("                and published as one batch (group commit; with no fsync to wait for, few queue)")
+		p.f("                and published as one batch (group commit; InMemory has no fsync to wait for)")
 	}
 	p.f("   agent phase  %v, %s transactions/s", d.wall.Round(time.Millisecond),
 		num(int(float64(d.workCommits)/d.wall.Seconds())))
@@ -536,8 +566,8 @@ func (d *demo) summary(context.Context) error {
 
 // agentTable prints a few agents, each with its counters read back from the database.
 func (d *demo) agentTable() error {
-	const rows = 6
-	p := d.out
+	const rows = 4 // and the aborted agent
+	p, shown := d.out, 0
 	p.f("   %-14s %9s %9s %7s %8s  %s", "agent", "steps", "step key", "shared", "retries", "status")
 	for i, a := range d.agents {
 		counter, err := readInt(d.db, a.run, keyStep)
@@ -561,12 +591,13 @@ func (d *demo) agentTable() error {
 			}
 			shared = strconv.Itoa(n)
 		}
-		if i < rows {
+		if i < rows || a.aborted {
+			shown++
 			p.f("   %-14s %9s %9d %7s %8d  %s", a.name, fmt.Sprintf("%d/%d", a.steps, d.cfg.Steps), counter,
 				shared, a.retries, d.db.RunStatus(a.run))
 		}
 	}
-	if more := len(d.agents) - rows; more > 0 {
+	if more := len(d.agents) - shown; more > 0 {
 		p.f("   … and %d more agents; every step key and shared counter matches what its agent committed", more)
 	}
 	return nil
@@ -650,13 +681,11 @@ func parseInt(key string, v []byte) (int, error) {
 	return n, nil
 }
 
-// appendLine appends line to the text b, keeping its last keep lines (all if keep is 0).
+// appendLine appends line to the text b, keeping its last keep lines.
 func appendLine(b []byte, line string, keep int) []byte {
 	out := append(append(b, line...), '\n')
-	if keep > 0 {
-		for bytes.Count(out, []byte("\n")) > keep {
-			out = out[bytes.IndexByte(out, '\n')+1:]
-		}
+	for bytes.Count(out, []byte("\n")) > keep {
+		out = out[bytes.IndexByte(out, '\n')+1:]
 	}
 	return out
 }
@@ -673,6 +702,22 @@ func planVersion(plan []byte) int {
 func firstWords(plan []byte) string {
 	_, s, _ := strings.Cut(string(plan), ": ")
 	return s
+}
+
+// plural returns "1 thing" or "n things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return num(n) + " " + thing + "s"
+}
+
+// worstText describes the most runs any one Update needed.
+func worstText(runs int) string {
+	if runs <= 1 {
+		return "no transaction had to run twice"
+	}
+	return fmt.Sprintf("the worst transaction ran %d times", runs)
 }
 
 // num formats a count with thousands separators.

@@ -1,0 +1,212 @@
+package inmem_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/inmemdb/inmem"
+	"github.com/stretchr/testify/require"
+)
+
+// The SIGKILL crash test (SPEC 13): this test binary re-executes itself as a writer that commits
+// from many goroutines and prints each acknowledged commit; the parent kills it with SIGKILL at
+// random moments — repeatedly, on the same directory — reopens, and checks R3, R4 and R5.
+//
+// Each writer goroutine g commits the keys g/0, g/1, … one after another, so commit order per
+// goroutine is key order and at most one of its commits is in flight when the child dies.
+
+const (
+	crashChildEnv = "INMEM_CRASH_CHILD"
+	crashModeEnv  = "INMEM_CRASH_MODE"
+	crashWriters  = 8
+)
+
+var crashRun = func() inmem.RunID {
+	id, err := inmem.ParseRunID("6f1c2a8e-7d3b-4c5a-9e0f-1a2b3c4d5e6f")
+	if err != nil {
+		panic(err)
+	}
+	return id
+}()
+
+func TestCrashSIGKILL(t *testing.T) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir, os.Getenv(crashModeEnv))
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	for _, mode := range []string{"strict", "buffered"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(uint64(len(mode)), 42))
+			acked := make([]int, crashWriters) // per writer: highest acknowledged index, -1 none
+			for i := range acked {
+				acked[i] = -1
+			}
+			for cycle := range crashCycles() {
+				killAfter := rng.IntN(400) // acks to wait for; 0 = kill as soon as it starts
+				crashOnce(t, dir, mode, killAfter, acked)
+				verifyCrashState(t, dir, mode, cycle, acked)
+			}
+			require.False(t, allNegative(acked), "the children never committed anything")
+		})
+	}
+}
+
+// crashCycles is the number of kill/reopen cycles per mode: a handful in `make test`, more
+// under INMEM_CRASH_CYCLES (make stress).
+func crashCycles() int {
+	if n, err := strconv.Atoi(os.Getenv("INMEM_CRASH_CYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 6
+}
+
+// crashOnce runs the child until killAfter acknowledgements (or it fails), SIGKILLs it, and
+// records what it acknowledged.
+func crashOnce(t *testing.T, dir, mode string, killAfter int, acked []int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashSIGKILL$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashModeEnv+"="+mode)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+
+	sc := bufio.NewScanner(out)
+	n := 0
+	for n < killAfter && sc.Scan() {
+		if g, i, ok := parseAck(sc.Text()); ok {
+			acked[g] = max(acked[g], i)
+			n++
+		}
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	// Acks printed before the kill landed are acknowledged too.
+	for sc.Scan() {
+		if g, i, ok := parseAck(sc.Text()); ok {
+			acked[g] = max(acked[g], i)
+		}
+	}
+	err = cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		t.Fatalf("child was not killed: %v (it must run until killed)", err)
+	}
+}
+
+func parseAck(line string) (g, i int, ok bool) {
+	var err1, err2 error
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "ack" {
+		return 0, 0, false
+	}
+	g, err1 = strconv.Atoi(f[1])
+	i, err2 = strconv.Atoi(f[2])
+	return g, i, err1 == nil && err2 == nil
+}
+
+// verifyCrashState reopens dir and checks every invariant against what the child acknowledged:
+// R5 every acknowledged commit is there (Strict and Buffered alike: a process crash loses
+// nothing written to the OS); R3 per writer the keys form a prefix g/0..g/n; R4 nothing beyond
+// the one commit per writer that may have been in flight.
+func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) {
+	t.Helper()
+	db, err := inmem.Open(dir, crashOptions(mode))
+	require.NoError(t, err, "cycle %d: reopen after SIGKILL", cycle)
+	defer func() { require.NoError(t, db.Close()) }()
+	if db.RunStatus(crashRun) == inmem.RunNotFound {
+		require.True(t, allNegative(acked), "cycle %d: the run vanished but commits were acknowledged", cycle)
+		return
+	}
+	for g := range crashWriters {
+		keys, err := db.KV().List(crashRun, fmt.Sprintf("%d/", g))
+		require.NoError(t, err)
+		for i, k := range keys {
+			require.Equal(t, crashKey(g, i), k, "cycle %d writer %d: gap before %s (R3)", cycle, g, k)
+		}
+		present := len(keys) - 1
+		require.GreaterOrEqual(t, present, acked[g], "cycle %d writer %d: acknowledged commit lost (R5)", cycle, g)
+		require.LessOrEqual(t, present, acked[g]+1, "cycle %d writer %d: more than the in-flight commit (R4)", cycle, g)
+		for i := range keys {
+			v, err := db.KV().Get(crashRun, keys[i])
+			require.NoError(t, err)
+			require.Equal(t, strconv.Itoa(i), string(v))
+		}
+		acked[g] = present // the next child resumes after what is there
+	}
+	rec := db.LastRecovery()
+	require.NotNil(t, rec)
+	require.True(t, rec.Consistent)
+}
+
+func allNegative(xs []int) bool {
+	for _, x := range xs {
+		if x >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func crashKey(g, i int) string { return fmt.Sprintf("%d/%06d", g, i) }
+
+func crashOptions(mode string) *inmem.Options {
+	o := inmem.DefaultOptions()
+	if mode == "buffered" {
+		o.Durability = inmem.Buffered
+	}
+	return o
+}
+
+// crashChild is the writer process: it resumes every writer after its last key and commits
+// until it is killed, printing "ack <writer> <index>" after each acknowledged commit.
+func crashChild(dir, mode string) {
+	ctx := context.Background()
+	db, err := inmem.Open(dir, crashOptions(mode))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child open:", err)
+		os.Exit(3)
+	}
+	if db.RunStatus(crashRun) == inmem.RunNotFound {
+		if err := db.BeginRun(ctx, crashRun, inmem.RunInfo{Name: "crash"}); err != nil {
+			fmt.Fprintln(os.Stderr, "child begin:", err)
+			os.Exit(3)
+		}
+	}
+	var mu sync.Mutex
+	w := bufio.NewWriter(os.Stdout)
+	var wg sync.WaitGroup
+	for g := range crashWriters {
+		keys, err := db.KV().List(crashRun, fmt.Sprintf("%d/", g))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child list:", err)
+			os.Exit(3)
+		}
+		wg.Add(1)
+		go func(next int) {
+			defer wg.Done()
+			for i := next; ; i++ {
+				if err := db.KV().Put(ctx, crashRun, crashKey(g, i), []byte(strconv.Itoa(i))); err != nil {
+					fmt.Fprintln(os.Stderr, "child put:", err)
+					os.Exit(3)
+				}
+				mu.Lock()
+				fmt.Fprintf(w, "ack %d %d\n", g, i)
+				w.Flush()
+				mu.Unlock()
+			}
+		}(len(keys))
+	}
+	wg.Wait() // never: the parent kills us
+}
