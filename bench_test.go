@@ -92,6 +92,8 @@ func BenchmarkKVPutParallel64(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	st := db.Stats()
+	b.ReportMetric(float64(st.Commits)/float64(st.Batches), "commits/batch")
 }
 
 // BenchmarkSnapshotAcquire: taking a read snapshot — a pinned read-only transaction (Begin +

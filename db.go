@@ -67,7 +67,6 @@ type DB struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
-	closeErr  error
 }
 
 // Open opens the database in dir, creating it if needed. nil opts means DefaultOptions().
@@ -104,15 +103,15 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 // Close stops the database: commits already handed over complete, then every goroutine of the
 // engine exits. It returns the engine's failure, if it had one.
-func (db *DB) Close() error {
+func (db *DB) Close() (err error) {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
-		db.closeErr = db.engine.Stop()
+		err = db.engine.Stop()
 		if db.lock != nil {
-			db.closeErr = errors.Join(db.closeErr, db.lock.Close())
+			err = errors.Join(err, db.lock.Close())
 		}
 	})
-	return db.closeErr
+	return err // nil after the first call
 }
 
 // usable returns ErrClosed once Close has started, or the engine's failure.
@@ -140,7 +139,6 @@ func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
 		if c.Pinned {
 			db.clock.Unpin(c.Snapshot)
 		}
-		c.Release()
 		if errors.Is(err, mailbox.ErrClosed) {
 			return ErrClosed
 		}

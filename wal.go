@@ -56,6 +56,11 @@ func (db *DB) openLog(dir string) (err error) {
 	if err := fs.MkdirAll(dir); err != nil {
 		return fmt.Errorf("inmem: create %s: %w", dir, err)
 	}
+	// A new directory's own entry is durable only once its parent is synced: without this a
+	// power loss could take the whole database, acknowledged commits included.
+	if err := fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return fmt.Errorf("inmem: sync the parent of %s: %w", dir, err)
+	}
 	lock, err := fs.Lock(filepath.Join(dir, lockFile))
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -29,52 +28,47 @@ type Commit struct {
 	Timestamp int64
 	Entries   []commitlog.Entry // this commit's entries, without the marker
 
-	shard int // the run's shard, computed once by the applier
-	done  chan error
+	shard    int           // the run's shard, computed once by the applier
+	inflight *atomic.Int64 // the pipeline's count of unanswered commits, if submitted
+	done     chan error
 	// Inline storage: a one- or two-part commit with a couple of entries allocates nothing
-	// beyond the Commit itself, which is recycled.
+	// beyond the Commit itself and its channel.
 	partBuf  [2]extension.TxPart
 	entryBuf [2]commitlog.Entry
 }
 
-var commitPool = sync.Pool{New: func() any { return &Commit{done: make(chan error, 1)} }}
-
 // NewCommit prepares a commit for run. Hand it to the sequencer, then Await it.
+//
+// Commits are not pooled: a pool would hand a done channel created in one testing/synctest
+// bubble to a goroutine outside it, and the allocation it saves is small next to a commit.
 func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) *Commit {
-	c := commitPool.Get().(*Commit)
-	c.Run, c.Snapshot = run, snapshot
+	c := &Commit{Run: run, Snapshot: snapshot, done: make(chan error, 1)}
 	c.Parts = append(c.partBuf[:0], parts...)
 	c.Entries = c.entryBuf[:0]
 	return c
 }
 
-// Await waits for the commit's outcome and then recycles c: the caller must not use it again.
-// If ctx ends first it returns ctx.Err(): the commit was handed over and may still land
-// (SPEC 4), so c is left to the pipeline and the garbage collector.
+// Await waits for the commit's outcome. If ctx ends first it returns ctx.Err(): the commit was
+// handed over and may still land (SPEC 4).
 func (c *Commit) Await(ctx context.Context) error {
 	if ctx.Done() == nil { // context.Background and friends: a plain receive is cheaper than select
-		err := <-c.done
-		c.Release()
-		return err
+		return <-c.done
 	}
 	select {
 	case err := <-c.done:
-		c.Release()
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// Release recycles a commit that is finished or was never handed over.
-func (c *Commit) Release() {
-	done := c.done
-	*c = Commit{done: done}
-	commitPool.Put(c)
-}
-
 // finish delivers the outcome; done is buffered, so this never blocks.
-func (c *Commit) finish(err error) { c.done <- err }
+func (c *Commit) finish(err error) {
+	if c.inflight != nil {
+		c.inflight.Add(-1)
+	}
+	c.done <- err
+}
 
 // Batch is the commits the sequencer forwarded together, with dense versions First..Last.
 type Batch struct {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -45,8 +46,9 @@ type Pipeline struct {
 	applier   *Applier
 	serving   bool
 
-	recovering *Batch  // recovered transactions not yet submitted
-	recovered  *Commit // the last recovered transaction submitted
+	inflight   atomic.Int64 // commits submitted and not yet answered
+	recovering *Batch       // recovered transactions not yet submitted
+	recovered  *Commit      // the last recovered transaction submitted
 }
 
 // StartPipeline creates every primitive's shards and starts their actors.
@@ -121,7 +123,7 @@ func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
 	seq := NewSequencer(SequencerConfig{
 		Mailbox: p.in, Next: next, Publisher: p.publisher, Clock: p.cfg.Clock, Guard: p.cfg.Guard,
 		Stats: p.cfg.Stats, MaxBatchBytes: p.cfg.MaxBatchBytes, Failed: p.group.Err,
-		LastVersion: lastVersion,
+		LastVersion: lastVersion, Inflight: &p.inflight,
 	})
 	p.serving = true
 	p.group.Go("sequencer", seq.Run)
@@ -130,7 +132,16 @@ func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
 
 // Submit hands c to the sequencer, waiting while its mailbox is full. It fails with
 // mailbox.ErrClosed after Stop, or ctx.Err(); then c was not handed over.
-func (p *Pipeline) Submit(ctx context.Context, c *Commit) error { return p.in.Send(ctx, c) }
+func (p *Pipeline) Submit(ctx context.Context, c *Commit) error {
+	c.inflight = &p.inflight
+	p.inflight.Add(1)
+	if err := p.in.Send(ctx, c); err != nil {
+		p.inflight.Add(-1)
+		c.inflight = nil
+		return err
+	}
+	return nil
+}
 
 // Err returns the engine's failure, or nil while it is healthy.
 func (p *Pipeline) Err() error { return p.group.Err() }

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/inmemdb/inmem/extension"
@@ -50,6 +51,8 @@ type Sequencer struct {
 	published uint64 // the published version, read once per drain
 
 	view commitView // reused for every commit: no allocation per validation
+
+	inflight *atomic.Int64 // commits handed to the pipeline and not yet answered
 }
 
 // minSweep is the staged-table size below which stale entries are not worth sweeping.
@@ -65,7 +68,8 @@ type SequencerConfig struct {
 	Stats         *Stats
 	MaxBatchBytes int
 	Failed        func() error
-	LastVersion   uint64 // the newest version already in the state (after recovery)
+	LastVersion   uint64        // the newest version already in the state (after recovery)
+	Inflight      *atomic.Int64 // commits handed to the pipeline and not yet answered
 }
 
 // NewSequencer returns a sequencer; run it with Run on its own goroutine.
@@ -73,9 +77,10 @@ func NewSequencer(cfg SequencerConfig) *Sequencer {
 	s := &Sequencer{
 		in: cfg.Mailbox, next: cfg.Next, publisher: cfg.Publisher, clock: cfg.Clock,
 		guard: cfg.Guard, stats: cfg.Stats, maxBatch: cfg.MaxBatchBytes, failed: cfg.Failed,
-		version: cfg.LastVersion,
-		staged:  make(map[extension.Key]extension.Staged),
-		sweepAt: minSweep,
+		version:  cfg.LastVersion,
+		staged:   make(map[extension.Key]extension.Staged),
+		sweepAt:  minSweep,
+		inflight: cfg.Inflight,
 	}
 	s.view.seq = s
 	return s
@@ -94,14 +99,29 @@ func (s *Sequencer) Run() error {
 		if !ok {
 			return nil
 		}
-		if s.in.Len() == 0 {
-			// Let the committers that are runnable hand in their commits before parking:
-			// otherwise each send wakes the sequencer for a batch of one (the woken goroutine
-			// runs next), and per-batch costs are paid per commit.
-			runtime.Gosched()
-		}
+		s.gather()
 	}
 }
+
+// gather yields the processor a few times before the sequencer parks, while commits are still
+// in flight further down the pipeline: their committers are about to commit again, and waiting
+// for them turns many batches of one into one batch of many (per-batch costs — a wake-up of
+// the sequencer and of each shard actor — are then paid once). With nothing in flight there is
+// nobody to wait for, and a lone committer pays nothing.
+func (s *Sequencer) gather() {
+	for range gatherYields {
+		if n := s.in.Len(); n >= gatherEnough || s.inflight.Load() <= int64(n) {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// gatherYields bounds the wait for stragglers; gatherEnough is a batch big enough not to wait.
+const (
+	gatherYields = 4
+	gatherEnough = 64
+)
 
 // sequence validates msgs in order and forwards the survivors in batches of at most maxBatch
 // bytes (a larger commit travels alone).

@@ -88,6 +88,7 @@ type replay struct {
 	discarded map[uint64]bool              // transactions touched by skipped damage
 	cutBase   uint64                       // end of the last complete transaction: segment …
 	cutOff    int64                        // … and file offset
+	torn      *commitlog.TornTailError     // the torn tail, if the log ended in one
 }
 
 // ReplayWAL streams the log in cfg.Dir from cfg.From and applies every committed transaction.
@@ -112,7 +113,12 @@ func ReplayWAL(cfg WALConfig) (WALResult, error) {
 	if len(bases) > 0 {
 		p.res.HasSegment = true
 		p.res.TailBase, p.res.TailOffset = bases[len(bases)-1], commitlog.HeaderSize
-		if p.cutBase == p.res.TailBase {
+		switch {
+		case p.torn != nil && p.torn.Base == p.res.TailBase && p.torn.ValidEnd < commitlog.HeaderSize:
+			// A crash while the last segment was created tore its header: it holds nothing and
+			// is written afresh (an offset below the header size says so).
+			p.res.TailOffset = p.torn.ValidEnd
+		case p.cutBase == p.res.TailBase:
 			p.res.TailOffset = max(p.cutOff, commitlog.HeaderSize)
 		}
 	}
@@ -134,6 +140,7 @@ func (p *replay) run() error {
 			return nil
 		case errors.As(err, &torn):
 			p.res.TornTailBytes = torn.Dropped
+			p.torn = torn
 		case errors.As(err, &corrupt):
 			if stop, err := p.damage(corrupt); stop || err != nil {
 				return err
