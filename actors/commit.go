@@ -30,7 +30,8 @@ type Commit struct {
 
 	shard    int           // the run's shard, computed once by the applier
 	inflight *atomic.Int64 // the pipeline's count of unanswered commits, if submitted
-	done     chan error
+	done     chan struct{} // one send, after err is set; buffered, so it never blocks
+	err      error         // the outcome, readable once done has delivered
 	// Inline storage: a one- or two-part commit with a couple of entries allocates nothing
 	// beyond the Commit itself and its channel.
 	partBuf  [2]extension.TxPart
@@ -42,7 +43,9 @@ type Commit struct {
 // Commits are not pooled: a pool would hand a done channel created in one testing/synctest
 // bubble to a goroutine outside it, and the allocation it saves is small next to a commit.
 func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) *Commit {
-	c := &Commit{Run: run, Snapshot: snapshot, done: make(chan error, 1)}
+	// done carries no data (the outcome is in err), so its buffer needs no pointers and the
+	// channel is one allocation instead of two.
+	c := &Commit{Run: run, Snapshot: snapshot, done: make(chan struct{}, 1)}
 	c.Parts = append(c.partBuf[:0], parts...)
 	c.Entries = c.entryBuf[:0]
 	return c
@@ -52,11 +55,12 @@ func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) 
 // handed over and may still land (SPEC 4).
 func (c *Commit) Await(ctx context.Context) error {
 	if ctx.Done() == nil { // context.Background and friends: a plain receive is cheaper than select
-		return <-c.done
+		<-c.done
+		return c.err
 	}
 	select {
-	case err := <-c.done:
-		return err
+	case <-c.done:
+		return c.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -67,7 +71,8 @@ func (c *Commit) finish(err error) {
 	if c.inflight != nil {
 		c.inflight.Add(-1)
 	}
-	c.done <- err
+	c.err = err
+	c.done <- struct{}{} // publishes err to the receiver
 }
 
 // Batch is the commits the sequencer forwarded together, with dense versions First..Last.
@@ -77,7 +82,8 @@ type Batch struct {
 	Bytes       int    // payload bytes, for MaxBatchBytes and statistics
 	EndLSN      uint64 // the log's end after this batch (0 in InMemory mode)
 
-	log *LogStage // set while the batch is in the log stage
+	log       *LogStage  // set while the batch is in the log stage
+	commitBuf [8]*Commit // storage for Commits while the batch is small
 
 	parts     atomic.Int32          // shard-actor parts still to apply
 	failure   atomic.Pointer[error] // first failure; a failed batch is never published

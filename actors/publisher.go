@@ -40,8 +40,11 @@ func (p *Publisher) Complete(b *Batch) {
 	ready := buf[:0] // usually one batch: keep it off the heap
 	for len(p.queue) > 0 && p.queue[0].completed {
 		head := p.queue[0]
-		p.queue[0] = nil
-		p.queue = p.queue[1:]
+		// Shift down rather than reslice: the queue is short, and reslicing from the front
+		// would make every Enqueue reallocate.
+		n := copy(p.queue, p.queue[1:])
+		p.queue[n] = nil
+		p.queue = p.queue[:n]
 		if err := head.Err(); err != nil && p.broken == nil {
 			p.broken = err
 		}

@@ -157,6 +157,7 @@ func (s *Sequencer) sequence(msgs []*Commit) {
 		}
 		if b == nil {
 			b = &Batch{First: c.Version}
+			b.Commits = b.commitBuf[:0]
 		}
 		b.Last = c.Version
 		b.Commits = append(b.Commits, c)
