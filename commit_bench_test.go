@@ -94,21 +94,47 @@ func reportCommits(b *testing.B, lat []time.Duration, syncs, commits uint64) {
 }
 
 // BenchmarkRawWriteSync is the durable-commit floor: one write of a commit's bytes (a KV put of
-// a 100-byte value and its commit marker, as the log encodes them) followed by one fdatasync.
+// a 100-byte value and its commit marker, as the log encodes them) followed by one fdatasync —
+// appending, as a log that does not preallocate does, and into a file preallocated with zeros,
+// as inmem's log does.
 func BenchmarkRawWriteSync(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "raw.wal"))
-	if err != nil {
-		b.Fatal(err)
+	for _, prealloc := range []bool{false, true} {
+		b.Run(fmt.Sprintf("prealloc=%v", prealloc), func(b *testing.B) {
+			f, err := os.Create(filepath.Join(b.TempDir(), "raw.wal"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if prealloc {
+				if err := preallocate(f, 256<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rec := rawCommitBytes()
+			lat := runCommitters(b, 1, func(int, int) error {
+				if _, err := f.Write(rec); err != nil {
+					return err
+				}
+				return fdatasync(f)
+			})
+			reportCommits(b, lat, uint64(b.N), uint64(b.N))
+		})
 	}
-	defer f.Close()
-	rec := rawCommitBytes()
-	lat := runCommitters(b, 1, func(int, int) error {
-		if _, err := f.Write(rec); err != nil {
+}
+
+// preallocate writes size zero bytes, syncs, and rewinds.
+func preallocate(f *os.File, size int) error {
+	zeros := make([]byte, 1<<20)
+	for n := 0; n < size; n += len(zeros) {
+		if _, err := f.Write(zeros); err != nil {
 			return err
 		}
-		return fdatasync(f)
-	})
-	reportCommits(b, lat, uint64(b.N), uint64(b.N))
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	_, err := f.Seek(0, 0)
+	return err
 }
 
 // rawCommitBytes encodes what one KV put commit writes to the log.

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"errors"
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestCreateSegment(t *testing.T) {
 	eq(t, s.Name(), SegmentName(100))
 	batch := encode(t, Entry{Type: 0x10, Version: 1, TxID: 1, Payload: []byte("x")}, CommitMarker(1))
 	noErr(t, s.Write(batch))
-	noErr(t, s.Sync())
+	noErr(t, s.Seal())
 	eq(t, s.Size(), int64(len(batch)))
 	eq(t, s.EndLSN(), 100+uint64(len(batch)))
 	noErr(t, s.Close())
@@ -162,7 +163,7 @@ func TestOpenSegmentForAppend(t *testing.T) {
 	eq(t, s.EndLSN(), 40+uint64(len(first)))
 	second := encode(t, CommitMarker(2))
 	noErr(t, s.Write(second))
-	noErr(t, s.Sync())
+	noErr(t, s.Seal())
 	noErr(t, s.Close())
 
 	path := filepath.Join(walDir, SegmentName(40))
@@ -212,4 +213,60 @@ func encode(t testing.TB, es ...Entry) []byte {
 		noErr(t, err)
 	}
 	return b
+}
+
+// The active segment is extended with zeros ahead of its data, so that an fdatasync does not
+// have to commit a new file size; Seal trims the padding; the reader sees it as a torn tail.
+func TestSegmentPreallocation(t *testing.T) {
+	fs := newMemFS()
+	s, err := CreateSegment(fs, walDir, 0)
+	noErr(t, err)
+	s.SetPrealloc(PreallocChunk)
+	batch := encode(t, Entry{Type: 0x10, Version: 1, TxID: 1, Payload: []byte("x")}, CommitMarker(1))
+	noErr(t, s.Write(batch))
+	noErr(t, s.Sync())
+	path := filepath.Join(walDir, SegmentName(0))
+	data := fs.bytes(path)
+	eq(t, len(data), HeaderSize+PreallocChunk)
+	eq(t, data[:HeaderSize+len(batch)], append(AppendSegmentHeader(nil, 0), batch...))
+	for _, b := range data[HeaderSize+len(batch):] {
+		if b != 0 {
+			t.Fatal("padding is not zeros")
+		}
+	}
+	// A crash now leaves the padding: the reader reads both entries, then reports the padding
+	// as a torn tail ending at the data.
+	r, err := NewReader(fs, walDir, 0)
+	noErr(t, err)
+	for range 2 {
+		_, _, err := r.Next()
+		noErr(t, err)
+	}
+	_, _, err = r.Next()
+	var torn *TornTailError
+	truth(t, errors.As(err, &torn), "padding is a torn tail")
+	eq(t, torn.ValidEnd, int64(HeaderSize+len(batch)))
+	noErr(t, r.Close())
+
+	// Writes past the allocation extend it again, by at least the write's size.
+	big := encode(t, Entry{Type: 0x10, Version: 1, TxID: 2, Payload: make([]byte, PreallocChunk)}, CommitMarker(2))
+	noErr(t, s.Write(big))
+	truth(t, len(fs.bytes(path)) >= HeaderSize+len(batch)+len(big), "extended")
+	noErr(t, s.Seal())
+	eq(t, len(fs.bytes(path)), HeaderSize+len(batch)+len(big))
+	noErr(t, s.Close())
+	readAllEntries := func() int {
+		r, err := NewReader(fs, walDir, 0)
+		noErr(t, err)
+		defer r.Close()
+		n := 0
+		for {
+			if _, _, err := r.Next(); err != nil {
+				isErr(t, err, io.EOF)
+				return n
+			}
+			n++
+		}
+	}
+	eq(t, readAllEntries(), 4)
 }

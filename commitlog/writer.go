@@ -90,6 +90,7 @@ func NewWriter(cfg WriterConfig) *Writer {
 	if cfg.Mailbox <= 0 {
 		cfg.Mailbox = 1024
 	}
+	cfg.Segment.SetPrealloc(prealloc(cfg.SegmentSize))
 	return &Writer{cfg: cfg, in: mailbox.New[request](cfg.Mailbox), seg: cfg.Segment,
 		stopTicker: make(chan struct{})}
 }
@@ -242,8 +243,9 @@ func (w *Writer) sync() {
 	}
 }
 
-// roll starts a new segment once the active one is full. The old one is synced first: a
-// power loss must never keep a later segment and lose the end of an earlier one (a gap).
+// roll starts a new segment once the active one is full. The old one is synced and sealed
+// first: a power loss must never keep a later segment and lose the end of an earlier one (a
+// gap), and a sealed segment must end exactly at its last entry.
 func (w *Writer) roll() {
 	if w.poison != nil || w.seg.Size() < w.cfg.SegmentSize {
 		return
@@ -252,14 +254,23 @@ func (w *Writer) roll() {
 	if w.poison != nil {
 		return
 	}
+	if err := w.seg.Seal(); err != nil {
+		w.fail(err)
+		return
+	}
 	next, err := CreateSegment(w.cfg.FS, w.cfg.Dir, w.seg.EndLSN())
 	if err != nil {
 		w.fail(err)
 		return
 	}
 	_ = w.seg.Close() // synced above: nothing to lose
+	next.SetPrealloc(prealloc(w.cfg.SegmentSize))
 	w.seg = next
 }
+
+// prealloc is how far ahead of its data the active segment is extended: a chunk, but never
+// much past the segment's own size.
+func prealloc(segmentSize int64) int64 { return min(segmentSize, PreallocChunk) }
 
 // fail poisons the log with err.
 func (w *Writer) fail(err error) {
@@ -272,6 +283,11 @@ func (w *Writer) fail(err error) {
 // was poisoned, so that closing the database reports it.
 func (w *Writer) shutdown() error {
 	w.sync()
+	if w.poison == nil {
+		if err := w.seg.Seal(); err != nil {
+			w.fail(err)
+		}
+	}
 	return errors.Join(w.poison, w.seg.Close())
 }
 

@@ -67,7 +67,7 @@ type WALResult struct {
 	TransactionsDiscarded int // no marker, aborted, or touched by damage
 	CorruptEntries        int
 	UnknownEntries        int
-	TornTailBytes         int64
+	TornTailBytes         int64    // damaged bytes cut off the end (trailing zeros not counted)
 	Quarantined           []string // paths moved to (or written into) the quarantine directory
 	Consistent            bool     // false if SkipCorrupt skipped a transaction
 	LastVersion           uint64   // newest transaction recovered (or After)
@@ -139,7 +139,8 @@ func (p *replay) run() error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.As(err, &torn):
-			p.res.TornTailBytes = torn.Dropped
+			// Zeros at the very end are preallocated space, not damage.
+			p.res.TornTailBytes = torn.Dropped - torn.Zeros
 			p.torn = torn
 		case errors.As(err, &corrupt):
 			if stop, err := p.damage(corrupt); stop || err != nil {
