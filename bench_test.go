@@ -30,19 +30,24 @@ func beginBench(b *testing.B, db *inmem.DB) inmem.RunID {
 
 var benchValue = make([]byte, 100)
 
+// benchKeys are the keys the KV benchmarks cycle through.
+var benchKeys = func() []string {
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%04d", i)
+	}
+	return keys
+}()
+
 // BenchmarkKVPutInMemory: one goroutine, one-op transactions (SPEC 12: ≤ 1.5 µs/op).
 func BenchmarkKVPutInMemory(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
 	ctx := context.Background()
-	keys := make([]string, 1024)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("key-%04d", i)
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := db.KV().Put(ctx, run, keys[i%len(keys)], benchValue); err != nil {
+		if err := db.KV().Put(ctx, run, benchKeys[i%len(benchKeys)], benchValue); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -53,17 +58,15 @@ func BenchmarkKVGet(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
 	ctx := context.Background()
-	keys := make([]string, 1024)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("key-%04d", i)
-		if err := db.KV().Put(ctx, run, keys[i], benchValue); err != nil {
+	for _, k := range benchKeys {
+		if err := db.KV().Put(ctx, run, k, benchValue); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := db.KV().Get(run, keys[i%len(keys)]); err != nil {
+		if _, err := db.KV().Get(run, benchKeys[i%len(benchKeys)]); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -77,7 +77,7 @@ type Options struct {
 	Snapshot         SnapshotConfig
 	Recovery         RecoveryOptions
 	Logger           *slog.Logger // nil: discard
-	Primitives       []Primitive  // extra primitives, registered after the built-in six
+	Primitives       []Primitive  // extra primitives, registered after the built-in ones
 
 	// FS is the filesystem every file operation goes through; nil means the operating
 	// system's. It is the seam tests use to simulate crashes and inject I/O errors.
