@@ -145,6 +145,19 @@ func TestReceiveBatches(t *testing.T) {
 	if !ok || !slices.Equal(buf, []int{104, 105, 106, 107, 108, 109}) {
 		t.Fatalf("Receive(max=-1) = %v, %v", buf, ok)
 	}
+
+	// Boundary: exactly max+1 waiting must still yield max.
+	for i := range 4 {
+		_ = m.TrySend(200 + i)
+	}
+	buf, ok = m.Receive(buf[:0], 3)
+	if !ok || !slices.Equal(buf, []int{200, 201, 202}) {
+		t.Fatalf("Receive(max=3) with 4 waiting = %v, %v", buf, ok)
+	}
+	buf, ok = m.Receive(buf[:0], 3)
+	if !ok || !slices.Equal(buf, []int{203}) {
+		t.Fatalf("Receive(max=3) with 1 waiting = %v, %v", buf, ok)
+	}
 }
 
 func TestBackpressure(t *testing.T) {
