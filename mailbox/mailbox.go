@@ -20,11 +20,13 @@
 //     the channel (including one whose select picked the send case at the
 //     same instant closing was closed). Any sender that takes the read lock
 //     afterwards sees the flag and does not enqueue.
-//  3. It closes sealed. From then on the message channel can only shrink, so
-//     what it holds is exactly the set of accepted, undelivered messages; the
-//     consumer drains it without blocking and then reports ok=false.
+//  3. It closes the message channel. No sender can reach a send on it any more
+//     (step 2), so this cannot panic a sender; what the channel holds is exactly
+//     the set of accepted, undelivered messages, which the consumer still
+//     receives before the channel reports closed and Receive returns ok=false.
 //
-// The message channel itself is never closed, so a send can never panic.
+// Closing the message channel itself, rather than signalling on a second one,
+// keeps the consumer's wait a plain channel receive: no select on the hot path.
 package mailbox
 
 import (
@@ -44,7 +46,8 @@ var (
 // Mailbox is a bounded MPSC queue. Any number of goroutines may Send, TrySend,
 // Close, Len and Closed concurrently; only one goroutine may Receive.
 type Mailbox[T any] struct {
-	// ch carries the messages. Never closed (see package doc).
+	// ch carries the messages. Closed only by Close, after the last sender is
+	// out (see package doc).
 	ch chan T
 
 	// mu: senders hold RLock across "check closed + enqueue attempt"; Close
@@ -56,9 +59,6 @@ type Mailbox[T any] struct {
 	closed atomic.Bool
 	// closing is closed by Close to wake senders blocked on a full ch.
 	closing chan struct{}
-	// sealed is closed by Close after no sender can enqueue any more: from
-	// then on ch's contents are final.
-	sealed chan struct{}
 
 	closeOnce sync.Once
 }
@@ -72,7 +72,6 @@ func New[T any](capacity int) *Mailbox[T] {
 	return &Mailbox[T]{
 		ch:      make(chan T, capacity),
 		closing: make(chan struct{}),
-		sealed:  make(chan struct{}),
 	}
 }
 
@@ -130,21 +129,9 @@ func (m *Mailbox[T]) TrySend(msg T) error {
 // the messages accepted before Close; once they are all delivered it returns
 // (buf, false) without blocking. Only one goroutine may call Receive.
 func (m *Mailbox[T]) Receive(buf []T, max int) ([]T, bool) {
-	var first T
-	if len(m.ch) > 0 {
-		// Single consumer: nobody else can take it, so this cannot block.
-		first = <-m.ch
-	} else {
-		select {
-		case first = <-m.ch:
-		case <-m.sealed:
-			// Sealed: ch can only shrink now, so an empty ch is final.
-			select {
-			case first = <-m.ch:
-			default:
-				return buf, false
-			}
-		}
+	first, ok := <-m.ch
+	if !ok {
+		return buf, false // closed and drained
 	}
 	buf = append(buf, first)
 
@@ -164,7 +151,11 @@ func (m *Mailbox[T]) Receive(buf []T, max int) ([]T, bool) {
 			buf = grown
 		}
 		for range n {
-			buf = append(buf, <-m.ch)
+			msg, ok := <-m.ch
+			if !ok {
+				break // closed meanwhile and now drained: the next call says so
+			}
+			buf = append(buf, msg)
 		}
 	}
 	return buf, true
@@ -182,7 +173,7 @@ func (m *Mailbox[T]) Close() {
 		// finish its enqueue attempt. Senders arriving later see closed.
 		m.mu.Lock()
 		m.mu.Unlock() //nolint:staticcheck // empty critical section is the point
-		close(m.sealed)
+		close(m.ch)
 	})
 }
 

@@ -1,0 +1,104 @@
+package run
+
+import (
+	"testing"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type commit struct {
+	run     extension.RunID
+	version uint64
+	staged  map[extension.Key]extension.Staged
+}
+
+func (c *commit) Run() extension.RunID { return c.run }
+func (c *commit) Snapshot() uint64     { return 0 }
+func (c *commit) Version() uint64      { return c.version }
+func (c *commit) Timestamp() int64     { return int64(c.version) * 1000 }
+func (c *commit) Staged(k extension.Key) (extension.Staged, bool) {
+	st, ok := c.staged[k]
+	return st, ok
+}
+func (c *commit) Stage(k extension.Key, s extension.Staged) { c.staged[k] = s }
+
+// lifecycle validates, stages and applies one change, as the sequencer and the actor would.
+func lifecycle(t *testing.T, sh *shard, ch *Change, c *commit) error {
+	t.Helper()
+	if err := ch.Validate(c); err != nil {
+		return err
+	}
+	es := ch.Entries(nil, c)
+	for i := range es {
+		es[i].TxID = c.version
+	}
+	return sh.Apply(es)
+}
+
+func TestLifecycle(t *testing.T) {
+	s := New(1)
+	sh := s.NewShard(0).(*shard)
+	id := extension.RunID{9}
+	staged := map[extension.Key]extension.Staged{}
+	at := func(v uint64) *commit { return &commit{run: id, version: v, staged: staged} }
+
+	assert.ErrorIs(t, s.CheckRun(at(1)), dberr.ErrRunNotFound)
+	assert.NoError(t, s.CheckRun(&commit{run: extension.GlobalRun, staged: staged}))
+
+	begin, err := s.Begin(id, Info{Name: "n", Agent: "a", Tags: []string{"x"}, Metadata: []byte(`{"k":1}`)})
+	require.NoError(t, err)
+	require.NoError(t, lifecycle(t, sh, begin, at(1)))
+	assert.ErrorIs(t, lifecycle(t, sh, begin, at(2)), dberr.ErrRunExists)
+	assert.NoError(t, s.CheckRun(at(2)))
+
+	end, err := s.End(id, true, "tool crashed")
+	require.NoError(t, err)
+	require.NoError(t, lifecycle(t, sh, end, at(3)))
+	assert.ErrorIs(t, s.CheckRun(at(4)), dberr.ErrRunNotActive)
+	assert.ErrorIs(t, lifecycle(t, sh, end, at(4)), dberr.ErrRunNotActive)
+
+	r, ok := s.Get(id, 3)
+	require.True(t, ok)
+	assert.Equal(t, Failed, r.Status)
+	assert.Equal(t, "tool crashed", r.Reason)
+	assert.EqualValues(t, 1000, r.StartedAt)
+	assert.EqualValues(t, 3000, r.EndedAt)
+	assert.Equal(t, "a", r.Info.Agent)
+	assert.Equal(t, Active, s.Status(id, 2), "history stays readable at older versions")
+
+	other, err := s.End(extension.RunID{8}, false, "")
+	require.NoError(t, err)
+	assert.ErrorIs(t, lifecycle(t, sh, other, &commit{run: extension.RunID{8}, version: 5, staged: staged}), dberr.ErrRunNotFound)
+}
+
+// A begin that is staged but not applied yet already makes a second begin fail.
+func TestStagedStatusCounts(t *testing.T) {
+	s := New(1)
+	s.NewShard(0)
+	id := extension.RunID{9}
+	staged := map[extension.Key]extension.Staged{}
+	b, err := s.Begin(id, Info{})
+	require.NoError(t, err)
+	require.NoError(t, b.Validate(&commit{run: id, version: 1, staged: staged}))
+	assert.ErrorIs(t, b.Validate(&commit{run: id, version: 2, staged: staged}), dberr.ErrRunExists)
+	assert.NoError(t, s.CheckRun(&commit{run: id, version: 2, staged: staged}))
+}
+
+func TestBadInput(t *testing.T) {
+	s := New(1)
+	_, err := s.Begin(extension.GlobalRun, Info{})
+	assert.ErrorIs(t, err, dberr.ErrInvalidArgument)
+	_, err = s.Begin(extension.RunID{1}, Info{Metadata: []byte("{")})
+	assert.ErrorIs(t, err, dberr.ErrInvalidArgument)
+	_, err = s.End(extension.GlobalRun, false, "")
+	assert.ErrorIs(t, err, dberr.ErrInvalidArgument)
+	sh := s.NewShard(0).(*shard)
+	assert.ErrorIs(t, sh.Apply([]commitlog.Entry{{Type: TypeBegin, Version: 1, Payload: []byte{1}}}), ErrMalformed)
+}
