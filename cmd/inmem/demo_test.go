@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,7 +14,22 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashWriterEnv); dir != "" { // this test binary plays the writer process
+		os.Exit(crashWriter(dir, os.Stdout))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// The crash section: a writer process is SIGKILLed and every acknowledged commit is recovered.
+func TestDemoCrashSection(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	var out strings.Builder
+	cfg := demoConfig{Agents: 2, Steps: 2, Seed: 1, WriterExe: exe}
+	require.NoError(t, runDemo(context.Background(), &out, cfg))
+	assert.Contains(t, out.String(), "every acknowledged commit survived")
+}
 
 // atoi parses a number printed by num.
 func atoi(t *testing.T, s string) int {

@@ -21,6 +21,9 @@ import (
 )
 
 func main() {
+	if dir := os.Getenv(crashWriterEnv); dir != "" {
+		os.Exit(crashWriter(dir, os.Stdout))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -98,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 // demoCommand parses the demo's flags and runs it until it ends or the process is interrupted.
 func demoCommand(args []string, stdout, stderr io.Writer) int {
 	cfg := defaultDemoConfig()
+	if exe, err := os.Executable(); err == nil {
+		cfg.WriterExe = exe
+	}
 	fs := flag.NewFlagSet("inmem demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "number of concurrent agent runs (at least 2)")
@@ -105,7 +111,7 @@ func demoCommand(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the workload's random choices")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: inmem demo [-agents n] [-steps n] [-seed n]\n\n")
-		fmt.Fprintf(fs.Output(), "Runs a concurrent agent workload on an in-memory database and explains what it shows.\n\n")
+		fmt.Fprintf(fs.Output(), "Runs a concurrent agent workload on an in-memory database, then kills a durable writer\nprocess and recovers its commits, and explains what it shows.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
