@@ -40,8 +40,13 @@ fuzz:
 	  done; \
 	done
 
+# Long runs of the crash suites: many SIGKILL cycles and crash-simulating-filesystem seeds.
+# (The randomized multi-primitive suites of stress/ join this target when they exist.)
+STRESS_CYCLES ?= 300
+STRESS_SEEDS ?= 500
 stress:
-	$(GO) test -race -count=1 -timeout 20m -run 'Stress' ./stress/...
+	INMEM_CRASH_CYCLES=$(STRESS_CYCLES) INMEM_CRASHFS_SEEDS=$(STRESS_SEEDS) \
+	  $(GO) test -race -count=1 -timeout 30m -run 'Crash' .
 
 clean:
 	$(GO) clean -testcache
