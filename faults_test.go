@@ -264,8 +264,9 @@ func TestFaultOpen(t *testing.T) {
 					require.ErrorIs(t, err, inmem.ErrNotFound)
 				}
 				if tc.data == "torn" && f.op == vfs.OpTruncate {
-					// (After a failed sync of the truncation the cut is already in the file.)
-					require.EqualValues(t, 7, db.LastRecovery().TornTailBytes)
+					// (After a failed sync of the truncation the cut is already in the file.) The
+					// tail is the 7 torn bytes plus whatever zeros the log had preallocated.
+					require.GreaterOrEqual(t, db.LastRecovery().TornTailBytes, int64(7))
 				}
 				require.NoError(t, db.KV().Put(ctx, run, "after", []byte("a"))) // run is GlobalRun on a new database
 				require.NoError(t, db.Close())

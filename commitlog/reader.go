@@ -30,7 +30,6 @@ type TornTailError struct {
 	ValidEnd int64  // file offset after the last good entry: truncate the segment here (0: the header is torn)
 	LSN      uint64 // LSN at ValidEnd: the end of the readable log
 	Dropped  int64  // bytes after ValidEnd, dropped by the truncation
-	Zeros    int64  // how many of them are trailing zeros: preallocated space, never written
 	Reason   error  // the damage found at ValidEnd
 }
 
@@ -306,19 +305,10 @@ func (r *Reader) damage(off int, reason error) error {
 	if r.seg == len(r.bases)-1 && !contentDamage(reason) {
 		if r.resumeAt = nextValid(r.data, r.scanFrom); r.resumeAt < 0 {
 			return &TornTailError{Segment: name, Base: base, ValidEnd: int64(off), LSN: r.lsnAt(off),
-				Dropped: int64(len(r.data) - off), Zeros: trailingZeros(r.data[off:]), Reason: reason}
+				Dropped: int64(len(r.data) - off), Reason: reason}
 		}
 	}
 	return &CorruptionError{Segment: name, Base: base, Offset: int64(off), LSN: r.lsnAt(off), Reason: reason}
-}
-
-// trailingZeros counts the zero bytes at the end of b.
-func trailingZeros(b []byte) int64 {
-	n := len(b)
-	for n > 0 && b[n-1] == 0 {
-		n--
-	}
-	return int64(len(b) - n)
 }
 
 // nextValid returns the first offset at or after from where a valid entry starts (one that

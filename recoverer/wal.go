@@ -139,8 +139,7 @@ func (p *replay) run() error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.As(err, &torn):
-			// Zeros at the very end are preallocated space, not damage.
-			p.res.TornTailBytes = torn.Dropped - torn.Zeros
+			p.res.TornTailBytes = torn.Dropped
 			p.torn = torn
 		case errors.As(err, &corrupt):
 			if stop, err := p.damage(corrupt); stop || err != nil {
