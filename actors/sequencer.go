@@ -82,6 +82,9 @@ func NewSequencer(cfg SequencerConfig) *Sequencer {
 		sweepAt:  minSweep,
 		inflight: cfg.Inflight,
 	}
+	if s.inflight == nil {
+		s.inflight = new(atomic.Int64) // nothing counted: gather never waits
+	}
 	s.view.seq = s
 	return s
 }
