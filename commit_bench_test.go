@@ -31,6 +31,10 @@ func benchDurableCommits(b *testing.B, d inmem.Durability) {
 		b.Run(fmt.Sprintf("committers=%d", n), func(b *testing.B) {
 			o := inmem.DefaultOptions()
 			o.Durability = d
+			// INMEM_BENCH_MINSYNC sets Options.MinSyncInterval, to measure the trade it offers.
+			if v, err := time.ParseDuration(os.Getenv("INMEM_BENCH_MINSYNC")); err == nil {
+				o.MinSyncInterval = v
+			}
 			db, err := inmem.Open(b.TempDir(), o)
 			if err != nil {
 				b.Fatal(err)
