@@ -6,6 +6,7 @@ import (
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,26 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var run = extension.RunID{7}
 
-// commit is a test double of the sequencer's view of one transaction.
-type commit struct {
-	snapshot, version uint64
-	staged            map[extension.Key]extension.Staged
-}
-
-func (c *commit) Run() extension.RunID { return run }
-func (c *commit) Snapshot() uint64     { return c.snapshot }
-func (c *commit) Version() uint64      { return c.version }
-func (c *commit) Timestamp() int64     { return 1 }
-func (c *commit) Staged(k extension.Key) (extension.Staged, bool) {
-	st, ok := c.staged[k]
-	return st, ok
-}
-func (c *commit) Stage(k extension.Key, s extension.Staged) {
-	if c.staged == nil {
-		c.staged = map[extension.Key]extension.Staged{}
-	}
-	c.staged[k] = s
-}
+type commit = extensiontest.Commit
 
 func newStore() (*Store, *shard) {
 	s := New(1)
@@ -48,7 +30,7 @@ func apply(t *testing.T, sh *shard, tx *Tx, c *commit) {
 	require.NoError(t, tx.Validate(c))
 	es := tx.Entries(nil, c)
 	for i := range es {
-		es[i].TxID = c.version
+		es[i].TxID = c.Ver
 	}
 	require.NoError(t, sh.Apply(es))
 }
@@ -65,7 +47,7 @@ func TestTxReadsOwnWritesAndApplies(t *testing.T) {
 	_, err = tx.Get("b")
 	assert.ErrorIs(t, err, dberr.ErrNotFound)
 	assert.Equal(t, []string{"a"}, tx.List(""))
-	apply(t, sh, tx, &commit{version: 1})
+	apply(t, sh, tx, &commit{Ver: 1})
 
 	got, ok := s.Get(run, "a", 1)
 	assert.True(t, ok)
@@ -81,19 +63,19 @@ func TestValidateConflictsOnNewerWrites(t *testing.T) {
 	s, sh := newStore()
 	w := s.NewTx(run, 0)
 	require.NoError(t, w.Put("k", []byte("v")))
-	apply(t, sh, w, &commit{version: 1})
+	apply(t, sh, w, &commit{Ver: 1})
 
 	reader := s.NewTx(run, 0) // read k at snapshot 0 (absent), then k appeared at 1
 	_, err := reader.Get("k")
 	require.ErrorIs(t, err, dberr.ErrNotFound)
 	require.NoError(t, reader.Put("out", nil))
-	err = reader.Validate(&commit{snapshot: 0, version: 2})
+	err = reader.Validate(&commit{Snap: 0, Ver: 2})
 	var ce *dberr.ConflictError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "k", ce.Key)
 
 	// A write that is only staged (sequenced, not applied) conflicts as well.
-	staged := &commit{snapshot: 1, version: 3}
+	staged := &commit{Snap: 1, Ver: 3}
 	staged.Stage(extension.Key{Section: SectionID, Run: run, Name: "k"}, extension.Staged{Version: 2})
 	r2 := s.NewTx(run, 1)
 	_, err = r2.Get("k")
@@ -102,7 +84,7 @@ func TestValidateConflictsOnNewerWrites(t *testing.T) {
 
 	blind := s.NewTx(run, 0)
 	require.NoError(t, blind.Put("k", []byte("x")))
-	assert.NoError(t, blind.Validate(&commit{snapshot: 0, version: 4}), "blind writes never conflict")
+	assert.NoError(t, blind.Validate(&commit{Snap: 0, Ver: 4}), "blind writes never conflict")
 }
 
 func TestKeyAndValueLimits(t *testing.T) {
@@ -119,11 +101,11 @@ func TestTrimDropsOldVersionsAndDeadKeys(t *testing.T) {
 	for v := uint64(1); v <= 3; v++ {
 		tx := s.NewTx(run, 0)
 		require.NoError(t, tx.Put("k", []byte{byte(v)}))
-		apply(t, sh, tx, &commit{version: v})
+		apply(t, sh, tx, &commit{Ver: v})
 	}
 	del := s.NewTx(run, 0)
 	require.NoError(t, del.Delete("k"))
-	apply(t, sh, del, &commit{version: 4})
+	apply(t, sh, del, &commit{Ver: 4})
 
 	sh.Trim(2) // a reader pinned at 2 still needs version 2
 	v, ok := s.Get(run, "k", 2)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,21 +14,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type commit struct {
-	run     extension.RunID
-	version uint64
-	staged  map[extension.Key]extension.Staged
-}
-
-func (c *commit) Run() extension.RunID { return c.run }
-func (c *commit) Snapshot() uint64     { return 0 }
-func (c *commit) Version() uint64      { return c.version }
-func (c *commit) Timestamp() int64     { return int64(c.version) * 1000 }
-func (c *commit) Staged(k extension.Key) (extension.Staged, bool) {
-	st, ok := c.staged[k]
-	return st, ok
-}
-func (c *commit) Stage(k extension.Key, s extension.Staged) { c.staged[k] = s }
+type commit = extensiontest.Commit
 
 // lifecycle validates, stages and applies one change, as the sequencer and the actor would.
 func lifecycle(t *testing.T, sh *shard, ch *Change, c *commit) error {
@@ -37,7 +24,7 @@ func lifecycle(t *testing.T, sh *shard, ch *Change, c *commit) error {
 	}
 	es := ch.Entries(nil, c)
 	for i := range es {
-		es[i].TxID = c.version
+		es[i].TxID = c.Ver
 	}
 	return sh.Apply(es)
 }
@@ -47,10 +34,10 @@ func TestLifecycle(t *testing.T) {
 	sh := s.NewShard(0).(*shard)
 	id := extension.RunID{9}
 	staged := map[extension.Key]extension.Staged{}
-	at := func(v uint64) *commit { return &commit{run: id, version: v, staged: staged} }
+	at := func(v uint64) *commit { return &commit{RunID: id, Ver: v, TS: int64(v) * 1000, StagedAt: staged} }
 
 	assert.ErrorIs(t, s.CheckRun(at(1)), dberr.ErrRunNotFound)
-	assert.NoError(t, s.CheckRun(&commit{run: extension.GlobalRun, staged: staged}))
+	assert.NoError(t, s.CheckRun(&commit{RunID: extension.GlobalRun, StagedAt: staged}))
 
 	begin, err := s.Begin(id, Info{Name: "n", Agent: "a", Tags: []string{"x"}, Metadata: []byte(`{"k":1}`)})
 	require.NoError(t, err)
@@ -75,7 +62,7 @@ func TestLifecycle(t *testing.T) {
 
 	other, err := s.End(extension.RunID{8}, false, "")
 	require.NoError(t, err)
-	assert.ErrorIs(t, lifecycle(t, sh, other, &commit{run: extension.RunID{8}, version: 5, staged: staged}), dberr.ErrRunNotFound)
+	assert.ErrorIs(t, lifecycle(t, sh, other, &commit{RunID: extension.RunID{8}, Ver: 5, StagedAt: staged}), dberr.ErrRunNotFound)
 }
 
 // A begin that is staged but not applied yet already makes a second begin fail.
@@ -86,9 +73,9 @@ func TestStagedStatusCounts(t *testing.T) {
 	staged := map[extension.Key]extension.Staged{}
 	b, err := s.Begin(id, Info{})
 	require.NoError(t, err)
-	require.NoError(t, b.Validate(&commit{run: id, version: 1, staged: staged}))
-	assert.ErrorIs(t, b.Validate(&commit{run: id, version: 2, staged: staged}), dberr.ErrRunExists)
-	assert.NoError(t, s.CheckRun(&commit{run: id, version: 2, staged: staged}))
+	require.NoError(t, b.Validate(&commit{RunID: id, Ver: 1, StagedAt: staged}))
+	assert.ErrorIs(t, b.Validate(&commit{RunID: id, Ver: 2, StagedAt: staged}), dberr.ErrRunExists)
+	assert.NoError(t, s.CheckRun(&commit{RunID: id, Ver: 2, StagedAt: staged}))
 }
 
 func TestBadInput(t *testing.T) {

@@ -1,0 +1,313 @@
+// Package state is the state-cell primitive (SPEC 3.4): per run, named cells holding a byte
+// value and the cell's own version counter, for coordination through compare-and-set.
+//
+// State layout: the run's shard (xxhash(run) % shards) holds a map from run to that run's
+// cells, each cell a version chain (internal/mvcc) of immutable Cell records. Only the shard's
+// actor writes; transactions and single reads walk the chains directly. A delete pushes a
+// tombstone that remembers the cell's counter, and the tombstone is never dropped from the map,
+// so re-creating a cell continues from that counter: a cell's version never goes back and a
+// stale CAS can never succeed (no ABA).
+//
+// WAL payloads (entry version 1), after the 16-byte run id every payload is:
+//
+//	uvarint name length, name, uvarint resulting cell version, varint timestamp (µs),
+//	value (the rest of the payload; empty for StateDelete)
+//
+// with entry types StateInit 0x40, StateSet 0x41, StateTransition 0x42 (a CAS), StateDelete
+// 0x43. The entry carries the outcome (value, version, timestamp), so Apply recomputes nothing;
+// all checks happen in Tx.Validate on the sequencer. One entry per written cell per transaction,
+// its type that of the transaction's last write to the cell.
+//
+// Version rule (SPEC 3.4 "+1 per change"): one bump per transaction per cell. Writes to one cell
+// in one transaction are checked in order against the state the transaction sees (so Init then
+// CAS(name, 1, …) in one transaction of a new cell succeeds), the last write wins, and the cell's
+// counter advances by exactly one: Init+Set in one transaction leaves version 1. A transaction
+// whose writes leave a missing cell missing (Delete of a missing cell, Init then Delete) logs a
+// tombstone with the counter unchanged.
+//
+// Other decisions: CAS on a missing (never created or deleted) cell is a version mismatch
+// whatever the expected version, reporting Actual = the remembered counter (0 if it never
+// existed). Get adds the cell to the transaction's read set (a change after the snapshot
+// conflicts); Init, Set, CAS and Delete do not (CAS is checked against the newest state
+// instead). List adds the listed names to the read set; a cell created later is a phantom snapshot
+// isolation allows. Tombstones stay in memory until snapshots (which may drop them) arrive.
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// Identity of the primitive in the WAL and in snapshots.
+const (
+	SectionID      uint8 = 4
+	TypeInit       uint8 = 0x40
+	TypeSet        uint8 = 0x41
+	TypeTransition uint8 = 0x42
+	TypeDelete     uint8 = 0x43
+	typesLow       uint8 = 0x40
+	typesHigh      uint8 = 0x4F
+)
+
+// Limits, the same as KV's (SPEC 3.1).
+const (
+	MaxNameSize  = 4 << 10
+	MaxValueSize = 16 << 20
+)
+
+// ErrMalformed is returned by Apply for a payload that does not decode: corruption.
+var ErrMalformed = errors.New("state: malformed entry payload")
+
+// Cell is one committed state of a cell. Records on the chains are immutable.
+type Cell struct {
+	Value     []byte
+	Version   uint64 // the cell's own counter: 1 at init, +1 per changing transaction
+	UpdatedAt int64  // commit time, µs since the Unix epoch
+}
+
+// Store is the state primitive: every shard's state, and the read paths over it.
+type Store struct {
+	shards []*shard
+}
+
+// New returns a state store of n shards. The engine creates each shard's state with NewShard.
+func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+
+func (s *Store) Name() string               { return "state" }
+func (s *Store) SectionID() uint8           { return SectionID }
+func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
+
+// NewShard creates shard id.
+func (s *Store) NewShard(id int) extension.Shard {
+	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runCells]()}
+	s.shards[id] = sh
+	return sh
+}
+
+type shard struct {
+	runs  *xsync.MapOf[extension.RunID, *runCells]
+	dirty []*record // chains Trim may shrink; actor-owned
+}
+
+type runCells struct {
+	cells *xsync.MapOf[string, *record]
+}
+
+// record is one cell's version chain plus the actor's bookkeeping for trimming.
+type record struct {
+	mvcc.Chain[Cell]
+	dirty bool // in shard.dirty; actor-owned
+}
+
+func (s *Store) chain(run extension.RunID, name string) *record {
+	rc, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
+	if !ok {
+		return nil
+	}
+	r, _ := rc.cells.Load(name)
+	return r
+}
+
+// Get returns cell name at snapshot. The value is shared with the store: callers that hand it
+// to users copy it.
+func (s *Store) Get(run extension.RunID, name string, snapshot uint64) (Cell, bool) {
+	r := s.chain(run, name)
+	if r == nil {
+		return Cell{}, false
+	}
+	v := r.At(snapshot)
+	if v == nil || v.Deleted {
+		return Cell{}, false
+	}
+	return v.Value, true
+}
+
+// counterAt returns the cell's counter at snapshot, remembered by a tombstone too; 0 if the
+// cell never existed then.
+func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uint64 {
+	if r := s.chain(run, name); r != nil {
+		if v := r.At(snapshot); v != nil {
+			return v.Value.Version
+		}
+	}
+	return 0
+}
+
+// Names returns the sorted names of the cells live at snapshot.
+func (s *Store) Names(run extension.RunID, snapshot uint64) []string {
+	rc, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
+	if !ok {
+		return nil
+	}
+	var names []string
+	rc.cells.Range(func(n string, r *record) bool {
+		if v := r.At(snapshot); v != nil && !v.Deleted {
+			names = append(names, n)
+		}
+		return true
+	})
+	sort.Strings(names)
+	return names
+}
+
+// newest is the newest state of a cell, sequenced or applied.
+type newest struct {
+	commit  uint64 // commit version of the newest write; 0 if none
+	counter uint64 // the cell's counter after it (remembered by a tombstone)
+	live    bool
+}
+
+func (s *Store) newest(c extension.Commit, run extension.RunID, name string) newest {
+	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: name}); ok {
+		return newest{commit: st.Version, counter: st.Aux, live: !st.Deleted}
+	}
+	if r := s.chain(run, name); r != nil {
+		if v := r.Latest(); v != nil {
+			return newest{commit: v.Commit, counter: v.Value.Version, live: !v.Deleted}
+		}
+	}
+	return newest{}
+}
+
+// CheckName validates a cell name: non-empty UTF-8 of at most MaxNameSize bytes.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return dberr.Invalid("empty cell name")
+	case len(name) > MaxNameSize:
+		return dberr.TooLarge("cell name", len(name), MaxNameSize)
+	case !utf8.ValidString(name):
+		return dberr.Invalid("cell name %q is not valid UTF-8", name)
+	}
+	return nil
+}
+
+// CheckValue validates a cell value.
+func CheckValue(v []byte) error {
+	if len(v) > MaxValueSize {
+		return dberr.TooLarge("value", len(v), MaxValueSize)
+	}
+	return nil
+}
+
+// Apply applies committed state entries. A batch is decoded whole before anything is applied,
+// so a malformed entry leaves the shard untouched.
+func (sh *shard) Apply(batch []commitlog.Entry) error {
+	for _, e := range batch {
+		if _, err := decode(e); err != nil {
+			return err
+		}
+	}
+	for _, e := range batch {
+		d, _ := decode(e)
+		rc, _ := sh.runs.LoadOrCompute(d.run, func() *runCells {
+			return &runCells{cells: xsync.NewMapOf[string, *record]()}
+		})
+		r, existed := rc.cells.Load(d.name)
+		if !existed {
+			r = &record{}
+			rc.cells.Store(d.name, r)
+		}
+		r.Push(e.TxID, Cell{Value: d.value, Version: d.version, UpdatedAt: d.ts}, e.Type == TypeDelete)
+		if existed && !r.dirty {
+			r.dirty = true
+			sh.dirty = append(sh.dirty, r)
+		}
+	}
+	return nil
+}
+
+// Trim drops versions no reader can see: the older versions of each cell written since. Unlike
+// KV it never removes a cell from the map: a tombstone keeps the counter re-creation continues.
+func (sh *shard) Trim(oldest uint64) {
+	kept := sh.dirty[:0]
+	for _, r := range sh.dirty {
+		if r.Trim(oldest) > 1 {
+			kept = append(kept, r)
+			continue
+		}
+		r.dirty = false
+	}
+	clear(sh.dirty[len(kept):])
+	sh.dirty = kept
+}
+
+// Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
+func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) LoadSection(r io.Reader) error {
+	return fmt.Errorf("state: load snapshot section: %w", dberr.ErrNotImplemented)
+}
+
+type notYet struct{}
+
+func (notYet) WriteSection(io.Writer) error {
+	return fmt.Errorf("state: write snapshot section: %w", dberr.ErrNotImplemented)
+}
+
+// encode builds a payload (any of the four types; value nil for StateDelete).
+func encode(run extension.RunID, name string, version uint64, ts int64, value []byte) []byte {
+	p := make([]byte, 0, commitlog.RunIDSize+binary.MaxVarintLen32+len(name)+2*binary.MaxVarintLen64+len(value))
+	p = append(p, run[:]...)
+	p = binary.AppendUvarint(p, uint64(len(name)))
+	p = append(p, name...)
+	p = binary.AppendUvarint(p, version)
+	p = binary.AppendVarint(p, ts)
+	return append(p, value...)
+}
+
+type decoded struct {
+	run     extension.RunID
+	name    string
+	version uint64
+	ts      int64
+	value   []byte
+}
+
+// decode splits a payload. Name and value alias it: payloads are immutable once logged and the
+// shard keeps them, so the name string needs no copy.
+func decode(e commitlog.Entry) (d decoded, err error) {
+	p := e.Payload
+	if e.Version != 1 || e.Type < TypeInit || e.Type > TypeDelete {
+		return d, fmt.Errorf("%w: type %#02x version %d", ErrMalformed, e.Type, e.Version)
+	}
+	if len(p) < commitlog.RunIDSize {
+		return d, fmt.Errorf("%w: %d bytes", ErrMalformed, len(p))
+	}
+	copy(d.run[:], p)
+	p = p[commitlog.RunIDSize:]
+	n, w := binary.Uvarint(p)
+	if w <= 0 || n == 0 || n > MaxNameSize || n > uint64(len(p)-w) {
+		return d, fmt.Errorf("%w: bad name length", ErrMalformed)
+	}
+	nb := p[w : w+int(n)]
+	p = p[w+int(n):]
+	if d.version, w = binary.Uvarint(p); w <= 0 {
+		return d, fmt.Errorf("%w: bad cell version", ErrMalformed)
+	}
+	p = p[w:]
+	if d.ts, w = binary.Varint(p); w <= 0 {
+		return d, fmt.Errorf("%w: bad timestamp", ErrMalformed)
+	}
+	d.value = p[w:]
+	switch {
+	case e.Type == TypeDelete && len(d.value) != 0:
+		return d, fmt.Errorf("%w: delete with a value", ErrMalformed)
+	case e.Type != TypeDelete && d.version == 0:
+		return d, fmt.Errorf("%w: live cell at version 0", ErrMalformed)
+	case len(d.value) > MaxValueSize:
+		return d, fmt.Errorf("%w: value of %d bytes", ErrMalformed, len(d.value))
+	}
+	d.name = unsafe.String(&nb[0], len(nb))
+	return d, nil
+}
