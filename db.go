@@ -46,19 +46,22 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/inmemdb/inmem/mailbox"
+	"github.com/inmemdb/inmem/primitives/event"
 	"github.com/inmemdb/inmem/primitives/kv"
 	"github.com/inmemdb/inmem/primitives/run"
 )
 
 // DB is an open database. It is safe for concurrent use.
 type DB struct {
-	opts     Options
-	clock    mvcc.Clock
-	stats    actors.Stats
-	registry extension.Registry
-	kv       *kv.Store
-	runs     *run.Store
-	kvAPI    KV
+	opts      Options
+	clock     mvcc.Clock
+	stats     actors.Stats
+	registry  extension.Registry
+	kv        *kv.Store
+	events    *event.Store
+	runs      *run.Store
+	kvAPI     KV
+	eventsAPI Events
 
 	engine   *actors.Pipeline
 	log      *commitlog.Writer // nil in InMemory mode
@@ -78,9 +81,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Durability != InMemory && dir == "" {
 		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
 	}
-	db := &DB{opts: o, kv: kv.New(o.Shards), runs: run.New(o.Shards)}
-	db.kvAPI.db = db
-	for _, p := range append([]Primitive{db.kv, db.runs}, o.Primitives...) {
+	db := &DB{opts: o, kv: kv.New(o.Shards), events: event.New(o.Shards), runs: run.New(o.Shards)}
+	db.kvAPI.db, db.eventsAPI.db = db, db
+	for _, p := range append([]Primitive{db.kv, db.events, db.runs}, o.Primitives...) {
 		if err := db.registry.Register(p); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}

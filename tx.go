@@ -10,6 +10,7 @@ import (
 	"github.com/inmemdb/inmem/actors"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/primitives/event"
 	"github.com/inmemdb/inmem/primitives/kv"
 )
 
@@ -22,9 +23,11 @@ type Tx struct {
 	writable bool
 	done     bool
 
-	parts []extension.TxPart // one per primitive touched, in first-touch order
-	kv    *kv.Tx
-	kvTx  KVTx
+	parts   []extension.TxPart // one per primitive touched, in first-touch order
+	kv      *kv.Tx
+	kvTx    KVTx
+	events  *event.Tx
+	eventTx EventTx
 }
 
 // CommitOptions adjusts one commit.
@@ -45,7 +48,7 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 		return nil, err
 	}
 	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
-	tx.kvTx.tx = tx
+	tx.kvTx.tx, tx.eventTx.tx = tx, tx
 	return tx, nil
 }
 
@@ -166,6 +169,15 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// eventPart returns the transaction's event part, creating it on first use.
+func (tx *Tx) eventPart() *event.Tx {
+	if tx.events == nil {
+		tx.events = tx.db.events.NewTx(tx.run, tx.snapshot)
+		tx.parts = append(tx.parts, tx.events)
+	}
+	return tx.events
 }
 
 // kvPart returns the transaction's KV part, creating it on first use.

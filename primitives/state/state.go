@@ -21,16 +21,18 @@
 // Version rule (SPEC 3.4 "+1 per change"): one bump per transaction per cell. Writes to one cell
 // in one transaction are checked in order against the state the transaction sees (so Init then
 // CAS(name, 1, …) in one transaction of a new cell succeeds), the last write wins, and the cell's
-// counter advances by exactly one: Init+Set in one transaction leaves version 1. A transaction
-// whose writes leave a missing cell missing (Delete of a missing cell, Init then Delete) logs a
-// tombstone with the counter unchanged.
+// counter advances by exactly one: Init+Set in one transaction leaves version 1. A delete of a
+// live cell is a change too (its tombstone holds counter + 1). A transaction whose writes leave
+// a missing cell missing (Delete of a missing cell, Init then Delete) logs a tombstone with the
+// counter unchanged.
 //
 // Other decisions: CAS on a missing (never created or deleted) cell is a version mismatch
 // whatever the expected version, reporting Actual = the remembered counter (0 if it never
 // existed). Get adds the cell to the transaction's read set (a change after the snapshot
 // conflicts); Init, Set, CAS and Delete do not (CAS is checked against the newest state
-// instead). List adds the listed names to the read set; a cell created later is a phantom snapshot
-// isolation allows. Tombstones stay in memory until snapshots (which may drop them) arrive.
+// instead). List adds the listed names to the read set; a cell created later is a phantom
+// snapshot isolation allows. Tombstones are never dropped (their counters matter), so a deleted
+// cell costs memory for good; Trim only drops versions older than what readers need.
 package state
 
 import (
