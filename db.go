@@ -49,6 +49,7 @@ import (
 	"github.com/inmemdb/inmem/primitives/event"
 	"github.com/inmemdb/inmem/primitives/kv"
 	"github.com/inmemdb/inmem/primitives/run"
+	"github.com/inmemdb/inmem/primitives/state"
 )
 
 // DB is an open database. It is safe for concurrent use.
@@ -59,9 +60,11 @@ type DB struct {
 	registry  extension.Registry
 	kv        *kv.Store
 	events    *event.Store
+	states    *state.Store
 	runs      *run.Store
 	kvAPI     KV
 	eventsAPI Events
+	stateAPI  State
 
 	engine   *actors.Pipeline
 	log      *commitlog.Writer // nil in InMemory mode
@@ -81,9 +84,10 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Durability != InMemory && dir == "" {
 		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
 	}
-	db := &DB{opts: o, kv: kv.New(o.Shards), events: event.New(o.Shards), runs: run.New(o.Shards)}
-	db.kvAPI.db, db.eventsAPI.db = db, db
-	for _, p := range append([]Primitive{db.kv, db.events, db.runs}, o.Primitives...) {
+	db := &DB{opts: o, kv: kv.New(o.Shards), events: event.New(o.Shards),
+		states: state.New(o.Shards), runs: run.New(o.Shards)}
+	db.kvAPI.db, db.eventsAPI.db, db.stateAPI.db = db, db, db
+	for _, p := range append([]Primitive{db.kv, db.events, db.states, db.runs}, o.Primitives...) {
 		if err := db.registry.Register(p); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}

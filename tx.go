@@ -12,6 +12,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/primitives/event"
 	"github.com/inmemdb/inmem/primitives/kv"
+	"github.com/inmemdb/inmem/primitives/state"
 )
 
 // Tx is a transaction of one run: it reads the snapshot taken when it began, sees its own
@@ -28,6 +29,8 @@ type Tx struct {
 	kvTx    KVTx
 	events  *event.Tx
 	eventTx EventTx
+	state   *state.Tx
+	stateTx StateTx
 }
 
 // CommitOptions adjusts one commit.
@@ -48,7 +51,7 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 		return nil, err
 	}
 	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
-	tx.kvTx.tx, tx.eventTx.tx = tx, tx
+	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx = tx, tx, tx
 	return tx, nil
 }
 
@@ -169,6 +172,15 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// statePart returns the transaction's state-cell part, creating it on first use.
+func (tx *Tx) statePart() *state.Tx {
+	if tx.state == nil {
+		tx.state = tx.db.states.NewTx(tx.run, tx.snapshot)
+		tx.parts = append(tx.parts, tx.state)
+	}
+	return tx.state
 }
 
 // eventPart returns the transaction's event part, creating it on first use.

@@ -239,3 +239,17 @@ func (t *Tx) Entries(dst []commitlog.Entry, c extension.Commit) []commitlog.Entr
 	}
 	return dst
 }
+
+// Version returns the version name has after this transaction, as validation decided it; false
+// before validation or for a name the transaction did not write.
+func (t *Tx) Version(name string) (uint64, bool) {
+	if len(t.results) != len(t.cells) {
+		return 0, false
+	}
+	for i := range t.cells {
+		if t.cells[i].name == name {
+			return t.results[i].counter, true
+		}
+	}
+	return 0, false
+}
