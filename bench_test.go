@@ -152,3 +152,69 @@ func BenchmarkUpdateReadModifyWrite(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEventAppend: one-event transactions from one goroutine (SPEC 12: ≤ 3 µs InMemory).
+func BenchmarkEventAppend(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	ctx := context.Background()
+	payload := []byte(`{"tool":"search","ok":true}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := db.Events().Append(ctx, run, "tool_call", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStateGet: a state-cell read (SPEC 12: ≤ 200 ns).
+func BenchmarkStateGet(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	if _, err := db.State().Init(context.Background(), run, "phase", benchValue); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := db.State().Get(run, "phase"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCrossPrimitiveTx: one transaction writing a KV key, appending an event and setting a
+// state cell, from one goroutine, InMemory and Strict.
+func BenchmarkCrossPrimitiveTx(b *testing.B) {
+	for _, d := range []inmem.Durability{inmem.InMemory, inmem.Strict} {
+		b.Run(d.String(), func(b *testing.B) {
+			o := inmem.DefaultOptions()
+			o.Durability = d
+			dir := ""
+			if d != inmem.InMemory {
+				dir = b.TempDir()
+			}
+			db, err := inmem.Open(dir, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			run := beginBench(b, db)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				err := db.Update(ctx, run, func(tx *inmem.Tx) error {
+					if err := tx.KV().Put("scratch", benchValue); err != nil {
+						return err
+					}
+					if err := tx.Events().Append("step", []byte(`{}`)); err != nil {
+						return err
+					}
+					return tx.State().Set("phase", benchValue)
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
