@@ -1,8 +1,12 @@
 package inmem
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"time"
 
 	"github.com/inmemdb/inmem/actors"
 	"github.com/inmemdb/inmem/primitives/run"
@@ -67,3 +71,92 @@ func (db *DB) RunStatus(id RunID) RunStatus {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// ResumeRun turns an Orphaned run (one that was active when the process stopped) back to
+// Active, for an orchestrator picking it up after a crash. Any other status is an error.
+func (db *DB) ResumeRun(ctx context.Context, id RunID) error {
+	ch, err := db.runs.Resume(id)
+	if err != nil {
+		return err
+	}
+	return db.lifecycle(ctx, id, ch)
+}
+
+// RunMetadata describes a run.
+type RunMetadata struct {
+	ID        RunID
+	Info      RunInfo
+	Status    RunStatus
+	StartedAt time.Time
+	EndedAt   time.Time // zero while the run has not ended
+	Reason    string    // AbortRun's reason
+}
+
+// Run returns the run's metadata; an unknown run is ErrRunNotFound.
+func (db *DB) Run(id RunID) (RunMetadata, error) {
+	if err := db.usable(); err != nil {
+		return RunMetadata{}, err
+	}
+	r, ok := db.runs.Get(id, db.clock.Now())
+	if !ok {
+		return RunMetadata{}, fmt.Errorf("%w: %s", ErrRunNotFound, id)
+	}
+	return runMetadata(r), nil
+}
+
+// RunFilter selects runs for ListRuns. Zero fields match everything.
+type RunFilter struct {
+	Status RunStatus // RunNotFound (the zero value) matches every status
+	Agent  string
+	Tag    string
+	Parent RunID
+}
+
+func (f RunFilter) matches(r *run.Record) bool {
+	return (f.Status == RunNotFound || r.Status == f.Status) &&
+		(f.Agent == "" || r.Info.Agent == f.Agent) &&
+		(f.Tag == "" || slices.Contains(r.Info.Tags, f.Tag)) &&
+		(f.Parent == GlobalRun || r.Info.Parent == f.Parent)
+}
+
+// ListRuns returns the runs matching f, oldest first (by start time, then id).
+func (db *DB) ListRuns(f RunFilter) ([]RunMetadata, error) {
+	if err := db.usable(); err != nil {
+		return nil, err
+	}
+	var out []RunMetadata
+	for _, r := range db.runs.Records(db.clock.Now()) {
+		if f.matches(r) {
+			out = append(out, runMetadata(r))
+		}
+	}
+	slices.SortFunc(out, func(a, b RunMetadata) int {
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
+	return out, nil
+}
+
+// OrphanedRuns returns the runs marked Orphaned: active when the process stopped. (Recovery
+// marks them with the snapshot-and-recovery work; until then a reopened run stays Active.)
+func (db *DB) OrphanedRuns() []RunID {
+	runs, _ := db.ListRuns(RunFilter{Status: RunOrphaned})
+	ids := make([]RunID, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func runMetadata(r *run.Record) RunMetadata {
+	m := RunMetadata{ID: r.ID, Info: r.Info, Status: r.Status, Reason: r.Reason,
+		StartedAt: time.UnixMicro(r.StartedAt).UTC()}
+	if r.EndedAt != 0 {
+		m.EndedAt = time.UnixMicro(r.EndedAt).UTC()
+	}
+	m.Info.Tags = slices.Clone(r.Info.Tags)
+	m.Info.Metadata = slices.Clone(r.Info.Metadata)
+	return m
+}

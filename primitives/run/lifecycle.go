@@ -14,7 +14,8 @@ import (
 type Change struct {
 	store  *Store
 	id     extension.RunID
-	to     Status // Active for a begin
+	from   Status // the status the change requires; NotFound for a begin
+	to     Status
 	info   []byte // encoded Info, for a begin
 	reason string
 }
@@ -31,7 +32,7 @@ func (s *Store) Begin(id extension.RunID, info Info) (*Change, error) {
 	if err != nil {
 		return nil, dberr.Invalid("run info: %v", err)
 	}
-	return &Change{store: s, id: id, to: Active, info: b}, nil
+	return &Change{store: s, id: id, from: NotFound, to: Active, info: b}, nil
 }
 
 // End returns the change that completes run id (Completed), or fails it with reason (Failed).
@@ -43,7 +44,20 @@ func (s *Store) End(id extension.RunID, failed bool, reason string) (*Change, er
 	if failed {
 		to = Failed
 	}
-	return &Change{store: s, id: id, to: to, reason: reason}, nil
+	return &Change{store: s, id: id, from: Active, to: to, reason: reason}, nil
+}
+
+// Orphan returns the change that marks an active run Orphaned: recovery's, after a restart.
+func (s *Store) Orphan(id extension.RunID) *Change {
+	return &Change{store: s, id: id, from: Active, to: Orphaned}
+}
+
+// Resume returns the change that turns an Orphaned run back to Active.
+func (s *Store) Resume(id extension.RunID) (*Change, error) {
+	if id == extension.GlobalRun {
+		return nil, dberr.Invalid("GlobalRun cannot be resumed")
+	}
+	return &Change{store: s, id: id, from: Orphaned, to: Active}, nil
 }
 
 func (c *Change) Empty() bool { return false }
@@ -52,12 +66,16 @@ func (c *Change) Empty() bool { return false }
 func (c *Change) Validate(cm extension.Commit) error {
 	cur := c.store.current(cm, c.id)
 	switch {
-	case c.to == Active && cur != NotFound:
-		return fmt.Errorf("%w: %s", dberr.ErrRunExists, c.id)
-	case c.to != Active && cur == NotFound:
+	case c.from == NotFound:
+		if cur != NotFound {
+			return fmt.Errorf("%w: %s", dberr.ErrRunExists, c.id)
+		}
+	case cur == NotFound:
 		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
-	case c.to != Active && cur != Active:
+	case cur != c.from && c.from == Active:
 		return fmt.Errorf("%w: %s is %s", dberr.ErrRunNotActive, c.id, cur)
+	case cur != c.from:
+		return fmt.Errorf("%w: %s is %s, not %s", dberr.ErrInvalidArgument, c.id, cur, c.from)
 	}
 	cm.Stage(key(c.id), extension.Staged{Version: cm.Version(), Aux: uint64(c.to)})
 	return nil
@@ -68,13 +86,18 @@ func (c *Change) Entries(dst []commitlog.Entry, cm extension.Commit) []commitlog
 	p := make([]byte, 0, commitlog.RunIDSize+8+1+len(c.info)+len(c.reason))
 	p = append(p, c.id[:]...)
 	p = binary.LittleEndian.AppendUint64(p, uint64(cm.Timestamp()))
-	typ := TypeBegin
-	if c.to == Active {
+	var typ uint8
+	switch {
+	case c.from == NotFound:
+		typ = TypeBegin
 		p = append(p, c.info...)
-	} else {
+	case c.to == Completed || c.to == Failed:
 		typ = TypeEnd
 		p = append(p, byte(c.to))
 		p = append(p, c.reason...)
+	default:
+		typ = TypeUpdate
+		p = append(p, byte(c.to))
 	}
 	return append(dst, commitlog.Entry{Type: typ, Version: 1, Payload: p})
 }

@@ -9,8 +9,10 @@
 //	RunBegin 0x63: i64 start time (µs), JSON-encoded Info
 //	RunEnd   0x62: i64 end time (µs), u8 final status, reason (the rest)
 //
-// This is the first part of the primitive: begin, end and abort. Resume, orphan marking,
-// listing and the per-run counters come with the rest of the primitives.
+//	RunUpdate 0x61: i64 time (µs), u8 new status (Orphaned at recovery, Active on resume)
+//
+// Not here yet: the per-run transaction and operation counters of RunMetadata, which come with
+// the run journal (every committed transaction of a run recorded in this primitive).
 package run
 
 import (
@@ -173,26 +175,45 @@ func (sh *shard) apply(e commitlog.Entry) error {
 	copy(id[:], p)
 	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
 	rest := p[commitlog.RunIDSize+8:]
-	ch, _ := sh.runs.LoadOrCompute(id, func() *mvcc.Chain[*Record] { return new(mvcc.Chain[*Record]) })
-	var next Record
-	switch e.Type {
-	case TypeBegin:
-		next = Record{ID: id, Status: Active, StartedAt: ts}
+	if e.Type == TypeBegin {
+		next := &Record{ID: id, Status: Active, StartedAt: ts}
 		if err := json.Unmarshal(rest, &next.Info); err != nil {
 			return fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 		}
-	case TypeEnd:
-		prev := ch.Latest()
-		if prev == nil || len(rest) < 1 {
-			return fmt.Errorf("%w: end of unknown run %s", ErrMalformed, id)
-		}
-		next = *prev.Value
-		next.Status, next.EndedAt, next.Reason = Status(rest[0]), ts, string(rest[1:])
+		ch, _ := sh.runs.LoadOrCompute(id, func() *mvcc.Chain[*Record] { return new(mvcc.Chain[*Record]) })
+		ch.Push(e.TxID, next, false)
+		return nil
+	}
+	ch, ok := sh.runs.Load(id)
+	if !ok || len(rest) < 1 {
+		return fmt.Errorf("%w: type %#02x for unknown run %s", ErrMalformed, e.Type, id)
+	}
+	next := *ch.Latest().Value
+	to := Status(rest[0])
+	switch {
+	case e.Type == TypeEnd && (to == Completed || to == Failed):
+		next.Status, next.EndedAt, next.Reason = to, ts, string(rest[1:])
+	case e.Type == TypeUpdate && (to == Orphaned || to == Active) && len(rest) == 1:
+		next.Status = to
 	default:
-		return fmt.Errorf("%w: unknown type %#02x", ErrMalformed, e.Type)
+		return fmt.Errorf("%w: type %#02x to status %d", ErrMalformed, e.Type, to)
 	}
 	ch.Push(e.TxID, &next, false)
 	return nil
+}
+
+// Records returns every run's record at snapshot, in no particular order.
+func (s *Store) Records(snapshot uint64) []*Record {
+	var out []*Record
+	for _, sh := range s.shards {
+		sh.runs.Range(func(_ extension.RunID, ch *mvcc.Chain[*Record]) bool {
+			if v := ch.At(snapshot); v != nil {
+				out = append(out, v.Value)
+			}
+			return true
+		})
+	}
+	return out
 }
 
 // Freeze and LoadSection arrive with snapshots.
