@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path/filepath"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -89,6 +90,9 @@ type replay struct {
 	cutBase   uint64                       // end of the last complete transaction: segment …
 	cutOff    int64                        // … and file offset
 	torn      *commitlog.TornTailError     // the torn tail, if the log ended in one
+	// afterDamage is set when SkipCorrupt resumes past damage that no open transaction
+	// explains: the damaged bytes were the first entry of the transaction that follows.
+	afterDamage bool
 }
 
 // ReplayWAL streams the log in cfg.Dir from cfg.From and applies every committed transaction.
@@ -105,7 +109,14 @@ func ReplayWAL(cfg WALConfig) (WALResult, error) {
 	if err := p.run(); err != nil {
 		return p.res, err
 	}
-	p.res.TransactionsDiscarded += len(p.open)
+	// Transactions left open had no marker; discarded ones whose marker was lost to damage were
+	// never counted at a marker.
+	for v := range p.open {
+		if !p.discarded[v] {
+			p.res.TransactionsDiscarded++
+		}
+	}
+	p.res.TransactionsDiscarded += len(p.discarded)
 	bases, err := commitlog.ListSegments(cfg.FS, cfg.Dir)
 	if err != nil {
 		return p.res, err
@@ -118,6 +129,8 @@ func ReplayWAL(cfg WALConfig) (WALResult, error) {
 			// A crash while the last segment was created tore its header: it holds nothing and
 			// is written afresh (an offset below the header size says so).
 			p.res.TailOffset = p.torn.ValidEnd
+		case p.cutBase == p.res.TailBase && p.cutOff == 0:
+			p.res.TailOffset = 0 // quarantined with its damaged header: re-created
 		case p.cutBase == p.res.TailBase:
 			p.res.TailOffset = max(p.cutOff, commitlog.HeaderSize)
 		}
@@ -153,6 +166,12 @@ func (p *replay) run() error {
 
 // entry handles one intact entry.
 func (p *replay) entry(e commitlog.Entry) error {
+	if p.afterDamage {
+		p.afterDamage = false
+		if e.TxID != 0 && e.TxID > p.res.LastVersion {
+			p.discarded[e.TxID] = true
+		}
+	}
 	switch {
 	case e.Type == commitlog.TypeTransactionCommit:
 		return p.commit(e.TxID)
@@ -182,6 +201,7 @@ func (p *replay) commit(v uint64) error {
 	p.cutBase, p.cutOff = p.r.Position()
 	switch {
 	case p.discarded[v]:
+		delete(p.discarded, v) // counted here, once
 		p.res.TransactionsDiscarded++
 		return nil
 	case v <= p.res.LastVersion: // at or below the snapshot, or replayed already
@@ -231,10 +251,15 @@ func (p *replay) damage(c *commitlog.CorruptionError) (stop bool, err error) {
 			return true, fmt.Errorf("%w: %d damaged entries, the limit is %d (last: segment %s, LSN %d)",
 				dberr.ErrTooManyCorruptEntries, p.res.CorruptEntries, p.cfg.MaxCorrupt, c.Segment, c.LSN)
 		}
-		// The damaged entry may belong to any transaction still open: none of them is whole.
+		// With a transaction open, the damaged entry is taken to be its next entry (or marker):
+		// it is discarded. With none open, the damaged entry was the first of the transaction
+		// that follows, which is discarded when its remaining entries are read. Damage that
+		// spans entries of two transactions can still leave part of the second: SkipCorrupt
+		// trades R3 for availability, and the result says so (Consistent = false).
 		for v := range p.open {
 			p.discarded[v] = true
 		}
+		p.afterDamage = len(p.open) == 0
 		clear(p.open)
 		if _, err := p.r.Resync(); err != nil {
 			return true, err
@@ -242,6 +267,11 @@ func (p *replay) damage(c *commitlog.CorruptionError) (stop bool, err error) {
 		return false, nil
 	default:
 		p.res.CorruptEntries++
+		if c.Offset < commitlog.HeaderSize && c.Base == p.cutBase {
+			// The segment's own header is damaged: nothing of it can be kept, not even the
+			// header, and the segment is written afresh at the same base.
+			p.cutOff = 0
+		}
 		return true, p.quarantine()
 	}
 }
@@ -270,7 +300,10 @@ func (p *replay) quarantine() error {
 			}
 		case base > p.cutBase:
 			name := commitlog.SegmentName(base)
-			to := filepath.Join(qdir, name)
+			to, err := freshName(fs, filepath.Join(qdir, name))
+			if err != nil {
+				return err
+			}
 			if err := fs.Rename(filepath.Join(dir, name), to); err != nil {
 				return err
 			}
@@ -303,7 +336,10 @@ func (p *replay) quarantineTail(base uint64, qdir string) error {
 	if _, err := f.ReadAt(rest, p.cutOff); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	to := filepath.Join(qdir, fmt.Sprintf("%s.from-%d", commitlog.SegmentName(base), p.cutOff))
+	to, err := freshName(fs, filepath.Join(qdir, fmt.Sprintf("%s.from-%d", commitlog.SegmentName(base), p.cutOff)))
+	if err != nil {
+		return err
+	}
 	q, err := fs.Create(to)
 	if err != nil {
 		return err
@@ -323,4 +359,20 @@ func (p *replay) quarantineTail(base uint64, qdir string) error {
 		return err
 	}
 	return f.Sync()
+}
+
+// freshName returns path, or path with the first free ".N" suffix: what an earlier recovery set
+// aside in the quarantine directory is never overwritten.
+func freshName(fs vfs.FS, path string) (string, error) {
+	for i := 0; ; i++ {
+		name := path
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", path, i)
+		}
+		if _, err := fs.Stat(name); errors.Is(err, iofs.ErrNotExist) {
+			return name, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
 }
