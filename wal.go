@@ -27,7 +27,7 @@ type RecoveryResult struct {
 	TransactionsRecovered int
 	TransactionsDiscarded int // no commit marker, aborted, or touched by skipped damage
 	CorruptEntries        int
-	TornTailBytes         int64    // damaged bytes cut off the log's end; zero padding not counted
+	TornTailBytes         int64    // bytes cut off the log's end: a torn write, and after a crash the zeros the log preallocated
 	Quarantined           []string // what PointInTime recovery moved to wal/quarantine/
 	UnknownEntries        int
 	OrphanedRuns          []RunID

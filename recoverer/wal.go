@@ -68,7 +68,7 @@ type WALResult struct {
 	TransactionsDiscarded int // no marker, aborted, or touched by damage
 	CorruptEntries        int
 	UnknownEntries        int
-	TornTailBytes         int64    // damaged bytes cut off the end (trailing zeros not counted)
+	TornTailBytes         int64    // bytes cut off the end: damage, and after a crash preallocated zeros
 	Quarantined           []string // paths moved to (or written into) the quarantine directory
 	Consistent            bool     // false if SkipCorrupt skipped a transaction
 	LastVersion           uint64   // newest transaction recovered (or After)
