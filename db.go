@@ -47,6 +47,7 @@ import (
 	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/inmemdb/inmem/mailbox"
 	"github.com/inmemdb/inmem/primitives/event"
+	jsondoc "github.com/inmemdb/inmem/primitives/json"
 	"github.com/inmemdb/inmem/primitives/kv"
 	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/inmemdb/inmem/primitives/state"
@@ -59,12 +60,14 @@ type DB struct {
 	stats     actors.Stats
 	registry  extension.Registry
 	kv        *kv.Store
+	docs      *jsondoc.Store
 	events    *event.Store
 	states    *state.Store
 	runs      *run.Store
 	kvAPI     KV
 	eventsAPI Events
 	stateAPI  State
+	jsonAPI   JSON
 
 	engine   *actors.Pipeline
 	log      *commitlog.Writer // nil in InMemory mode
@@ -84,10 +87,11 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Durability != InMemory && dir == "" {
 		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
 	}
-	db := &DB{opts: o, kv: kv.New(o.Shards), events: event.New(o.Shards),
+	db := &DB{opts: o, kv: kv.New(o.Shards), docs: jsondoc.New(o.Shards), events: event.New(o.Shards),
 		states: state.New(o.Shards), runs: run.New(o.Shards)}
-	db.kvAPI.db, db.eventsAPI.db, db.stateAPI.db = db, db, db
-	for _, p := range append([]Primitive{db.kv, db.events, db.states, db.runs}, o.Primitives...) {
+	db.kvAPI.db, db.jsonAPI.db, db.eventsAPI.db, db.stateAPI.db = db, db, db, db
+	builtins := []Primitive{db.kv, db.docs, db.events, db.states, db.runs}
+	for _, p := range append(builtins, o.Primitives...) {
 		if err := db.registry.Register(p); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}

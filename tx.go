@@ -11,6 +11,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/primitives/event"
+	jsondoc "github.com/inmemdb/inmem/primitives/json"
 	"github.com/inmemdb/inmem/primitives/kv"
 	"github.com/inmemdb/inmem/primitives/state"
 )
@@ -31,6 +32,8 @@ type Tx struct {
 	eventTx EventTx
 	state   *state.Tx
 	stateTx StateTx
+	json    *jsondoc.Tx
+	jsonTx  JSONTx
 }
 
 // CommitOptions adjusts one commit.
@@ -51,7 +54,7 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 		return nil, err
 	}
 	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
-	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx = tx, tx, tx
+	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx, tx.jsonTx.tx = tx, tx, tx, tx
 	return tx, nil
 }
 
@@ -172,6 +175,15 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// jsonPart returns the transaction's document part, creating it on first use.
+func (tx *Tx) jsonPart() *jsondoc.Tx {
+	if tx.json == nil {
+		tx.json = tx.db.docs.NewTx(tx.run, tx.snapshot)
+		tx.parts = append(tx.parts, tx.json)
+	}
+	return tx.json
 }
 
 // statePart returns the transaction's state-cell part, creating it on first use.
