@@ -51,6 +51,7 @@ import (
 	"github.com/inmemdb/inmem/primitives/kv"
 	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/inmemdb/inmem/primitives/state"
+	"github.com/inmemdb/inmem/primitives/trace"
 )
 
 // DB is an open database. It is safe for concurrent use.
@@ -63,11 +64,13 @@ type DB struct {
 	docs      *jsondoc.Store
 	events    *event.Store
 	states    *state.Store
+	traces    *trace.Store
 	runs      *run.Store
 	kvAPI     KV
 	eventsAPI Events
 	stateAPI  State
 	jsonAPI   JSON
+	tracesAPI Traces
 
 	engine   *actors.Pipeline
 	log      *commitlog.Writer // nil in InMemory mode
@@ -88,9 +91,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
 	}
 	db := &DB{opts: o, kv: kv.New(o.Shards), docs: jsondoc.New(o.Shards), events: event.New(o.Shards),
-		states: state.New(o.Shards), runs: run.New(o.Shards)}
-	db.kvAPI.db, db.jsonAPI.db, db.eventsAPI.db, db.stateAPI.db = db, db, db, db
-	builtins := []Primitive{db.kv, db.docs, db.events, db.states, db.runs}
+		states: state.New(o.Shards), traces: trace.New(o.Shards), runs: run.New(o.Shards)}
+	db.kvAPI.db, db.jsonAPI.db, db.eventsAPI.db, db.stateAPI.db, db.tracesAPI.db = db, db, db, db, db
+	builtins := []Primitive{db.kv, db.docs, db.events, db.states, db.traces, db.runs}
 	for _, p := range append(builtins, o.Primitives...) {
 		if err := db.registry.Register(p); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)

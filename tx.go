@@ -14,6 +14,7 @@ import (
 	jsondoc "github.com/inmemdb/inmem/primitives/json"
 	"github.com/inmemdb/inmem/primitives/kv"
 	"github.com/inmemdb/inmem/primitives/state"
+	"github.com/inmemdb/inmem/primitives/trace"
 )
 
 // Tx is a transaction of one run: it reads the snapshot taken when it began, sees its own
@@ -34,6 +35,8 @@ type Tx struct {
 	stateTx StateTx
 	json    *jsondoc.Tx
 	jsonTx  JSONTx
+	traces  *trace.Tx
+	traceTx TraceTx
 }
 
 // CommitOptions adjusts one commit.
@@ -54,7 +57,7 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 		return nil, err
 	}
 	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
-	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx, tx.jsonTx.tx = tx, tx, tx, tx
+	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx, tx.jsonTx.tx, tx.traceTx.tx = tx, tx, tx, tx, tx
 	return tx, nil
 }
 
@@ -175,6 +178,15 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// tracePart returns the transaction's trace part, creating it on first use.
+func (tx *Tx) tracePart() *trace.Tx {
+	if tx.traces == nil {
+		tx.traces = tx.db.traces.NewTx(tx.run, tx.snapshot)
+		tx.parts = append(tx.parts, tx.traces)
+	}
+	return tx.traces
 }
 
 // jsonPart returns the transaction's document part, creating it on first use.
