@@ -218,3 +218,43 @@ func BenchmarkCrossPrimitiveTx(b *testing.B) {
 		})
 	}
 }
+
+// json1KiB is a 1 KiB JSON document: an agent's working memo.
+var json1KiB = func() []byte {
+	doc := []byte(`{"goal":"answer the ticket","steps":[`)
+	for i := 0; len(doc) < 1000; i++ {
+		if i > 0 {
+			doc = append(doc, ',')
+		}
+		doc = fmt.Appendf(doc, `{"n":%d,"tool":"search","ok":true}`, i)
+	}
+	return append(doc, `],"owner":{"name":"planner"}}`...)
+}()
+
+// BenchmarkJSONCreate1KiB: creating a 1 KiB document (SPEC 12: ≤ 50 µs).
+func BenchmarkJSONCreate1KiB(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := db.JSON().Create(ctx, run, fmt.Sprint("doc", i), json1KiB); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkJSONGetPath: reading one value at a path of a 1 KiB document (SPEC 12: ≤ 2 µs).
+func BenchmarkJSONGetPath(b *testing.B) {
+	db := openBench(b)
+	run := beginBench(b, db)
+	if err := db.JSON().Create(context.Background(), run, "doc", json1KiB); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := db.JSON().Get(run, "doc", "$.owner.name"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -18,7 +18,8 @@ import (
 )
 
 // The SIGKILL crash test (SPEC 13): this test binary re-executes itself as a writer that commits
-// from many goroutines and prints each acknowledged commit; the parent kills it with SIGKILL at
+// from many goroutines — each transaction touching five primitives — and prints each
+// acknowledged commit; the parent kills it with SIGKILL at
 // random moments — repeatedly, on the same directory — reopens, and checks R3, R4 and R5.
 //
 // Each writer goroutine g commits the keys g/0, g/1, … one after another, so commit order per
@@ -143,6 +144,7 @@ func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) {
 			require.NoError(t, err)
 			require.Equal(t, strconv.Itoa(i), string(v))
 		}
+		requireSameCommits(t, db, cycle, g, present)
 		acked[g] = present // the next child resumes after what is there
 	}
 	rec := db.LastRecovery()
@@ -197,8 +199,8 @@ func crashChild(dir, mode string) {
 		go func(next int) {
 			defer wg.Done()
 			for i := next; ; i++ {
-				if err := db.KV().Put(ctx, crashRun, crashKey(g, i), []byte(strconv.Itoa(i))); err != nil {
-					fmt.Fprintln(os.Stderr, "child put:", err)
+				if err := crashCommit(ctx, db, g, i); err != nil {
+					fmt.Fprintln(os.Stderr, "child commit:", err)
 					os.Exit(3)
 				}
 				mu.Lock()
@@ -209,4 +211,66 @@ func crashChild(dir, mode string) {
 		}(len(keys))
 	}
 	wg.Wait() // never: the parent kills us
+}
+
+// crashCommit is writer g's i-th transaction: it touches five primitives at once — a KV key, a
+// state cell, an event, a JSON document and a trace span — so that a torn transaction would show
+// as primitives that disagree after the crash.
+func crashCommit(ctx context.Context, db *inmem.DB, g, i int) error {
+	name := fmt.Sprintf("w%d", g)
+	n := []byte(strconv.Itoa(i))
+	return db.Update(ctx, crashRun, func(tx *inmem.Tx) error {
+		if err := tx.KV().Put(crashKey(g, i), n); err != nil {
+			return err
+		}
+		if err := tx.State().Set(name, n); err != nil {
+			return err
+		}
+		if err := tx.Events().Append(name, n); err != nil {
+			return err
+		}
+		if i == 0 {
+			if err := tx.JSON().Create(name, []byte(`{}`)); err != nil {
+				return err
+			}
+		}
+		if err := tx.JSON().Set(name, "$.last", n); err != nil {
+			return err
+		}
+		_, err := tx.Traces().Record(inmem.Span{ID: fmt.Sprintf("%s/%d", name, i), Kind: inmem.SpanToolCall, Name: name})
+		return err
+	})
+}
+
+// requireSameCommits checks that every primitive holds exactly writer g's commits 0..last: all
+// or nothing of each transaction survived (cross-primitive atomicity after SIGKILL).
+func requireSameCommits(t *testing.T, db *inmem.DB, cycle, g, last int) {
+	t.Helper()
+	name := fmt.Sprintf("w%d", g)
+	events, err := db.Events().ByType(crashRun, name)
+	require.NoError(t, err)
+	require.Len(t, events, last+1, "cycle %d writer %d: events disagree with KV", cycle, g)
+	for i, e := range events {
+		require.Equal(t, strconv.Itoa(i), string(e.Payload))
+	}
+	spans, err := db.Traces().ByKind(crashRun, inmem.SpanToolCall)
+	require.NoError(t, err)
+	count := 0
+	for _, s := range spans {
+		if s.Name == name {
+			count++
+		}
+	}
+	require.Equal(t, last+1, count, "cycle %d writer %d: spans disagree with KV", cycle, g)
+	if last < 0 {
+		_, err := db.State().Get(crashRun, name)
+		require.ErrorIs(t, err, inmem.ErrNotFound)
+		return
+	}
+	cell, err := db.State().Get(crashRun, name)
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(last), string(cell.Value), "cycle %d writer %d: state disagrees with KV", cycle, g)
+	doc, err := db.JSON().Get(crashRun, name, "$.last")
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(last), string(doc), "cycle %d writer %d: JSON disagrees with KV", cycle, g)
 }
