@@ -188,7 +188,7 @@ func newAgents(cfg demoConfig) []*agent {
 	return agents
 }
 
-// setup writes a run's first state.
+// setup writes a run's first state: KV keys, a JSON memo and a state cell, in one transaction.
 func (a *agent) setup(tx *inmem.Tx) error {
 	kv := tx.KV()
 	return errors.Join(
@@ -197,8 +197,16 @@ func (a *agent) setup(tx *inmem.Tx) error {
 		kv.Put(keyPad, nil),
 		putInt(kv, keyLeft, runBudget),
 		putInt(kv, keyUsed, 0),
+		tx.JSON().Create(docMemo, []byte(`{"agent":"`+a.name+`","last":null}`)),
+		tx.State().Init(cellPhase, []byte("planning")),
 	)
 }
+
+// The JSON document and the state cell every run keeps beside its KV keys.
+const (
+	docMemo   = "memo"
+	cellPhase = "phase"
+)
 
 func setupShared(tx *inmem.Tx) error {
 	kv := tx.KV()
@@ -212,9 +220,10 @@ func setupShared(tx *inmem.Tx) error {
 // 2. Agents at work: one transaction per step, several keys at once.
 
 func (d *demo) work(ctx context.Context) error {
-	d.out.section(2, "Agents at work: one transaction per step, several keys at once")
+	d.out.section(2, "Agents at work: one transaction per step, all six primitives at once")
 	d.out.text(`Each agent is a goroutine; each step is one db.Update on its own run that reads the plan,
-step counter, scratchpad and budget, and writes five or six keys back — all or nothing.`)
+step counter, scratchpad and budget, writes six KV keys back, appends an event, sets a state
+cell, updates a JSON memo at a path and records a trace span — all or nothing.`)
 	before := d.db.Stats().Commits
 	start := time.Now()
 	err := d.runAgents(ctx)
@@ -229,6 +238,11 @@ step counter, scratchpad and budget, and writes five or six keys back — all or
 	}
 	d.out.f("   %s step transactions committed by %d agents in %v.", num(steps), len(d.agents),
 		d.wall.Round(time.Millisecond))
+	if err := d.checkPrimitives(); err != nil {
+		return err
+	}
+	d.out.f("   Every run holds exactly one event (hash chain verified), one span, one state-cell")
+	d.out.f("   version and one memo version per committed step: no step was half applied.")
 	return nil
 }
 
@@ -339,6 +353,8 @@ func (a *agent) step(tx *inmem.Tx, c choice) error {
 		plan = fmt.Appendf(nil, "plan v%d of %s: revised after step %d", planVersion(plan)+1, a.name, n)
 	}
 	thought := fmt.Sprintf("step %d: %s with %s, %d tokens", n, firstWords(plan), c.tool, cost)
+	record := fmt.Appendf(nil, `{"step":%d,"tool":%q,"tokens":%d}`, n, c.tool, cost)
+	_, spanErr := tx.Traces().Record(inmem.Span{Kind: inmem.SpanToolCall, Name: c.tool, Attributes: record})
 	return errors.Join(
 		kv.Put(keyPlan, plan),
 		putInt(kv, keyStep, n+1),
@@ -346,7 +362,43 @@ func (a *agent) step(tx *inmem.Tx, c choice) error {
 		kv.Put(fmt.Sprintf(keyToolFmt, n), fmt.Appendf(nil, "%s: ok", c.tool)),
 		putInt(kv, keyLeft, left-cost),
 		putInt(kv, keyUsed, used+cost),
+		tx.Events().Append("step", record),
+		tx.JSON().Set(docMemo, "$.last", record),
+		tx.State().Set(cellPhase, fmt.Appendf(nil, "step %d: %s", n, c.tool)),
+		spanErr,
 	)
+}
+
+// checkPrimitives verifies, for every agent, that each primitive holds exactly one change per
+// committed step: the transactions were atomic across all six.
+func (d *demo) checkPrimitives() error {
+	for _, a := range d.agents {
+		events, err := d.db.Events().Len(a.run)
+		if err != nil {
+			return err
+		}
+		spans, err := d.db.Traces().Count(a.run)
+		if err != nil {
+			return err
+		}
+		cell, err := d.db.State().Get(a.run, cellPhase)
+		if err != nil {
+			return err
+		}
+		memo, err := d.db.JSON().Version(a.run, docMemo)
+		if err != nil {
+			return err
+		}
+		if err := d.db.Events().VerifyChain(a.run); err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+		want := uint64(a.steps)
+		if events != want || uint64(spans) != want || cell.Version != want+1 || memo != want+1 {
+			return fmt.Errorf("%s committed %d steps but has %d events, %d spans, phase version %d, memo version %d",
+				a.name, a.steps, events, spans, cell.Version, memo)
+		}
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------------------------
