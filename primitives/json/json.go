@@ -66,12 +66,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/puzpuzpuz/xsync/v3"
 )
@@ -86,7 +86,7 @@ const (
 	TypeDeleteDoc  uint8 = 0x24
 	typesLow       uint8 = 0x20
 	typesHigh      uint8 = 0x2F
-	MaxKeySize           = 4 << 10
+	MaxKeySize           = keys.MaxSize
 	maxPayloadSize       = 60 << 20 // under the WAL's 64 MiB entry limit
 )
 
@@ -216,17 +216,7 @@ func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint
 }
 
 // CheckKey validates a document key: non-empty UTF-8 of at most MaxKeySize bytes.
-func CheckKey(key string) error {
-	switch {
-	case key == "":
-		return dberr.Invalid("empty json document key")
-	case len(key) > MaxKeySize:
-		return dberr.TooLarge("json document key", len(key), MaxKeySize)
-	case !utf8.ValidString(key):
-		return dberr.Invalid("json document key %q is not valid UTF-8", key)
-	}
-	return nil
-}
+func CheckKey(key string) error { return keys.Check("json document key", key) }
 
 // Apply applies committed JSON entries. A batch is decoded and replayed whole before anything
 // is pushed, so a malformed entry leaves the shard untouched.

@@ -24,12 +24,12 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/puzpuzpuz/xsync/v3"
 )
@@ -45,7 +45,7 @@ const (
 
 // Limits of SPEC 3.1.
 const (
-	MaxKeySize   = 4 << 10
+	MaxKeySize   = keys.MaxSize
 	MaxValueSize = 16 << 20
 )
 
@@ -144,17 +144,7 @@ func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint
 }
 
 // CheckKey validates a key against SPEC 3.1.
-func CheckKey(key string) error {
-	switch {
-	case key == "":
-		return dberr.Invalid("empty key")
-	case len(key) > MaxKeySize:
-		return dberr.TooLarge("key", len(key), MaxKeySize)
-	case !utf8.ValidString(key):
-		return dberr.Invalid("key %q is not valid UTF-8", key)
-	}
-	return nil
-}
+func CheckKey(key string) error { return keys.Check("key", key) }
 
 // CheckValue validates a value against SPEC 3.1.
 func CheckValue(v []byte) error {

@@ -41,12 +41,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/puzpuzpuz/xsync/v3"
 )
@@ -64,7 +64,7 @@ const (
 
 // Limits, the same as KV's (SPEC 3.1).
 const (
-	MaxNameSize  = 4 << 10
+	MaxNameSize  = keys.MaxSize
 	MaxValueSize = 16 << 20
 )
 
@@ -183,17 +183,7 @@ func (s *Store) newest(c extension.Commit, run extension.RunID, name string) new
 }
 
 // CheckName validates a cell name: non-empty UTF-8 of at most MaxNameSize bytes.
-func CheckName(name string) error {
-	switch {
-	case name == "":
-		return dberr.Invalid("empty cell name")
-	case len(name) > MaxNameSize:
-		return dberr.TooLarge("cell name", len(name), MaxNameSize)
-	case !utf8.ValidString(name):
-		return dberr.Invalid("cell name %q is not valid UTF-8", name)
-	}
-	return nil
-}
+func CheckName(name string) error { return keys.Check("cell name", name) }
 
 // CheckValue validates a cell value.
 func CheckValue(v []byte) error {
