@@ -16,9 +16,11 @@
 package extension
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/internal/dberr"
 )
 
 // Primitive is one kind of state (KV, JSON documents, …) split into shards.
@@ -101,4 +103,18 @@ type TxPart interface {
 	Entries(dst []commitlog.Entry, c Commit) []commitlog.Entry
 	// Empty reports whether the part has no writes (reads alone never reach the sequencer).
 	Empty() bool
+}
+
+// Unsnapshotted stands in for the snapshot methods of a primitive whose section codec is not
+// written yet: WriteSection and LoadSection fail with ErrNotImplemented, naming the primitive.
+type Unsnapshotted string
+
+// WriteSection fails: the primitive cannot be snapshotted yet.
+func (u Unsnapshotted) WriteSection(io.Writer) error {
+	return fmt.Errorf("%s: write snapshot section: %w", string(u), dberr.ErrNotImplemented)
+}
+
+// LoadSection fails: the primitive cannot be restored from a snapshot yet.
+func (u Unsnapshotted) LoadSection(io.Reader) error {
+	return fmt.Errorf("%s: load snapshot section: %w", string(u), dberr.ErrNotImplemented)
 }

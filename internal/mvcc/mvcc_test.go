@@ -101,3 +101,36 @@ func TestClockOldest(t *testing.T) {
 	c.Unpin(d)
 	assert.EqualValues(t, 9, c.Oldest())
 }
+
+func TestSettleAndTrimList(t *testing.T) {
+	type rec struct {
+		Chain[int]
+		listed bool
+	}
+	live, dead, young := &rec{}, &rec{}, &rec{}
+	live.Push(1, 1, false)
+	live.Push(2, 2, false)
+	dead.Push(1, 1, false)
+	dead.Push(2, 0, true)
+	young.Push(5, 0, true)
+	var l TrimList[*rec]
+	for _, r := range []*rec{live, dead, young, live} {
+		l.Add(r, &r.listed)
+	}
+	assert.Equal(t, 3, l.Len(), "a record is listed once")
+
+	var forgotten []*rec
+	l.Sweep(func(r *rec) bool {
+		pending, isDead := r.Settle(3)
+		if isDead {
+			forgotten = append(forgotten, r)
+		}
+		r.listed = pending
+		return pending
+	})
+	assert.Equal(t, []*rec{dead}, forgotten, "only a tombstone every reader is past is dead")
+	assert.Equal(t, 1, l.Len(), "the tombstone newer than the horizon stays listed")
+	assert.True(t, young.listed)
+	assert.False(t, live.listed)
+	assert.Equal(t, 2, live.At(3).Value, "trimmed to its newest version")
+}

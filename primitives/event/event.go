@@ -143,15 +143,9 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 }
 
 // Freeze and LoadSection arrive with snapshots.
-func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("event") }
 func (sh *shard) LoadSection(r io.Reader) error {
-	return fmt.Errorf("event: load snapshot section: %w", dberr.ErrNotImplemented)
-}
-
-type notYet struct{}
-
-func (notYet) WriteSection(io.Writer) error {
-	return fmt.Errorf("event: write snapshot section: %w", dberr.ErrNotImplemented)
+	return extension.Unsnapshotted("event").LoadSection(r)
 }
 
 // Hash computes an event's chain hash over the encoding in the package doc.

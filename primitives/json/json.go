@@ -120,7 +120,7 @@ func (s *Store) NewShard(id int) extension.Shard {
 
 type shard struct {
 	runs  *xsync.MapOf[extension.RunID, *runDocs]
-	dirty []*record // records Trim may shrink or remove; actor-owned
+	dirty mvcc.TrimList[*record] // records Trim may shrink or remove; actor-owned
 }
 
 type runDocs struct {
@@ -132,7 +132,7 @@ type record struct {
 	mvcc.Chain[Doc]
 	key   string
 	owner *runDocs
-	dirty bool // in shard.dirty; actor-owned
+	dirty bool // listed in shard.dirty; actor-owned
 }
 
 func (s *Store) chain(run extension.RunID, key string) *record {
@@ -263,9 +263,8 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 			rd.docs.Store(o.key, r)
 		}
 		r.Push(o.commit, o.doc, !o.live)
-		if (existed || !o.live) && !r.dirty {
-			r.dirty = true
-			sh.dirty = append(sh.dirty, r)
+		if existed || !o.live {
+			sh.dirty.Add(r, &r.dirty)
 		}
 	}
 	return nil
@@ -286,35 +285,20 @@ func (sh *shard) latest(run extension.RunID, key string) state {
 // Trim drops versions no reader can see, and documents whose only version left is a tombstone
 // no reader needs.
 func (sh *shard) Trim(oldest uint64) {
-	kept := sh.dirty[:0]
-	for _, r := range sh.dirty {
-		if r.Trim(oldest) > 1 {
-			kept = append(kept, r)
-			continue
-		}
-		if head := r.Latest(); head.Deleted {
-			if head.Commit > oldest {
-				kept = append(kept, r)
-				continue
-			}
+	sh.dirty.Sweep(func(r *record) bool {
+		pending, dead := r.Settle(oldest)
+		if dead {
 			r.owner.docs.Delete(r.key)
 		}
-		r.dirty = false
-	}
-	clear(sh.dirty[len(kept):])
-	sh.dirty = kept
+		r.dirty = pending
+		return pending
+	})
 }
 
 // Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
-func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("json") }
 func (sh *shard) LoadSection(r io.Reader) error {
-	return fmt.Errorf("json: load snapshot section: %w", dberr.ErrNotImplemented)
-}
-
-type notYet struct{}
-
-func (notYet) WriteSection(io.Writer) error {
-	return fmt.Errorf("json: write snapshot section: %w", dberr.ErrNotImplemented)
+	return extension.Unsnapshotted("json").LoadSection(r)
 }
 
 // encode builds a payload for the ops of one document.

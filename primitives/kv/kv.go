@@ -73,7 +73,7 @@ func (s *Store) NewShard(id int) extension.Shard {
 
 type shard struct {
 	runs  *xsync.MapOf[extension.RunID, *runKeys]
-	dirty []*record // records Trim may shrink or remove; actor-owned
+	dirty mvcc.TrimList[*record] // records Trim may shrink or remove; actor-owned
 }
 
 type runKeys struct {
@@ -85,7 +85,7 @@ type record struct {
 	mvcc.Chain[[]byte]
 	key   string
 	owner *runKeys
-	dirty bool // in shard.dirty; actor-owned
+	dirty bool // listed in shard.dirty; actor-owned
 }
 
 func (s *Store) chain(run extension.RunID, key string) *record {
@@ -171,9 +171,8 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		}
 		deleted := e.Type == TypeDelete
 		r.Push(e.TxID, value, deleted)
-		if (existed || deleted) && !r.dirty {
-			r.dirty = true
-			sh.dirty = append(sh.dirty, r)
+		if existed || deleted {
+			sh.dirty.Add(r, &r.dirty)
 		}
 	}
 	return nil
@@ -182,35 +181,20 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 // Trim drops versions no reader can see: the older versions of each key written since, and
 // keys whose only remaining version is a tombstone every reader is past.
 func (sh *shard) Trim(oldest uint64) {
-	kept := sh.dirty[:0]
-	for _, r := range sh.dirty {
-		if r.Trim(oldest) > 1 {
-			kept = append(kept, r)
-			continue
-		}
-		if head := r.Latest(); head.Deleted {
-			if head.Commit > oldest {
-				kept = append(kept, r)
-				continue
-			}
+	sh.dirty.Sweep(func(r *record) bool {
+		pending, dead := r.Settle(oldest)
+		if dead {
 			r.owner.keys.Delete(r.key)
 		}
-		r.dirty = false
-	}
-	clear(sh.dirty[len(kept):])
-	sh.dirty = kept
+		r.dirty = pending
+		return pending
+	})
 }
 
 // Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
-func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("kv") }
 func (sh *shard) LoadSection(r io.Reader) error {
-	return fmt.Errorf("kv: load snapshot section: %w", dberr.ErrNotImplemented)
-}
-
-type notYet struct{}
-
-func (notYet) WriteSection(io.Writer) error {
-	return fmt.Errorf("kv: write snapshot section: %w", dberr.ErrNotImplemented)
+	return extension.Unsnapshotted("kv").LoadSection(r)
 }
 
 // encode builds a KvPut or KvDelete payload.

@@ -217,13 +217,7 @@ func (s *Store) Records(snapshot uint64) []*Record {
 }
 
 // Freeze and LoadSection arrive with snapshots.
-func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("run") }
 func (sh *shard) LoadSection(r io.Reader) error {
-	return fmt.Errorf("run: load snapshot section: %w", dberr.ErrNotImplemented)
-}
-
-type notYet struct{}
-
-func (notYet) WriteSection(io.Writer) error {
-	return fmt.Errorf("run: write snapshot section: %w", dberr.ErrNotImplemented)
+	return extension.Unsnapshotted("run").LoadSection(r)
 }

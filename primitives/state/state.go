@@ -99,7 +99,7 @@ func (s *Store) NewShard(id int) extension.Shard {
 
 type shard struct {
 	runs  *xsync.MapOf[extension.RunID, *runCells]
-	dirty []*record // chains Trim may shrink; actor-owned
+	dirty mvcc.TrimList[*record] // chains Trim may shrink; actor-owned
 }
 
 type runCells struct {
@@ -109,7 +109,7 @@ type runCells struct {
 // record is one cell's version chain plus the actor's bookkeeping for trimming.
 type record struct {
 	mvcc.Chain[Cell]
-	dirty bool // in shard.dirty; actor-owned
+	dirty bool // listed in shard.dirty; actor-owned
 }
 
 func (s *Store) chain(run extension.RunID, name string) *record {
@@ -212,9 +212,8 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 			rc.cells.Store(d.name, r)
 		}
 		r.Push(e.TxID, Cell{Value: d.value, Version: d.version, UpdatedAt: d.ts}, e.Type == TypeDelete)
-		if existed && !r.dirty {
-			r.dirty = true
-			sh.dirty = append(sh.dirty, r)
+		if existed {
+			sh.dirty.Add(r, &r.dirty)
 		}
 	}
 	return nil
@@ -223,28 +222,18 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 // Trim drops versions no reader can see: the older versions of each cell written since. Unlike
 // KV it never removes a cell from the map: a tombstone keeps the counter re-creation continues.
 func (sh *shard) Trim(oldest uint64) {
-	kept := sh.dirty[:0]
-	for _, r := range sh.dirty {
-		if r.Trim(oldest) > 1 {
-			kept = append(kept, r)
-			continue
-		}
-		r.dirty = false
-	}
-	clear(sh.dirty[len(kept):])
-	sh.dirty = kept
+	// A dead cell is not forgotten: its tombstone remembers the version counter (no ABA).
+	sh.dirty.Sweep(func(r *record) bool {
+		pending, _ := r.Settle(oldest)
+		r.dirty = pending
+		return pending
+	})
 }
 
 // Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
-func (sh *shard) Freeze(version uint64) extension.FrozenView { return notYet{} }
+func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("state") }
 func (sh *shard) LoadSection(r io.Reader) error {
-	return fmt.Errorf("state: load snapshot section: %w", dberr.ErrNotImplemented)
-}
-
-type notYet struct{}
-
-func (notYet) WriteSection(io.Writer) error {
-	return fmt.Errorf("state: write snapshot section: %w", dberr.ErrNotImplemented)
+	return extension.Unsnapshotted("state").LoadSection(r)
 }
 
 // encode builds a payload (any of the four types; value nil for StateDelete).
