@@ -180,47 +180,22 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// tracePart returns the transaction's trace part, creating it on first use.
-func (tx *Tx) tracePart() *trace.Tx {
-	if tx.traces == nil {
-		tx.traces = tx.db.traces.NewTx(tx.run, tx.snapshot)
-		tx.parts = append(tx.parts, tx.traces)
+// part returns the transaction's part held in *slot, creating it with newPart — at the
+// transaction's run and snapshot — and adding it to the commit's parts on first use.
+func part[P interface {
+	comparable
+	extension.TxPart
+}](tx *Tx, slot *P, newPart func(extension.RunID, uint64) P) P {
+	var none P
+	if *slot == none {
+		*slot = newPart(tx.run, tx.snapshot)
+		tx.parts = append(tx.parts, *slot)
 	}
-	return tx.traces
+	return *slot
 }
 
-// jsonPart returns the transaction's document part, creating it on first use.
-func (tx *Tx) jsonPart() *jsondoc.Tx {
-	if tx.json == nil {
-		tx.json = tx.db.docs.NewTx(tx.run, tx.snapshot)
-		tx.parts = append(tx.parts, tx.json)
-	}
-	return tx.json
-}
-
-// statePart returns the transaction's state-cell part, creating it on first use.
-func (tx *Tx) statePart() *state.Tx {
-	if tx.state == nil {
-		tx.state = tx.db.states.NewTx(tx.run, tx.snapshot)
-		tx.parts = append(tx.parts, tx.state)
-	}
-	return tx.state
-}
-
-// eventPart returns the transaction's event part, creating it on first use.
-func (tx *Tx) eventPart() *event.Tx {
-	if tx.events == nil {
-		tx.events = tx.db.events.NewTx(tx.run, tx.snapshot)
-		tx.parts = append(tx.parts, tx.events)
-	}
-	return tx.events
-}
-
-// kvPart returns the transaction's KV part, creating it on first use.
-func (tx *Tx) kvPart() *kv.Tx {
-	if tx.kv == nil {
-		tx.kv = tx.db.kv.NewTx(tx.run, tx.snapshot)
-		tx.parts = append(tx.parts, tx.kv)
-	}
-	return tx.kv
-}
+func (tx *Tx) kvPart() *kv.Tx        { return part(tx, &tx.kv, tx.db.kv.NewTx) }
+func (tx *Tx) jsonPart() *jsondoc.Tx { return part(tx, &tx.json, tx.db.docs.NewTx) }
+func (tx *Tx) eventPart() *event.Tx  { return part(tx, &tx.events, tx.db.events.NewTx) }
+func (tx *Tx) statePart() *state.Tx  { return part(tx, &tx.state, tx.db.states.NewTx) }
+func (tx *Tx) tracePart() *trace.Tx  { return part(tx, &tx.traces, tx.db.traces.NewTx) }
