@@ -19,3 +19,22 @@ func TestCheck(t *testing.T) {
 	assert.ErrorIs(t, Check("cell name", "\xff"), dberr.ErrInvalidArgument)
 	assert.Contains(t, Check("cell name", "").Error(), "cell name")
 }
+
+type entry string
+
+func (e entry) Key() string { return string(e) }
+
+func TestIndexScanThenMap(t *testing.T) {
+	var x Index[entry]
+	var items []entry
+	for i := range 20 {
+		name := entry(string(rune('a' + i)))
+		assert.Equal(t, -1, x.Find(items, string(name)), "absent before it is added")
+		items = append(items, name)
+		x.Added(items)
+		for j, e := range items {
+			assert.Equal(t, j, x.Find(items, string(e)), "with %d entries", len(items))
+		}
+	}
+	assert.NotNil(t, x.pos, "past the threshold the map is used")
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/keys"
 )
 
 type opKind uint8
@@ -107,7 +108,7 @@ type Tx struct {
 	snapshot uint64
 	reads    []string // documents read: with the written ones, the conflict set
 	docs     []docOps // at most one per document, in first-write order
-	index    map[string]int
+	index    keys.Index[docOps]
 	results  []result // one per document, computed by Validate for Entries
 }
 
@@ -121,9 +122,6 @@ type result struct {
 	typ     uint8
 	version uint64
 }
-
-// indexFrom is the document count from which lookups use a map instead of a scan.
-const indexFrom = 8
 
 // NewTx starts the JSON part of a transaction of run reading at snapshot.
 func (s *Store) NewTx(run extension.RunID, snapshot uint64) *Tx {
@@ -301,20 +299,10 @@ func valueOp(kind opKind, path string, value []byte) (op, error) {
 	return op{kind: kind, path: p, pathText: p.String(), value: v, raw: raw}, nil
 }
 
-func (t *Tx) find(key string) int {
-	if t.index != nil {
-		if i, ok := t.index[key]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := range t.docs {
-		if t.docs[i].key == key {
-			return i
-		}
-	}
-	return -1
-}
+func (t *Tx) find(key string) int { return t.index.Find(t.docs, key) }
+
+// Key names the document (keys.Keyed).
+func (d docOps) Key() string { return d.key }
 
 func (t *Tx) add(key string, o op) error {
 	if err := CheckKey(key); err != nil {
@@ -325,15 +313,7 @@ func (t *Tx) add(key string, o op) error {
 		return nil
 	}
 	t.docs = append(t.docs, docOps{key: key, ops: []op{o}})
-	switch {
-	case t.index != nil:
-		t.index[key] = len(t.docs) - 1
-	case len(t.docs) >= indexFrom:
-		t.index = make(map[string]int, 2*len(t.docs))
-		for i := range t.docs {
-			t.index[t.docs[i].key] = i
-		}
-	}
+	t.index.Added(t.docs)
 	return nil
 }
 

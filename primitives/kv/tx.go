@@ -7,6 +7,7 @@ import (
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/keys"
 )
 
 // Tx is the KV share of one transaction: reads at the transaction's snapshot, with its own
@@ -17,7 +18,7 @@ type Tx struct {
 	snapshot uint64
 	reads    []string // keys read from the store (not from own writes): the read set
 	ops      []op     // at most one per key, in first-write order
-	index    map[string]int
+	index    keys.Index[op]
 	opBuf    [1]op // a one-write transaction allocates no ops slice
 }
 
@@ -27,9 +28,6 @@ type op struct {
 	value   []byte // aliases payload
 	deleted bool
 }
-
-// indexFrom is the op count from which lookups use a map instead of a scan.
-const indexFrom = 8
 
 // NewTx starts the KV part of a transaction of run reading at snapshot.
 func (s *Store) NewTx(run extension.RunID, snapshot uint64) *Tx {
@@ -107,20 +105,10 @@ func (t *Tx) List(prefix string) []string {
 	return keys
 }
 
-func (t *Tx) find(key string) int {
-	if t.index != nil {
-		if i, ok := t.index[key]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := range t.ops {
-		if t.ops[i].key == key {
-			return i
-		}
-	}
-	return -1
-}
+func (t *Tx) find(key string) int { return t.index.Find(t.ops, key) }
+
+// Key names the key an op writes (keys.Keyed).
+func (o op) Key() string { return o.key }
 
 func (t *Tx) set(o op) {
 	if i := t.find(o.key); i >= 0 {
@@ -128,15 +116,7 @@ func (t *Tx) set(o op) {
 		return
 	}
 	t.ops = append(t.ops, o)
-	switch {
-	case t.index != nil:
-		t.index[o.key] = len(t.ops) - 1
-	case len(t.ops) >= indexFrom:
-		t.index = make(map[string]int, 2*len(t.ops))
-		for i := range t.ops {
-			t.index[t.ops[i].key] = i
-		}
-	}
+	t.index.Added(t.ops)
 }
 
 // Empty reports whether the part has no writes.

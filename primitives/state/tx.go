@@ -7,6 +7,7 @@ import (
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/keys"
 )
 
 // Tx is the state share of one transaction: reads at the transaction's snapshot, with its own
@@ -17,7 +18,7 @@ type Tx struct {
 	snapshot uint64
 	reads    []string  // cells read from the store (not from own writes): the read set
 	cells    []cellOps // at most one per cell, in first-write order
-	index    map[string]int
+	index    keys.Index[cellOps]
 	results  []result // one per cell, computed by Validate for Entries
 	cellBuf  [1]cellOps
 }
@@ -51,9 +52,6 @@ type result struct {
 	typ     uint8
 	counter uint64
 }
-
-// indexFrom is the cell count from which lookups use a map instead of a scan.
-const indexFrom = 8
 
 // NewTx starts the state part of a transaction of run reading at snapshot.
 func (s *Store) NewTx(run extension.RunID, snapshot uint64) *Tx {
@@ -144,20 +142,10 @@ func (t *Tx) List() []string {
 	return names
 }
 
-func (t *Tx) find(name string) int {
-	if t.index != nil {
-		if i, ok := t.index[name]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := range t.cells {
-		if t.cells[i].name == name {
-			return i
-		}
-	}
-	return -1
-}
+func (t *Tx) find(name string) int { return t.index.Find(t.cells, name) }
+
+// Key names the cell (keys.Keyed).
+func (c cellOps) Key() string { return c.name }
 
 func (t *Tx) add(name string, o op) {
 	if i := t.find(name); i >= 0 {
@@ -165,15 +153,7 @@ func (t *Tx) add(name string, o op) {
 		return
 	}
 	t.cells = append(t.cells, cellOps{name: name, ops: []op{o}})
-	switch {
-	case t.index != nil:
-		t.index[name] = len(t.cells) - 1
-	case len(t.cells) >= indexFrom:
-		t.index = make(map[string]int, 2*len(t.cells))
-		for i := range t.cells {
-			t.index[t.cells[i].name] = i
-		}
-	}
+	t.index.Added(t.cells)
 }
 
 // Empty reports whether the part has no writes.
