@@ -3,6 +3,7 @@ package inmem_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -73,12 +74,13 @@ func TestCloseUnderLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	acked := map[string]bool{}
+	loaded := make(chan struct{}) // closed once the load is real: 500 commits acknowledged
 	for g := range 32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				key := string(rune('a'+g)) + "-" + time.Duration(i).String()
+				key := fmt.Sprintf("%d-%d", g, i)
 				err := db.KV().Put(ctx, run, key, []byte("v"))
 				if errors.Is(err, inmem.ErrClosed) {
 					return
@@ -89,11 +91,14 @@ func TestCloseUnderLoad(t *testing.T) {
 				}
 				mu.Lock()
 				acked[key] = true
+				if len(acked) == 500 {
+					close(loaded)
+				}
 				mu.Unlock()
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond) // let the load build; correctness does not depend on it
+	<-loaded
 	require.NoError(t, db.Close())
 	wg.Wait()
 	assert.NotEmpty(t, acked)
