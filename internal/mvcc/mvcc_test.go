@@ -134,3 +134,25 @@ func TestSettleAndTrimList(t *testing.T) {
 	assert.False(t, live.listed)
 	assert.Equal(t, 2, live.At(3).Value, "trimmed to its newest version")
 }
+
+func TestTableForgetsOrKeepsDeadNames(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		tb := NewTable[int, string](keep)
+		tb.Push(1, "a", 1, "x", false)
+		tb.Push(1, "a", 2, "", true)
+		tb.Push(1, "b", 3, "y", false)
+		assert.Equal(t, 1, tb.Listed(), "a name with one live version needs no trimming")
+		tb.Trim(1) // a reader at 1 still sees "a"
+		assert.NotNil(t, tb.Chain(1, "a"))
+		tb.Trim(3)
+		if keep {
+			assert.True(t, tb.Chain(1, "a").Latest().Deleted, "the tombstone is kept")
+		} else {
+			assert.Nil(t, tb.Chain(1, "a"), "the dead name is forgotten")
+		}
+		var names []string
+		tb.Range(1, func(n string, _ *Chain[string]) bool { names = append(names, n); return true })
+		assert.Len(t, names, map[bool]int{false: 1, true: 2}[keep])
+		assert.Nil(t, tb.Chain(2, "a"), "another run has nothing")
+	}
+}

@@ -73,7 +73,6 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/puzpuzpuz/xsync/v3"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -113,35 +112,19 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runDocs]()}
+	sh := &shard{mvcc.NewTable[extension.RunID, Doc](false)}
 	s.shards[id] = sh
 	return sh
 }
 
+// shard is a table of per-run documents; its Trim (the table's) drops old versions and forgets
+// documents whose tombstone every reader is past.
 type shard struct {
-	runs  *xsync.MapOf[extension.RunID, *runDocs]
-	dirty mvcc.TrimList[*record] // records Trim may shrink or remove; actor-owned
+	*mvcc.Table[extension.RunID, Doc]
 }
 
-type runDocs struct {
-	docs *xsync.MapOf[string, *record]
-}
-
-// record is one document's version chain plus the actor's bookkeeping for trimming.
-type record struct {
-	mvcc.Chain[Doc]
-	key   string
-	owner *runDocs
-	dirty bool // listed in shard.dirty; actor-owned
-}
-
-func (s *Store) chain(run extension.RunID, key string) *record {
-	rd, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	if !ok {
-		return nil
-	}
-	r, _ := rd.docs.Load(key)
-	return r
+func (s *Store) chain(run extension.RunID, key string) *mvcc.Chain[Doc] {
+	return s.shards[run.Shard(len(s.shards))].Chain(run, key)
 }
 
 // Doc returns document key at snapshot. The value is shared with the store and must not be
@@ -187,13 +170,9 @@ func (s *Store) Version(run extension.RunID, key string, snapshot uint64) (uint6
 
 // Keys returns the sorted keys of the documents live at snapshot.
 func (s *Store) Keys(run extension.RunID, snapshot uint64) []string {
-	rd, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	if !ok {
-		return nil
-	}
 	var keys []string
-	rd.docs.Range(func(k string, r *record) bool {
-		if v := r.At(snapshot); v != nil && !v.Deleted {
+	s.shards[run.Shard(len(s.shards))].Range(run, func(k string, c *mvcc.Chain[Doc]) bool {
+		if v := c.At(snapshot); v != nil && !v.Deleted {
 			keys = append(keys, k)
 		}
 		return true
@@ -254,45 +233,19 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		outs = append(outs, outcome{docKey: k, commit: e.TxID, doc: Doc{Value: next.value, Version: next.version}, live: next.live})
 	}
 	for _, o := range outs {
-		rd, _ := sh.runs.LoadOrCompute(o.run, func() *runDocs {
-			return &runDocs{docs: xsync.NewMapOf[string, *record]()}
-		})
-		r, existed := rd.docs.Load(o.key)
-		if !existed {
-			r = &record{key: o.key, owner: rd}
-			rd.docs.Store(o.key, r)
-		}
-		r.Push(o.commit, o.doc, !o.live)
-		if existed || !o.live {
-			sh.dirty.Add(r, &r.dirty)
-		}
+		sh.Push(o.run, o.key, o.commit, o.doc, !o.live)
 	}
 	return nil
 }
 
 // latest is the newest applied state of a document; actor only.
 func (sh *shard) latest(run extension.RunID, key string) state {
-	if rd, ok := sh.runs.Load(run); ok {
-		if r, ok := rd.docs.Load(key); ok {
-			if v := r.Latest(); v != nil && !v.Deleted {
-				return state{value: v.Value.Value, version: v.Value.Version, live: true}
-			}
+	if c := sh.Chain(run, key); c != nil {
+		if v := c.Latest(); v != nil && !v.Deleted {
+			return state{value: v.Value.Value, version: v.Value.Version, live: true}
 		}
 	}
 	return state{}
-}
-
-// Trim drops versions no reader can see, and documents whose only version left is a tombstone
-// no reader needs.
-func (sh *shard) Trim(oldest uint64) {
-	sh.dirty.Sweep(func(r *record) bool {
-		pending, dead := r.Settle(oldest)
-		if dead {
-			r.owner.docs.Delete(r.key)
-		}
-		r.dirty = pending
-		return pending
-	})
 }
 
 // Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).

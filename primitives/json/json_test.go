@@ -516,7 +516,7 @@ func TestTrim(t *testing.T) {
 	assert.NotNil(t, s.chain(run, "d"), "the tombstone is still needed by a reader at 3")
 	sh.Trim(4)
 	assert.Nil(t, s.chain(run, "d"), "a tombstone no reader needs is dropped")
-	assert.Zero(t, sh.dirty.Len())
+	assert.Zero(t, sh.Listed())
 	commitOne(t, s, sh, 5, func(tx *Tx) { require.NoError(t, tx.Create("d", []byte(`5`))) })
 	assert.Equal(t, `5`, get(t, s, "d", "$", 5))
 }

@@ -31,7 +31,6 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/puzpuzpuz/xsync/v3"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -66,35 +65,19 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runKeys]()}
+	sh := &shard{mvcc.NewTable[extension.RunID, []byte](false)}
 	s.shards[id] = sh
 	return sh
 }
 
+// shard is a table of per-run keys; its Trim (the table's) drops old versions and forgets keys
+// whose tombstone every reader is past.
 type shard struct {
-	runs  *xsync.MapOf[extension.RunID, *runKeys]
-	dirty mvcc.TrimList[*record] // records Trim may shrink or remove; actor-owned
+	*mvcc.Table[extension.RunID, []byte]
 }
 
-type runKeys struct {
-	keys *xsync.MapOf[string, *record]
-}
-
-// record is one key's version chain plus the actor's bookkeeping for trimming.
-type record struct {
-	mvcc.Chain[[]byte]
-	key   string
-	owner *runKeys
-	dirty bool // listed in shard.dirty; actor-owned
-}
-
-func (s *Store) chain(run extension.RunID, key string) *record {
-	rk, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	if !ok {
-		return nil
-	}
-	r, _ := rk.keys.Load(key)
-	return r
+func (s *Store) chain(run extension.RunID, key string) *mvcc.Chain[[]byte] {
+	return s.shards[run.Shard(len(s.shards))].Chain(run, key)
 }
 
 // Get returns the value of key at snapshot. The slice is shared with the store: callers that
@@ -113,14 +96,10 @@ func (s *Store) Get(run extension.RunID, key string, snapshot uint64) ([]byte, b
 
 // Keys returns the sorted keys with prefix that are live at snapshot.
 func (s *Store) Keys(run extension.RunID, prefix string, snapshot uint64) []string {
-	rk, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	if !ok {
-		return nil
-	}
 	var keys []string
-	rk.keys.Range(func(k string, r *record) bool {
+	s.shards[run.Shard(len(s.shards))].Range(run, func(k string, c *mvcc.Chain[[]byte]) bool {
 		if strings.HasPrefix(k, prefix) {
-			if v := r.At(snapshot); v != nil && !v.Deleted {
+			if v := c.At(snapshot); v != nil && !v.Deleted {
 				keys = append(keys, k)
 			}
 		}
@@ -161,34 +140,9 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		if err != nil {
 			return err
 		}
-		rk, _ := sh.runs.LoadOrCompute(run, func() *runKeys {
-			return &runKeys{keys: xsync.NewMapOf[string, *record]()}
-		})
-		r, existed := rk.keys.Load(key)
-		if !existed {
-			r = &record{key: key, owner: rk}
-			rk.keys.Store(r.key, r)
-		}
-		deleted := e.Type == TypeDelete
-		r.Push(e.TxID, value, deleted)
-		if existed || deleted {
-			sh.dirty.Add(r, &r.dirty)
-		}
+		sh.Push(run, key, e.TxID, value, e.Type == TypeDelete)
 	}
 	return nil
-}
-
-// Trim drops versions no reader can see: the older versions of each key written since, and
-// keys whose only remaining version is a tombstone every reader is past.
-func (sh *shard) Trim(oldest uint64) {
-	sh.dirty.Sweep(func(r *record) bool {
-		pending, dead := r.Settle(oldest)
-		if dead {
-			r.owner.keys.Delete(r.key)
-		}
-		r.dirty = pending
-		return pending
-	})
 }
 
 // Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).

@@ -116,7 +116,7 @@ func TestTrimDropsOldVersionsAndDeadKeys(t *testing.T) {
 	sh.Trim(4) // every reader is past the tombstone: the key goes
 	assert.Nil(t, s.chain(run, "k"))
 	assert.Empty(t, s.Keys(run, "", 4))
-	assert.Zero(t, sh.dirty.Len())
+	assert.Zero(t, sh.Listed())
 }
 
 func TestApplyRejectsMalformedPayloads(t *testing.T) {

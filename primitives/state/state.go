@@ -48,7 +48,6 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/puzpuzpuz/xsync/v3"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -92,33 +91,20 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runCells]()}
+	// Dead cells are kept: a tombstone remembers the version counter re-creation continues
+	// from (no ABA), so it is never forgotten.
+	sh := &shard{mvcc.NewTable[extension.RunID, Cell](true)}
 	s.shards[id] = sh
 	return sh
 }
 
+// shard is a table of per-run cells; its Trim (the table's) drops old versions only.
 type shard struct {
-	runs  *xsync.MapOf[extension.RunID, *runCells]
-	dirty mvcc.TrimList[*record] // chains Trim may shrink; actor-owned
+	*mvcc.Table[extension.RunID, Cell]
 }
 
-type runCells struct {
-	cells *xsync.MapOf[string, *record]
-}
-
-// record is one cell's version chain plus the actor's bookkeeping for trimming.
-type record struct {
-	mvcc.Chain[Cell]
-	dirty bool // listed in shard.dirty; actor-owned
-}
-
-func (s *Store) chain(run extension.RunID, name string) *record {
-	rc, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	if !ok {
-		return nil
-	}
-	r, _ := rc.cells.Load(name)
-	return r
+func (s *Store) chain(run extension.RunID, name string) *mvcc.Chain[Cell] {
+	return s.shards[run.Shard(len(s.shards))].Chain(run, name)
 }
 
 // Get returns cell name at snapshot. The value is shared with the store: callers that hand it
@@ -148,13 +134,9 @@ func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uin
 
 // Names returns the sorted names of the cells live at snapshot.
 func (s *Store) Names(run extension.RunID, snapshot uint64) []string {
-	rc, ok := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	if !ok {
-		return nil
-	}
 	var names []string
-	rc.cells.Range(func(n string, r *record) bool {
-		if v := r.At(snapshot); v != nil && !v.Deleted {
+	s.shards[run.Shard(len(s.shards))].Range(run, func(n string, c *mvcc.Chain[Cell]) bool {
+		if v := c.At(snapshot); v != nil && !v.Deleted {
 			names = append(names, n)
 		}
 		return true
@@ -203,31 +185,10 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	}
 	for _, e := range batch {
 		d, _ := decode(e)
-		rc, _ := sh.runs.LoadOrCompute(d.run, func() *runCells {
-			return &runCells{cells: xsync.NewMapOf[string, *record]()}
-		})
-		r, existed := rc.cells.Load(d.name)
-		if !existed {
-			r = &record{}
-			rc.cells.Store(d.name, r)
-		}
-		r.Push(e.TxID, Cell{Value: d.value, Version: d.version, UpdatedAt: d.ts}, e.Type == TypeDelete)
-		if existed {
-			sh.dirty.Add(r, &r.dirty)
-		}
+		sh.Push(d.run, d.name, e.TxID, Cell{Value: d.value, Version: d.version, UpdatedAt: d.ts},
+			e.Type == TypeDelete)
 	}
 	return nil
-}
-
-// Trim drops versions no reader can see: the older versions of each cell written since. Unlike
-// KV it never removes a cell from the map: a tombstone keeps the counter re-creation continues.
-func (sh *shard) Trim(oldest uint64) {
-	// A dead cell is not forgotten: its tombstone remembers the version counter (no ABA).
-	sh.dirty.Sweep(func(r *record) bool {
-		pending, _ := r.Settle(oldest)
-		r.dirty = pending
-		return pending
-	})
 }
 
 // Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).

@@ -1,0 +1,82 @@
+package mvcc
+
+import "github.com/puzpuzpuz/xsync/v3"
+
+// Table is one shard's state of a primitive that keeps, per run, named values with version
+// chains — KV keys, JSON documents, state cells. Readers look names up without locks; only the
+// shard's actor pushes versions and trims. R is the run id type.
+type Table[R comparable, V any] struct {
+	runs *xsync.MapOf[R, *names[V]]
+	trim TrimList[*record[V]]
+	// keepDead keeps a name whose only version is a tombstone every reader is past (state
+	// cells: the tombstone remembers the cell's version counter); otherwise it is forgotten.
+	keepDead bool
+}
+
+type names[V any] struct {
+	m *xsync.MapOf[string, *record[V]]
+}
+
+// record is one name's chain plus the actor's bookkeeping for trimming.
+type record[V any] struct {
+	Chain[V]
+	name   string
+	owner  *names[V]
+	listed bool // in the trim list; actor-owned
+}
+
+// NewTable returns an empty table; keepDead says whether dead names are kept (see Table).
+func NewTable[R comparable, V any](keepDead bool) *Table[R, V] {
+	return &Table[R, V]{runs: xsync.NewMapOf[R, *names[V]](), keepDead: keepDead}
+}
+
+// Chain returns the chain of run's name, or nil if the name was never written (or forgotten).
+func (t *Table[R, V]) Chain(run R, name string) *Chain[V] {
+	ns, ok := t.runs.Load(run)
+	if !ok {
+		return nil
+	}
+	if r, ok := ns.m.Load(name); ok {
+		return &r.Chain
+	}
+	return nil
+}
+
+// Range calls fn for every name of run, in no particular order, until fn returns false.
+func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
+	if ns, ok := t.runs.Load(run); ok {
+		ns.m.Range(func(n string, r *record[V]) bool { return fn(n, &r.Chain) })
+	}
+}
+
+// Push makes value (or a tombstone) the newest version of run's name. Actor only.
+func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted bool) {
+	ns, _ := t.runs.LoadOrCompute(run, func() *names[V] {
+		return &names[V]{m: xsync.NewMapOf[string, *record[V]]()}
+	})
+	r, existed := ns.m.Load(name)
+	if !existed {
+		r = &record[V]{name: name, owner: ns}
+		ns.m.Store(name, r)
+	}
+	r.Push(commit, value, deleted)
+	if existed || deleted { // older versions to drop, or a tombstone to forget
+		t.trim.Add(r, &r.listed)
+	}
+}
+
+// Trim drops versions no reader at a snapshot ≥ oldest can see, and forgets dead names unless
+// the table keeps them. Actor only.
+func (t *Table[R, V]) Trim(oldest uint64) {
+	t.trim.Sweep(func(r *record[V]) bool {
+		pending, dead := r.Settle(oldest)
+		if dead && !t.keepDead {
+			r.owner.m.Delete(r.name)
+		}
+		r.listed = pending
+		return pending
+	})
+}
+
+// Listed reports how many names the next Trim will look at.
+func (t *Table[R, V]) Listed() int { return t.trim.Len() }
