@@ -18,9 +18,11 @@ import (
 )
 
 // The SIGKILL crash test (SPEC 13): this test binary re-executes itself as a writer that commits
-// from many goroutines — each transaction touching five primitives — and prints each
-// acknowledged commit; the parent kills it with SIGKILL at
-// random moments — repeatedly, on the same directory — reopens, and checks R3, R4 and R5.
+// from many goroutines — each transaction touching five primitives and the toy tally primitive
+// registered from outside the engine — and prints each acknowledged commit, while another
+// goroutine takes snapshots back to back (so kills land mid-snapshot too, and small segments
+// get retired); the parent kills it with SIGKILL at random moments — repeatedly, on the same
+// directory — reopens, and checks R3, R4 and R5.
 //
 // Each writer goroutine g commits the keys g/0, g/1, … one after another, so commit order per
 // goroutine is key order and at most one of its commits is in flight when the child dies.
@@ -55,12 +57,16 @@ func TestCrashSIGKILL(t *testing.T) {
 			for i := range acked {
 				acked[i] = -1
 			}
+			fromSnapshot := 0
 			for cycle := range crashCycles() {
 				killAfter := rng.IntN(400) // acks to wait for; 0 = kill as soon as it starts
 				crashOnce(t, dir, mode, killAfter, acked)
-				verifyCrashState(t, dir, mode, cycle, acked)
+				if verifyCrashState(t, dir, mode, cycle, acked) {
+					fromSnapshot++
+				}
 			}
 			require.False(t, allNegative(acked), "the children never committed anything")
+			require.Positive(t, fromSnapshot, "no recovery ever started from a snapshot")
 		})
 	}
 }
@@ -120,16 +126,21 @@ func parseAck(line string) (g, i int, ok bool) {
 // verifyCrashState reopens dir and checks every invariant against what the child acknowledged:
 // R5 every acknowledged commit is there (Strict and Buffered alike: a process crash loses
 // nothing written to the OS); R3 per writer the keys form a prefix g/0..g/n; R4 nothing beyond
-// the one commit per writer that may have been in flight.
-func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) {
+// the one commit per writer that may have been in flight. It reports whether recovery started
+// from a snapshot.
+func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) bool {
 	t.Helper()
-	db, err := inmem.Open(dir, crashOptions(mode))
+	toy := newTally()
+	db, err := inmem.Open(dir, crashOptions(mode, toy))
 	require.NoError(t, err, "cycle %d: reopen after SIGKILL", cycle)
 	defer func() { require.NoError(t, db.Close()) }()
 	if db.RunStatus(crashRun) == inmem.RunNotFound {
 		require.True(t, allNegative(acked), "cycle %d: the run vanished but commits were acknowledged", cycle)
-		return
+		return false
 	}
+	require.Equal(t, inmem.RunOrphaned, db.RunStatus(crashRun), "cycle %d: recovery marks the active run", cycle)
+	require.Contains(t, db.LastRecovery().OrphanedRuns, crashRun)
+	require.NoError(t, db.Events().VerifyChain(crashRun), "cycle %d: event chain after recovery", cycle)
 	for g := range crashWriters {
 		keys, err := db.KV().List(crashRun, fmt.Sprintf("%d/", g))
 		require.NoError(t, err)
@@ -145,11 +156,14 @@ func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) {
 			require.Equal(t, strconv.Itoa(i), string(v))
 		}
 		requireSameCommits(t, db, cycle, g, present)
+		require.EqualValues(t, present+1, toy.Value(crashRun, fmt.Sprintf("w%d", g)),
+			"cycle %d writer %d: the toy primitive disagrees with KV", cycle, g)
 		acked[g] = present // the next child resumes after what is there
 	}
 	rec := db.LastRecovery()
 	require.NotNil(t, rec)
 	require.True(t, rec.Consistent)
+	return rec.SnapshotUsed != nil
 }
 
 func allNegative(xs []int) bool {
@@ -163,29 +177,46 @@ func allNegative(xs []int) bool {
 
 func crashKey(g, i int) string { return fmt.Sprintf("%d/%06d", g, i) }
 
-func crashOptions(mode string) *inmem.Options {
+// crashOptions: small segments, so that snapshots retire some and recovery depends on them.
+func crashOptions(mode string, toy *tally) *inmem.Options {
 	o := inmem.DefaultOptions()
 	if mode == "buffered" {
 		o.Durability = inmem.Buffered
 	}
+	o.SegmentSize = 64 << 10
+	o.Primitives = []inmem.Primitive{toy}
 	return o
 }
 
-// crashChild is the writer process: it resumes every writer after its last key and commits
-// until it is killed, printing "ack <writer> <index>" after each acknowledged commit.
+// crashChild is the writer process: it resumes the run and every writer after its last key and
+// commits until it is killed, printing "ack <writer> <index>" after each acknowledged commit.
+// Meanwhile it snapshots continuously.
 func crashChild(dir, mode string) {
 	ctx := context.Background()
-	db, err := inmem.Open(dir, crashOptions(mode))
+	toy := newTally()
+	db, err := inmem.Open(dir, crashOptions(mode, toy))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(3)
 	}
-	if db.RunStatus(crashRun) == inmem.RunNotFound {
-		if err := db.BeginRun(ctx, crashRun, inmem.RunInfo{Name: "crash"}); err != nil {
-			fmt.Fprintln(os.Stderr, "child begin:", err)
-			os.Exit(3)
-		}
+	switch db.RunStatus(crashRun) {
+	case inmem.RunNotFound:
+		err = db.BeginRun(ctx, crashRun, inmem.RunInfo{Name: "crash"})
+	case inmem.RunOrphaned:
+		err = db.ResumeRun(ctx, crashRun)
 	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child begin or resume:", err)
+		os.Exit(3)
+	}
+	go func() {
+		for {
+			if _, err := db.Snapshot(); err != nil {
+				fmt.Fprintln(os.Stderr, "child snapshot:", err)
+				os.Exit(3)
+			}
+		}
+	}()
 	var mu sync.Mutex
 	w := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
@@ -199,7 +230,7 @@ func crashChild(dir, mode string) {
 		go func(next int) {
 			defer wg.Done()
 			for i := next; ; i++ {
-				if err := crashCommit(ctx, db, g, i); err != nil {
+				if err := crashCommit(ctx, db, toy, g, i); err != nil {
 					fmt.Fprintln(os.Stderr, "child commit:", err)
 					os.Exit(3)
 				}
@@ -213,13 +244,16 @@ func crashChild(dir, mode string) {
 	wg.Wait() // never: the parent kills us
 }
 
-// crashCommit is writer g's i-th transaction: it touches five primitives at once — a KV key, a
-// state cell, an event, a JSON document and a trace span — so that a torn transaction would show
+// crashCommit is writer g's i-th transaction: it touches six primitives at once — a KV key, a
+// state cell, an event, a JSON document, a trace span and a tally counter — so that a torn transaction would show
 // as primitives that disagree after the crash.
-func crashCommit(ctx context.Context, db *inmem.DB, g, i int) error {
+func crashCommit(ctx context.Context, db *inmem.DB, toy *tally, g, i int) error {
 	name := fmt.Sprintf("w%d", g)
 	n := []byte(strconv.Itoa(i))
 	return db.Update(ctx, crashRun, func(tx *inmem.Tx) error {
+		if err := toy.Add(tx, name, 1); err != nil {
+			return err
+		}
 		if err := tx.KV().Put(crashKey(g, i), n); err != nil {
 			return err
 		}

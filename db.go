@@ -52,6 +52,7 @@ import (
 	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/inmemdb/inmem/primitives/state"
 	"github.com/inmemdb/inmem/primitives/trace"
+	"github.com/inmemdb/inmem/snapshotter"
 )
 
 // DB is an open database. It is safe for concurrent use.
@@ -73,8 +74,10 @@ type DB struct {
 	tracesAPI Traces
 
 	engine   *actors.Pipeline
-	log      *commitlog.Writer // nil in InMemory mode
-	lock     io.Closer         // the directory lock; nil in InMemory mode
+	dir      string                   // the database directory; "" in InMemory mode
+	log      *commitlog.Writer        // nil in InMemory mode
+	snaps    *snapshotter.Snapshotter // nil in InMemory mode
+	lock     io.Closer                // the directory lock; nil in InMemory mode
 	recovery *RecoveryResult
 
 	closed    atomic.Bool
@@ -99,13 +102,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
 	}
-	db.engine = actors.StartPipeline(actors.PipelineConfig{
-		Registry: &db.registry, Shards: db.opts.Shards, Clock: &db.clock, Stats: &db.stats,
-		Guard: db.runs, MaxBatchBytes: db.opts.MaxBatchBytes,
-		OnFail: func(err error) { db.opts.Logger.Error("inmem: engine stopped", "err", err) },
-	})
+	db.startEngine()
 	if o.Durability == InMemory {
-		err = db.engine.Serve(0, nil)
+		err = db.engine.Serve(0, 0, nil)
 	} else {
 		err = db.openLog(dir)
 	}
@@ -115,12 +114,22 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return db, nil
 }
 
+// startEngine creates every primitive's shards afresh and starts their actors, in recovery.
+func (db *DB) startEngine() {
+	db.engine = actors.StartPipeline(actors.PipelineConfig{
+		Registry: &db.registry, Shards: db.opts.Shards, Clock: &db.clock, Stats: &db.stats,
+		Guard: db.runs, MaxBatchBytes: db.opts.MaxBatchBytes,
+		OnFail: func(err error) { db.opts.Logger.Error("inmem: engine stopped", "err", err) },
+	})
+}
+
 // Close stops the database: commits already handed over complete, then every goroutine of the
 // engine exits. It returns the engine's failure, if it had one.
 func (db *DB) Close() (err error) {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
-		err = db.engine.Stop()
+		err = db.stopSnapshots()
+		err = errors.Join(err, db.engine.Stop())
 		if db.lock != nil {
 			err = errors.Join(err, db.lock.Close())
 		}

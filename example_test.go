@@ -60,12 +60,26 @@ func ExampleOpen() {
 	_ = db.KV().Put(ctx, run, "memory", []byte("survives a restart"))
 	_ = db.Close()
 
-	db, err = inmem.Open(dir, nil) // replays the write-ahead log
+	// Loads the snapshot Close took and replays the write-ahead log after it.
+	db, err = inmem.Open(dir, nil)
 	if err != nil {
 		panic(err)
 	}
 	defer db.Close()
 	v, _ := db.KV().Get(run, "memory")
-	fmt.Printf("%s (%d transactions recovered)\n", v, db.LastRecovery().TransactionsRecovered)
-	// Output: survives a restart (2 transactions recovered)
+	rec := db.LastRecovery()
+	recovered := rec.TransactionsRecovered // from the log
+	if rec.SnapshotUsed != nil {
+		recovered += int(rec.SnapshotUsed.TxCount) // versions are dense: all up to TxCount
+	}
+	fmt.Printf("%s (%d transactions recovered)\n", v, recovered)
+	// The run was still active when the database closed: recovery marked it Orphaned, and
+	// ResumeRun lets the orchestrator pick it up again.
+	fmt.Println(db.RunStatus(run))
+	_ = db.ResumeRun(ctx, run)
+	fmt.Println(db.KV().Put(ctx, run, "step", []byte("2")))
+	// Output:
+	// survives a restart (2 transactions recovered)
+	// orphaned
+	// <nil>
 }

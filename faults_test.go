@@ -60,12 +60,18 @@ func fltReopen(t testing.TB, img *vfs.CrashFS, run inmem.RunID, mustHave, attemp
 	db := cfsOpen(t, img, mutate...)
 	present := cfsCheck(t, db, run, []int{mustHave}, []int{attempted})[0]
 	require.True(t, db.LastRecovery().Consistent)
+	resumeOrphaned(t, db, run) // it was active when the log failed
 	require.NoError(t, db.KV().Put(ctx, run, cfsKey(1, 0), []byte("0")), "the reopened log takes commits")
+	// A process crash before Close: no snapshot of Close's, the new commit must come back from
+	// the log alone. Then after Close (which takes a snapshot): from the snapshot.
+	crashed := img.CrashKeepAll()
 	require.NoError(t, db.Close())
 
-	db = cfsOpen(t, img, mutate...)
-	cfsCheck(t, db, run, []int{present, 1}, []int{present, 1})
-	require.NoError(t, db.Close())
+	for _, after := range []*vfs.CrashFS{crashed, img} {
+		db = cfsOpen(t, after, mutate...)
+		cfsCheck(t, db, run, []int{present, 1}, []int{present, 1})
+		require.NoError(t, db.Close())
+	}
 	return present
 }
 
@@ -200,29 +206,43 @@ func TestFaultPoisonsConcurrentCommitters(t *testing.T) {
 
 // TestFaultOpen fails one filesystem call of Open: Open returns the error, leaves no goroutine
 // behind and releases the lock, so a later Open without the fault succeeds and finds the data.
+// A failed read of a snapshot may instead be absorbed: recovery rejects the snapshot and falls
+// back to an older one or the whole log (SPEC 8 step 2), so Open succeeds — with all the data.
 func TestFaultOpen(t *testing.T) {
 	type fault struct {
-		op  vfs.Op
-		nth int
+		op   vfs.Op
+		nth  int
+		path string // only calls on paths containing it count ("": every call)
 	}
+	const snapshots = cfsDir + "/snapshots"
 	for _, tc := range []struct {
-		name   string
-		data   string // "": a new database; "clean": a log; "torn": a log with a torn tail
+		name string
+		// "": a new database; "clean": a log; "torn": a log with a torn tail; "snapshot": a log
+		// and the snapshot Close took.
+		data   string
 		faults []fault
 	}{
 		// A new database: the lock, wal/, and the first segment (create, write header, sync
 		// it, sync the directory — SPEC 6.4).
 		{"new", "", []fault{
-			{vfs.OpMkdirAll, 1}, {vfs.OpLock, 1}, {vfs.OpMkdirAll, 2}, {vfs.OpSyncDir, 1},
-			{vfs.OpList, 1}, {vfs.OpCreate, 1}, {vfs.OpWrite, 1}, {vfs.OpSync, 1}, {vfs.OpSyncDir, 2},
+			{vfs.OpMkdirAll, 1, ""}, {vfs.OpLock, 1, ""}, {vfs.OpMkdirAll, 2, ""}, {vfs.OpSyncDir, 1, ""},
+			{vfs.OpList, 1, ""}, {vfs.OpCreate, 1, ""}, {vfs.OpWrite, 1, ""}, {vfs.OpSync, 1, ""}, {vfs.OpSyncDir, 2, ""},
 		}},
-		// An existing log: recovery reads the segment, then reopens it for append.
+		// An existing log: recovery reads the segment, then reopens it for append. (Its Close
+		// takes no snapshot: the calls counted are the log's.)
 		{"existing", "clean", []fault{
-			{vfs.OpSyncDir, 1}, {vfs.OpList, 1}, {vfs.OpStat, 1}, {vfs.OpOpen, 1}, {vfs.OpRead, 1},
-			{vfs.OpOpenReadWrite, 1}, {vfs.OpReadAt, 1}, {vfs.OpSync, 1}, {vfs.OpSeek, 1},
+			{vfs.OpSyncDir, 1, ""}, {vfs.OpList, 1, ""}, {vfs.OpStat, 1, ""}, {vfs.OpOpen, 1, ""}, {vfs.OpRead, 1, ""},
+			{vfs.OpOpenReadWrite, 1, ""}, {vfs.OpReadAt, 1, ""}, {vfs.OpSync, 1, ""}, {vfs.OpSeek, 1, ""},
 		}},
 		// A torn tail is cut off before appends continue: truncate, then sync the truncation.
-		{"torn-tail", "torn", []fault{{vfs.OpTruncate, 1}, {vfs.OpSync, 1}}},
+		{"torn-tail", "torn", []fault{{vfs.OpTruncate, 1, ""}, {vfs.OpSync, 1, ""}}},
+		// A snapshot: recovery lists snapshots/ (unfinished ones, then the snapshots), reads the
+		// header, then validates the whole file (stat, open, read), and replays the log after it.
+		{"snapshot", "snapshot", []fault{
+			{vfs.OpList, 1, snapshots}, {vfs.OpList, 2, snapshots}, {vfs.OpOpen, 1, snapshots},
+			{vfs.OpOpen, 2, snapshots}, {vfs.OpReadAt, 1, snapshots}, {vfs.OpReadAt, 2, snapshots},
+			{vfs.OpStat, 1, snapshots},
+		}},
 	} {
 		for _, f := range tc.faults {
 			t.Run(fmt.Sprintf("%s/%s#%d", tc.name, f.op, f.nth), func(t *testing.T) {
@@ -230,8 +250,12 @@ func TestFaultOpen(t *testing.T) {
 				inner := cfsNewFS(t)
 				var run inmem.RunID
 				if tc.data != "" {
+					var mutate []func(*inmem.Options)
+					if tc.data != "snapshot" {
+						mutate = append(mutate, noCloseSnapshot)
+					}
 					setup := vfs.NewInjectFS(inner)
-					db := cfsOpen(t, setup)
+					db := cfsOpen(t, setup, mutate...)
 					run = newRun(t, db)
 					require.NoError(t, db.KV().Put(ctx, run, "k", []byte("v")))
 					if tc.data == "torn" {
@@ -242,17 +266,32 @@ func TestFaultOpen(t *testing.T) {
 					} else {
 						require.NoError(t, db.Close())
 					}
+					names, err := inner.List(snapshots)
+					if tc.data == "snapshot" {
+						require.NoError(t, err)
+						require.NotEmpty(t, names, "Close took a snapshot")
+					} else if err == nil {
+						require.Empty(t, names, "no snapshot: Open reads the log alone")
+					}
 				}
 				fs := vfs.NewInjectFS(inner)
-				fs.FailNth(f.op, f.nth, errFault)
+				fs.Inject(vfs.Fault{Op: f.op, Nth: f.nth, Err: errFault, Path: f.path})
 				db, err := inmem.Open(cfsDir, cfsOptions(fs))
-				if err == nil {
-					db.Close()
-				}
 				require.Equal(t, 1, fs.Failures(f.op), "the fault is on Open's path")
-				require.Error(t, err)
-				require.ErrorIs(t, err, errFault)
-				require.Nil(t, db)
+				if err == nil && tc.data == "snapshot" {
+					// Absorbed: the snapshot was rejected or its header ignored. Nothing is lost.
+					t.Logf("Open absorbed the failure (%d snapshots rejected)", db.LastRecovery().SnapshotsRejected)
+					require.Equal(t, "v", get(t, db, run, "k"))
+					require.Equal(t, 2, recoveredVersions(db.LastRecovery()), "BeginRun and the put")
+					require.NoError(t, db.Close())
+				} else {
+					if err == nil {
+						db.Close()
+					}
+					require.Error(t, err)
+					require.ErrorIs(t, err, errFault)
+					require.Nil(t, db)
+				}
 				goleak.VerifyNone(t, leaks)
 
 				fs.ClearFaults()
@@ -262,6 +301,10 @@ func TestFaultOpen(t *testing.T) {
 					require.Equal(t, "v", get(t, db, run, "k"))
 					_, err := db.KV().Get(run, "torn")
 					require.ErrorIs(t, err, inmem.ErrNotFound)
+					// The run was active when the setup stopped: this recovery or the failed Open
+					// (if it got as far as logging it) marked it Orphaned.
+					require.Equal(t, inmem.RunOrphaned, db.RunStatus(run))
+					require.NoError(t, db.ResumeRun(ctx, run))
 				}
 				if tc.data == "torn" && f.op == vfs.OpTruncate {
 					// (After a failed sync of the truncation the cut is already in the file.) The

@@ -38,3 +38,24 @@ func get(t testing.TB, db *inmem.DB, run inmem.RunID, key string) string {
 	require.NoError(t, err)
 	return string(v)
 }
+
+// resumeOrphaned checks that the last recovery marked run Orphaned (SPEC 8 step 5: it was
+// Active when the database stopped) and resumes it, so that it takes writes again.
+func resumeOrphaned(t testing.TB, db *inmem.DB, run inmem.RunID) {
+	t.Helper()
+	require.Equal(t, inmem.RunOrphaned, db.RunStatus(run), "recovery marks a run left active Orphaned")
+	require.Contains(t, db.LastRecovery().OrphanedRuns, run)
+	require.NoError(t, db.ResumeRun(ctx, run))
+	require.Equal(t, inmem.RunActive, db.RunStatus(run))
+}
+
+// recoveredVersions is the number of transactions the last recovery restored: those in the
+// snapshot it loaded (versions are dense: TxCount is the last one's commit version) plus those
+// replayed from the log after it.
+func recoveredVersions(rec *inmem.RecoveryResult) int {
+	n := rec.TransactionsRecovered
+	if rec.SnapshotUsed != nil {
+		n += int(rec.SnapshotUsed.TxCount)
+	}
+	return n
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/inmemdb/inmem"
 	"github.com/inmemdb/inmem/commitlog"
+	runprim "github.com/inmemdb/inmem/primitives/run"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -49,7 +50,8 @@ func rmLastVersion(l *wdLog) uint64 { return l.txs[len(l.txs)-1].entries[0].tx }
 
 // A transaction whose entries reached the disk but whose commit marker did not is discarded,
 // counted, and its bytes are cut off: the next commit, which reuses its version as tx_id, must
-// not be grouped with them at the next recovery (R4: nothing is invented).
+// not be grouped with them at the next recovery (R4: nothing is invented). That next commit is
+// the orphan marking of the run, which recovery logs at once (SPEC 8 step 5).
 func TestRecoveryModeMarkerMissing(t *testing.T) {
 	const n = 20
 	l := wdWrite(t, n)
@@ -67,13 +69,15 @@ func TestRecoveryModeMarkerMissing(t *testing.T) {
 	assert.Zero(t, rec.TornTailBytes, "the entry is intact: no damaged byte")
 	assert.Zero(t, rec.CorruptEntries)
 	assert.True(t, rec.Consistent)
-	assert.Equal(t, int64(last.start), wdSize(t, seg), "the markerless entry is cut off")
+	wdRequireOrphanMarkAt(t, seg, int64(last.start), l.run, "the markerless entry is cut off")
 
-	// Update reads nothing and writes another key: the same version as the lost transaction.
+	resumeOrphaned(t, db, l.run)
 	require.NoError(t, db.Update(ctx, l.run, func(tx *inmem.Tx) error { return tx.KV().Put("other", []byte("x")) }))
 	require.NoError(t, db.Close())
 	_, txs := wdParse(t, dir)
-	require.Equal(t, last.entries[0].tx, txs[len(txs)-1].entries[0].tx, "the new commit reused the lost version")
+	require.Len(t, txs, n+3, "BeginRun, n-1 puts, the orphan marking, ResumeRun, Update")
+	require.Equal(t, runprim.TypeUpdate, txs[n].entries[0].typ)
+	require.Equal(t, last.entries[0].tx, txs[n].entries[0].tx, "the orphan marking reused the lost version")
 	db = wdOpen(t, dir)
 	wdRequireState(t, db, l.run, wdWith(want, "other", "x"), "the lost entry must not come back")
 	assert.Zero(t, db.LastRecovery().TransactionsDiscarded)
@@ -150,15 +154,26 @@ func TestRecoveryModeResultOfCleanLogs(t *testing.T) {
 		for _, tx := range l.txs {
 			entries += len(tx.entries) - 1 // the marker is not replayed
 		}
-		for _, mode := range []func(*inmem.Options){wdPointInTime, wdFailOnCorrupt, wdSkipCorrupt} {
+		require.Len(t, l.segs, 1)
+		for i, mode := range []func(*inmem.Options){wdPointInTime, wdFailOnCorrupt, wdSkipCorrupt} {
 			before := wdTree(t, filepath.Join(l.dir, "wal"))
+			size := wdSize(t, l.segs[0])
 			db := wdOpen(t, l.dir, mode)
 			wdRequireState(t, db, l.run, wdPrefix(n))
-			assert.Equal(t, inmem.RunActive, db.RunStatus(l.run))
+			// Active at Close: the first recovery marks it Orphaned, a logged transaction that
+			// the later ones replay.
+			assert.Equal(t, inmem.RunOrphaned, db.RunStatus(l.run))
 			rec := db.LastRecovery()
 			require.NotNil(t, rec)
-			assert.Equal(t, n+1, rec.TransactionsRecovered)
-			assert.Equal(t, entries, rec.EntriesReplayed)
+			if i == 0 {
+				assert.Equal(t, []inmem.RunID{l.run}, rec.OrphanedRuns)
+				assert.Equal(t, n+1, rec.TransactionsRecovered)
+				assert.Equal(t, entries, rec.EntriesReplayed)
+			} else {
+				assert.Empty(t, rec.OrphanedRuns)
+				assert.Equal(t, n+2, rec.TransactionsRecovered)
+				assert.Equal(t, entries+1, rec.EntriesReplayed)
+			}
 			assert.Zero(t, rec.TransactionsDiscarded)
 			assert.Zero(t, rec.CorruptEntries)
 			assert.Zero(t, rec.TornTailBytes)
@@ -168,6 +183,11 @@ func TestRecoveryModeResultOfCleanLogs(t *testing.T) {
 			assert.Nil(t, rec.SnapshotUsed)
 			assert.Positive(t, rec.Duration)
 			require.NoError(t, db.Close())
+			if i == 0 {
+				// Nothing in the log changed; the orphan marking was appended, nothing else.
+				wdRequireOrphanMarkAt(t, l.segs[0], size, l.run)
+				continue
+			}
 			assert.Equal(t, before, wdTree(t, filepath.Join(l.dir, "wal")), "recovering an intact log changes no file")
 		}
 	})
@@ -256,7 +276,8 @@ func TestRecoveryModeDamagedFirstTransaction(t *testing.T) {
 	assert.NotEmpty(t, rec.Quarantined)
 	require.NoError(t, db.BeginRun(ctx, l.run, inmem.RunInfo{Name: "again"}))
 	db = wdCommitAndReopen(t, db, dir, l.run, map[string]string{}, "new", "after")
-	assert.Equal(t, inmem.RunActive, db.RunStatus(l.run))
+	assert.Equal(t, inmem.RunOrphaned, db.RunStatus(l.run), "begun again, active at Close")
+	assert.Contains(t, db.LastRecovery().OrphanedRuns, l.run)
 	require.NoError(t, db.Close())
 }
 
@@ -292,7 +313,9 @@ func TestRecoveryModeMissingSegment(t *testing.T) {
 	rec := db.LastRecovery()
 	assert.Equal(t, 1, rec.CorruptEntries)
 	assert.Len(t, rec.Quarantined, len(l.segs)-2, "every segment after the gap")
-	assert.Equal(t, []string{wdRebase(t, l.segs[0], l.dir, dir)}, wdSegments(t, dir))
+	first := wdRebase(t, l.segs[0], l.dir, dir)
+	wdRequireSegments(t, dir, []string{first})
+	wdRequireOrphanMarkAt(t, first, wdSize(t, l.segs[0]), l.run, "the log goes on after the last segment before the gap")
 	db = wdCommitAndReopen(t, db, dir, l.run, want, "new", "after the gap", small)
 	require.NoError(t, db.Close())
 }
@@ -323,7 +346,7 @@ func TestRecoveryModeSkipCorruptCountsDamagedTransaction(t *testing.T) {
 // of a transaction, wherever in it the damaged entry is.
 func TestRecoveryModeSkipCorruptDropsWholeTransaction(t *testing.T) {
 	dir := t.TempDir()
-	db := openDir(t, dir)
+	db := openDir(t, dir, noCloseSnapshot) // the log alone: no snapshot hides the damage
 	run := newRun(t, db)
 	require.NoError(t, db.KV().Put(ctx, run, "before", []byte("1")))
 	require.NoError(t, db.Update(ctx, run, func(tx *inmem.Tx) error {
@@ -368,7 +391,9 @@ func TestRecoveryModeQuarantineNeverOverwrites(t *testing.T) {
 		first := rmQuarantined(t, dir)
 		require.Len(t, first, 1)
 
-		// New commits land at the cut; damage the first of them and recover again.
+		// New commits land at the cut — the first of them the orphan marking; damage it and
+		// recover again.
+		resumeOrphaned(t, db, l.run)
 		for i := range 5 {
 			require.NoError(t, db.KV().Put(ctx, l.run, fmt.Sprint("again", i), []byte("x")))
 		}
@@ -389,12 +414,16 @@ func TestRecoveryModeQuarantineNeverOverwrites(t *testing.T) {
 		small := func(o *inmem.Options) { o.SegmentSize = 4096 }
 		l := wdWrite(t, n, small)
 		require.GreaterOrEqual(t, len(l.segs), 4)
-		var victim int
+		var inSecond []int // the puts of the second segment
 		for i := range n {
 			if l.tx(i).seg == l.segs[1] {
-				victim = i // the last put of the second segment
+				inSecond = append(inSecond, i)
 			}
 		}
+		require.Greater(t, len(inSecond), 4)
+		// Not the last put of the segment: the transactions recovery and ResumeRun append at
+		// the cut must leave room to end the segment where it ended (see below).
+		victim, lastInSecond := inSecond[len(inSecond)-4], inSecond[len(inSecond)-1]
 		dir := wdCopy(t, l.dir)
 		seg := wdRebase(t, l.segs[1], l.dir, dir)
 		wdFlip(t, seg, l.tx(victim).entries[0])
@@ -408,16 +437,35 @@ func TestRecoveryModeQuarantineNeverOverwrites(t *testing.T) {
 		}
 		require.Len(t, first, len(l.segs)-2)
 
-		// Commit again what was lost, with other values of the same sizes: the new segments
-		// get the same base LSNs, hence the same names, as the quarantined ones.
-		for i := victim; i < n; i++ {
+		// Commit again so that the new segments get the same base LSNs, hence the same names,
+		// as the quarantined ones. At the cut the log now holds the orphan marking, then
+		// ResumeRun; one put of the right size ends the second segment exactly where it
+		// ended, and puts of the lost sizes follow.
+		resumeOrphaned(t, db, l.run)
+		require.Len(t, wdSegments(t, dir), 2, "no roll over yet")
+		written := int(db.Stats().WALBytes) // the marking and ResumeRun
+		cut := l.tx(victim).start
+		pad := l.tx(lastInSecond).end - cut - written
+		bare := len(rmEncode(t, rmPut(l.run, 1, wdKey(victim), ""), commitlog.CommitMarker(1)))
+		require.GreaterOrEqual(t, pad, bare)
+		require.NoError(t, db.KV().Put(ctx, l.run, wdKey(victim), bytes.Repeat([]byte("x"), pad-bare)))
+		require.Equal(t, l.tx(lastInSecond).end-cut, int(db.Stats().WALBytes),
+			"the second segment ends where it ended")
+		for i := lastInSecond + 1; i < n; i++ {
 			v := strings.Repeat("x", len(strconv.Itoa(i)))
 			require.NoError(t, db.KV().Put(ctx, l.run, wdKey(i), []byte(v)))
 		}
 		require.NoError(t, db.Close())
 		segs, txs := wdParse(t, dir)
-		require.Equal(t, len(l.segs), len(segs))
-		wdFlip(t, seg, txs[victim+1].entries[0])
+		names := func(paths []string) (out []string) {
+			for _, p := range paths {
+				out = append(out, filepath.Base(p))
+			}
+			return out
+		}
+		require.Equal(t, names(l.segs), names(segs), "the new segments have the quarantined ones' names")
+		require.Equal(t, cut, txs[victim+1].start)
+		wdFlip(t, seg, txs[victim+1].entries[0]) // the orphan marking, at the cut
 		db = wdOpen(t, dir, small)
 		wdRequireState(t, db, l.run, wdPrefix(victim))
 		require.NoError(t, db.Close())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/inmemdb/inmem/actors"
@@ -37,6 +38,7 @@ type Tx struct {
 	jsonTx  JSONTx
 	traces  *trace.Tx
 	traceTx TraceTx
+	ext     map[string]extension.TxPart // parts of Options.Primitives, by primitive name
 }
 
 // CommitOptions adjusts one commit.
@@ -59,6 +61,32 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
 	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx, tx.jsonTx.tx, tx.traceTx.tx = tx, tx, tx, tx, tx
 	return tx, nil
+}
+
+// TxPart is one primitive's buffered share of a transaction (the extension interface, SPEC 10).
+type TxPart = extension.TxPart
+
+// Part returns the transaction's part of p, a primitive registered through Options.Primitives,
+// creating it with newPart — at the transaction's run and snapshot — on first use. This is how
+// a primitive defined outside inmem writes: at commit its part is validated and logged with the
+// built-in ones, atomically. An unregistered primitive is ErrInvalidArgument.
+func (tx *Tx) Part(p Primitive, newPart func(run RunID, snapshot uint64) TxPart) (TxPart, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	if part, ok := tx.ext[p.Name()]; ok {
+		return part, nil
+	}
+	if !slices.ContainsFunc(tx.db.opts.Primitives, func(q Primitive) bool { return q.Name() == p.Name() }) {
+		return nil, dberr.Invalid("primitive %q is not in Options.Primitives", p.Name())
+	}
+	if tx.ext == nil {
+		tx.ext = make(map[string]extension.TxPart)
+	}
+	part := newPart(tx.run, tx.snapshot)
+	tx.ext[p.Name()] = part
+	tx.parts = append(tx.parts, part)
+	return part, nil
 }
 
 // Run returns the transaction's run.

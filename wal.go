@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -19,94 +20,93 @@ const (
 	walDir   = "wal"
 )
 
-// RecoveryResult reports what Open found and did (SPEC 8 step 6).
-type RecoveryResult struct {
-	SnapshotUsed          *SnapshotInfo // nil: no snapshot was loaded
-	SnapshotsRejected     int
-	EntriesReplayed       int
-	TransactionsRecovered int
-	TransactionsDiscarded int // no commit marker, aborted, or touched by skipped damage
-	CorruptEntries        int
-	TornTailBytes         int64    // bytes cut off the log's end: a torn write, and after a crash the zeros the log preallocated
-	Quarantined           []string // what PointInTime recovery moved to wal/quarantine/
-	UnknownEntries        int
-	OrphanedRuns          []RunID
-	Consistent            bool // false if SkipCorrupt skipped a transaction: R3 may not hold
-	Duration              time.Duration
+// fs returns the filesystem every file operation goes through.
+func (db *DB) fs() vfs.FS {
+	if db.opts.FS == nil {
+		return vfs.Default()
+	}
+	return db.opts.FS
 }
 
-// SnapshotInfo describes a snapshot file.
-type SnapshotInfo struct {
-	Path      string
-	Timestamp time.Time
-	WALOffset uint64 // the LSN where replay starts
-	TxCount   uint64 // commit version of the last transaction included
-}
-
-// LastRecovery returns what the last Open recovered (nil in InMemory mode).
-func (db *DB) LastRecovery() *RecoveryResult { return db.recovery }
-
-// openLog takes the directory lock, replays the write-ahead log into the engine and starts the
-// log stage at its end.
+// openLog takes the directory lock, recovers (SPEC 8: the newest valid snapshot, then the log
+// after it), starts the log stage at the log's end and the snapshotter, and marks the runs that
+// were active when the database last stopped as Orphaned.
 func (db *DB) openLog(dir string) (err error) {
-	fs := db.opts.FS
-	if fs == nil {
-		fs = vfs.Default()
-	}
-	if err := fs.MkdirAll(dir); err != nil {
-		return fmt.Errorf("inmem: create %s: %w", dir, err)
-	}
-	// A new directory's own entry is durable only once its parent is synced: without this a
-	// power loss could take the whole database, acknowledged commits included.
-	if err := fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
-		return fmt.Errorf("inmem: sync the parent of %s: %w", dir, err)
-	}
-	lock, err := fs.Lock(filepath.Join(dir, lockFile))
+	db.dir = dir
+	fs := db.fs()
+	lock, err := lockDir(fs, dir)
 	if err != nil {
-		if errors.Is(err, vfs.ErrLocked) {
-			return fmt.Errorf("%w: %s", ErrLocked, dir)
-		}
-		return fmt.Errorf("inmem: lock %s: %w", dir, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
 			lock.Close()
 		}
 	}()
-	wal := filepath.Join(dir, walDir)
-	if err := fs.MkdirAll(wal); err != nil {
-		return fmt.Errorf("inmem: create %s: %w", wal, err)
-	}
-	if err := fs.SyncDir(dir); err != nil { // the wal/ entry itself must survive a crash
-		return fmt.Errorf("inmem: sync %s: %w", dir, err)
-	}
 	start := time.Now()
-	res, err := recoverer.ReplayWAL(recoverer.WALConfig{
-		FS: fs, Dir: wal, Mode: recoverer.Mode(db.opts.Recovery.Mode),
-		MaxCorrupt: db.opts.Recovery.MaxCorruptEntries, Registry: &db.registry,
-		Apply: func(t recoverer.Txn) error { return db.engine.Recover(t.Version, t.Run, t.Entries) },
-	})
+	res, err := db.recover()
 	if err != nil {
 		return err
 	}
-	seg, err := openTail(fs, wal, res)
+	wal := filepath.Join(dir, walDir)
+	seg, err := openTail(fs, wal, res.wal)
 	if err != nil {
 		return err
 	}
+	if err := db.startSnapshots(); err != nil {
+		seg.Close()
+		return err
+	}
+	snaps := db.snaps
 	writer := commitlog.NewWriter(commitlog.WriterConfig{
 		FS: fs, Dir: wal, Segment: seg, SegmentSize: db.opts.SegmentSize,
 		Strict: db.opts.Durability == Strict, MinSyncInterval: db.opts.MinSyncInterval,
 		FlushInterval: db.opts.FlushInterval, MaxUnsyncedBytes: db.opts.MaxUnsyncedBytes,
-		OnWrite: func(n int) { db.stats.WALBytes.Add(uint64(n)) },
+		OnWrite: func(n int) { db.stats.WALBytes.Add(uint64(n)); snaps.Wrote(n) },
 		OnSync:  func() { db.stats.Syncs.Add(1) },
 	})
-	if err := db.engine.Serve(res.LastVersion, actors.NewLogStage(writer)); err != nil {
+	if err := db.engine.Serve(res.wal.LastVersion, seg.EndLSN(), actors.NewLogStage(writer)); err != nil {
 		seg.Close()
+		snaps.Stop()
 		return fmt.Errorf("%w: %w", ErrCorruption, err)
 	}
-	db.log, db.lock = writer, lock
-	db.recovery = recoveryResult(res, time.Since(start))
+	db.log, db.lock, db.recovery = writer, lock, res.RecoveryResult
+	res.OrphanedRuns, err = db.orphanActiveRuns()
+	res.Duration = time.Since(start)
+	if err != nil {
+		snaps.Stop()
+		return err
+	}
 	return nil
+}
+
+// lockDir creates the database directory and its wal/ directory, durably, and takes the lock.
+func lockDir(fs vfs.FS, dir string) (io.Closer, error) {
+	if err := fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("inmem: create %s: %w", dir, err)
+	}
+	// A new directory's own entry is durable only once its parent is synced: without this a
+	// power loss could take the whole database, acknowledged commits included.
+	if err := fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, fmt.Errorf("inmem: sync the parent of %s: %w", dir, err)
+	}
+	lock, err := fs.Lock(filepath.Join(dir, lockFile))
+	if err != nil {
+		if errors.Is(err, vfs.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("inmem: lock %s: %w", dir, err)
+	}
+	wal := filepath.Join(dir, walDir)
+	if err := fs.MkdirAll(wal); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("inmem: create %s: %w", wal, err)
+	}
+	if err := fs.SyncDir(dir); err != nil { // the wal/ entry itself must survive a crash
+		lock.Close()
+		return nil, fmt.Errorf("inmem: sync %s: %w", dir, err)
+	}
+	return lock, nil
 }
 
 // openTail opens the segment where appends continue, cutting off any torn tail, or creates the
@@ -116,15 +116,6 @@ func openTail(fs vfs.FS, wal string, res recoverer.WALResult) (*commitlog.Segmen
 		return commitlog.CreateSegment(fs, wal, 0)
 	}
 	return commitlog.OpenSegmentForAppend(fs, wal, res.TailBase, res.TailOffset)
-}
-
-func recoveryResult(r recoverer.WALResult, d time.Duration) *RecoveryResult {
-	return &RecoveryResult{
-		EntriesReplayed: r.EntriesReplayed, TransactionsRecovered: r.TransactionsRecovered,
-		TransactionsDiscarded: r.TransactionsDiscarded, CorruptEntries: r.CorruptEntries,
-		TornTailBytes: r.TornTailBytes, Quarantined: r.Quarantined, UnknownEntries: r.UnknownEntries,
-		Consistent: r.Consistent, Duration: d,
-	}
 }
 
 // Sync makes every commit so far durable, whatever the durability mode. In InMemory mode there

@@ -17,6 +17,9 @@ import (
 // Byte-level damage on a real log (SPEC 13): a log is written through the public API, the
 // database is closed, the segment file is edited, and recovery must give a prefix of the commit
 // order — never a panic, never a gap, never data that was not committed.
+//
+// Every database here is opened with noCloseSnapshot: Close takes no snapshot, so the log is
+// the only thing recovery reads and the damage cannot be hidden behind a snapshot.
 
 const walCommits = 100 // ~9.5 KB of log: more than a 4 KiB sector
 
@@ -26,7 +29,7 @@ const walCommits = 100 // ~9.5 KB of log: more than a 4 KiB sector
 func walFixture(t *testing.T) (dir string, run inmem.RunID, txs [][2]int) {
 	t.Helper()
 	dir = t.TempDir()
-	db := openDir(t, dir)
+	db := openDir(t, dir, noCloseSnapshot)
 	run = newRun(t, db)
 	for i := range walCommits {
 		require.NoError(t, db.KV().Put(ctx, run, walKey(i), []byte(strconv.Itoa(i))))
@@ -75,7 +78,7 @@ func copyDir(t *testing.T, from string) string {
 // requirePrefix opens dir and checks that the state is exactly the first n puts.
 func requirePrefix(t *testing.T, dir string, run inmem.RunID, n int, mutate ...func(*inmem.Options)) *inmem.DB {
 	t.Helper()
-	db := openDir(t, dir, mutate...)
+	db := openDir(t, dir, append([]func(*inmem.Options){noCloseSnapshot}, mutate...)...)
 	keys, err := db.KV().List(run, "")
 	require.NoError(t, err)
 	require.Len(t, keys, n, "the state must be exactly a prefix of %d commits", n)
@@ -102,6 +105,7 @@ func TestWALCutAtEveryOffsetOfTheLastTransaction(t *testing.T) {
 		if rec.TornTailBytes < int64(cut-last[0]) {
 			assert.Equal(t, 1, rec.TransactionsDiscarded, "cut at %d", cut)
 		}
+		resumeOrphaned(t, db, run)
 		require.NoError(t, db.KV().Put(ctx, run, walKey(walCommits-1), []byte(strconv.Itoa(walCommits-1))))
 		require.NoError(t, db.Close())
 		db = requirePrefix(t, dir, run, walCommits)
@@ -135,6 +139,7 @@ func TestWALBitFlipInTheMiddle(t *testing.T) {
 		for _, q := range rec.Quarantined {
 			assert.FileExists(t, q)
 		}
+		resumeOrphaned(t, db, run)
 		require.NoError(t, db.KV().Put(ctx, run, "after", []byte("recovery")))
 		require.NoError(t, db.Close())
 		db = requirePrefixPlus(t, dir, run, prefix, "after") // R2: recovering again changes nothing
@@ -155,7 +160,7 @@ func TestWALBitFlipInTheMiddle(t *testing.T) {
 	})
 	t.Run("SkipCorrupt", func(t *testing.T) {
 		dir := damage(t)
-		db := openDir(t, dir, func(o *inmem.Options) { o.Recovery.Mode = inmem.SkipCorrupt })
+		db := openDir(t, dir, noCloseSnapshot, func(o *inmem.Options) { o.Recovery.Mode = inmem.SkipCorrupt })
 		rec := db.LastRecovery()
 		assert.False(t, rec.Consistent)
 		assert.Positive(t, rec.CorruptEntries)
@@ -182,7 +187,7 @@ func TestWALBitFlipInTheMiddle(t *testing.T) {
 
 func requirePrefixPlus(t *testing.T, dir string, run inmem.RunID, n int, extra string) *inmem.DB {
 	t.Helper()
-	db := openDir(t, dir)
+	db := openDir(t, dir, noCloseSnapshot)
 	keys, err := db.KV().List(run, "")
 	require.NoError(t, err)
 	require.Len(t, keys, n+1)
@@ -234,14 +239,24 @@ func TestWALRecoveryIsDeterministic(t *testing.T) {
 	dir, run, _ := walFixture(t)
 	var first []inmem.Pair
 	for i := range 3 {
-		db := openDir(t, dir)
+		db := openDir(t, dir, noCloseSnapshot)
 		pairs, err := db.KV().Scan(run, "")
 		require.NoError(t, err)
 		if i == 0 {
 			first = pairs
 		}
 		assert.Equal(t, first, pairs)
-		assert.Equal(t, walCommits+1, db.LastRecovery().TransactionsRecovered)
+		assert.Equal(t, inmem.RunOrphaned, db.RunStatus(run))
+		rec := db.LastRecovery()
+		if i == 0 {
+			// The first recovery marks the run, active at Close, Orphaned: a logged transaction.
+			assert.Equal(t, []inmem.RunID{run}, rec.OrphanedRuns)
+			assert.Equal(t, walCommits+1, rec.TransactionsRecovered)
+		} else {
+			// Later ones replay that marking too, and mark nothing more.
+			assert.Empty(t, rec.OrphanedRuns)
+			assert.Equal(t, walCommits+2, rec.TransactionsRecovered)
+		}
 		require.NoError(t, db.Close())
 	}
 }

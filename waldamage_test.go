@@ -14,6 +14,7 @@ import (
 
 	"github.com/inmemdb/inmem"
 	"github.com/inmemdb/inmem/commitlog"
+	runprim "github.com/inmemdb/inmem/primitives/run"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,6 +26,11 @@ import (
 // damage), never a gap, never a key that was not committed.
 //
 // The helpers are prefixed wd so they cannot collide with the other byte-level tests.
+//
+// wdWrite and wdOpen open with noCloseSnapshot: Close takes no snapshot, so the log stays the
+// only thing recovery reads and no damage is hidden behind a snapshot. Recovery does append to
+// the log: it marks the run, active at Close, Orphaned (SPEC 8 step 5) with a logged RunUpdate
+// — wdRequireOrphanMarkAt checks that this is all it appends.
 
 // wdEntry is one entry of a segment file: its byte range and envelope fields.
 type wdEntry struct {
@@ -56,7 +62,7 @@ func wdKey(i int) string { return fmt.Sprintf("k%03d", i) }
 func wdWrite(t *testing.T, n int, mutate ...func(*inmem.Options)) *wdLog {
 	t.Helper()
 	dir := t.TempDir()
-	db := openDir(t, dir, mutate...)
+	db := openDir(t, dir, append([]func(*inmem.Options){noCloseSnapshot}, mutate...)...)
 	run := newRun(t, db)
 	for i := range n {
 		require.NoError(t, db.KV().Put(ctx, run, wdKey(i), []byte(strconv.Itoa(i))))
@@ -129,7 +135,7 @@ func wdRebase(t *testing.T, path, fromDir, toDir string) string {
 // if the test has not closed it (Close is idempotent).
 func wdOpen(t *testing.T, dir string, mutate ...func(*inmem.Options)) *inmem.DB {
 	t.Helper()
-	db := openDir(t, dir, mutate...)
+	db := openDir(t, dir, append([]func(*inmem.Options){noCloseSnapshot}, mutate...)...)
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
@@ -185,11 +191,52 @@ func wdWith(want map[string]string, kv ...string) map[string]string {
 func wdCommitAndReopen(t *testing.T, db *inmem.DB, dir string, run inmem.RunID, want map[string]string,
 	key, value string, mutate ...func(*inmem.Options)) *inmem.DB {
 	t.Helper()
+	if db.RunStatus(run) == inmem.RunOrphaned { // active at the last Close: resume it to write
+		require.NoError(t, db.ResumeRun(ctx, run))
+	}
 	require.NoError(t, db.KV().Put(ctx, run, key, []byte(value)))
 	require.NoError(t, db.Close())
 	db = wdOpen(t, dir, mutate...)
 	wdRequireState(t, db, run, wdWith(want, key, value), "after a commit made once recovered")
 	return db
+}
+
+// wdRequireOrphanMarkAt checks what recovery left at the end of the segment at path: the log
+// as recovered ends at offset at, and after it comes exactly one transaction, the logged
+// marking of run as Orphaned (a RunUpdate and its commit marker) — nothing else was appended
+// (but the zeros the log preallocates while it is open).
+func wdRequireOrphanMarkAt(t *testing.T, path string, at int64, run inmem.RunID, msgAndArgs ...any) {
+	t.Helper()
+	data := wdRead(t, path)
+	require.Greater(t, int64(len(data)), at, msgAndArgs...)
+	rest := data[at:]
+	e, n, err := commitlog.DecodeEntry(rest)
+	require.NoError(t, err, msgAndArgs...)
+	require.Equal(t, runprim.TypeUpdate, e.Type, msgAndArgs...)
+	require.Len(t, e.Payload, len(run)+8+1, "run id, time, status")
+	require.Equal(t, run[:], e.Payload[:len(run)], msgAndArgs...)
+	require.Equal(t, byte(inmem.RunOrphaned), e.Payload[len(e.Payload)-1], msgAndArgs...)
+	m, k, err := commitlog.DecodeEntry(rest[n:])
+	require.NoError(t, err, msgAndArgs...)
+	require.Equal(t, commitlog.TypeTransactionCommit, m.Type, msgAndArgs...)
+	require.Equal(t, e.TxID, m.TxID, msgAndArgs...)
+	// While the database is open the active segment is preallocated: zeros, no entry.
+	require.Empty(t, bytes.TrimLeft(rest[n+k:], "\x00"), msgAndArgs...)
+}
+
+// wdRequireSegments checks that dir's log consists of the segments want — or of them and one
+// more, holding no entry: the one the log rolled over to when the orphan marking recovery
+// appended filled the last of them up.
+func wdRequireSegments(t *testing.T, dir string, want []string, msgAndArgs ...any) {
+	t.Helper()
+	segs := wdSegments(t, dir)
+	if len(segs) == len(want)+1 {
+		last := segs[len(segs)-1]
+		assert.Empty(t, bytes.TrimLeft(wdRead(t, last)[commitlog.HeaderSize:], "\x00"),
+			"%s, a new segment after the orphan marking, holds no entry", last)
+		segs = segs[:len(want)]
+	}
+	assert.Equal(t, want, segs, msgAndArgs...)
 }
 
 // wdEdit rewrites a file through fn.
@@ -344,13 +391,13 @@ func TestWALDamageCutEveryOffsetOfLastTransaction(t *testing.T) {
 			assert.Zero(t, rec.CorruptEntries)
 			assert.Empty(t, rec.Quarantined)
 			assert.True(t, rec.Consistent)
-			assert.Equal(t, int64(last.start), wdSize(t, seg), "the segment ends at the last whole transaction")
+			wdRequireOrphanMarkAt(t, seg, int64(last.start), l.run, "the segment ends at the last whole transaction")
 
 			db = wdCommitAndReopen(t, db, dir, l.run, want, "new", "after the cut")
 			rec = db.LastRecovery()
 			assert.Zero(t, rec.TornTailBytes)
 			assert.Zero(t, rec.TransactionsDiscarded)
-			assert.Equal(t, n+1, rec.TransactionsRecovered)
+			assert.Equal(t, n+3, rec.TransactionsRecovered, "and the orphan marking, ResumeRun, the new put")
 			require.NoError(t, db.Close())
 		})
 	}
@@ -385,7 +432,7 @@ func TestWALDamageBitFlipPointInTime(t *testing.T) {
 	quarantined := wdQuarantine(t, dir)
 	require.Len(t, quarantined, 1)
 	assert.Equal(t, damaged[victim.start:], wdRead(t, quarantined[0]), "the bytes set aside are the bytes cut off")
-	assert.Equal(t, int64(victim.start), wdSize(t, seg), "the log continues from the cut")
+	wdRequireOrphanMarkAt(t, seg, int64(victim.start), l.run, "the log continues from the cut")
 	dump := wdDump(t, db, l.run)
 	require.NoError(t, db.Close())
 
@@ -397,7 +444,8 @@ func TestWALDamageBitFlipPointInTime(t *testing.T) {
 	assert.Empty(t, rec.Quarantined)
 	assert.Zero(t, rec.CorruptEntries)
 	assert.Zero(t, rec.TornTailBytes)
-	assert.Equal(t, n/2+1, rec.TransactionsRecovered)
+	assert.Equal(t, n/2+2, rec.TransactionsRecovered, "and the orphan marking of the first recovery")
+	assert.Empty(t, rec.OrphanedRuns, "the run is Orphaned already")
 	assert.Equal(t, tree, wdTree(t, filepath.Join(dir, "wal")), "a second recovery changes no file")
 
 	db = wdCommitAndReopen(t, db, dir, l.run, want, "new", "after recovery")
@@ -550,7 +598,7 @@ func TestWALDamageZeroedSector(t *testing.T) {
 		rec := db.LastRecovery()
 		assert.Equal(t, int64(sector), rec.TornTailBytes)
 		assert.Zero(t, rec.TransactionsDiscarded)
-		assert.Equal(t, int64(size), wdSize(t, seg))
+		wdRequireOrphanMarkAt(t, seg, int64(size), l.run, "the zeros are cut off")
 		db = wdCommitAndReopen(t, db, dir, l.run, wdPrefix(n), "new", "after zeros")
 		require.NoError(t, db.Close())
 	})
@@ -573,7 +621,7 @@ func TestWALDamageZeroedSector(t *testing.T) {
 		assert.Equal(t, 1, rec.CorruptEntries, "zeros with valid entries after them are corruption")
 		assert.Zero(t, rec.TornTailBytes)
 		assert.NotEmpty(t, rec.Quarantined)
-		assert.Equal(t, int64(l.tx(puts-1).end), wdSize(t, wdRebase(t, l.segs[0], l.dir, dir)))
+		wdRequireOrphanMarkAt(t, wdRebase(t, l.segs[0], l.dir, dir), int64(l.tx(puts-1).end), l.run)
 		db = wdCommitAndReopen(t, db, dir, l.run, want, "new", "after zeros")
 		require.NoError(t, db.Close())
 
@@ -613,7 +661,7 @@ func TestWALDamageGarbageAtTheEnd(t *testing.T) {
 			assert.Zero(t, rec.CorruptEntries)
 			assert.Zero(t, rec.TransactionsDiscarded)
 			assert.Empty(t, rec.Quarantined)
-			assert.Equal(t, size, wdSize(t, seg), "the garbage is cut off before new appends")
+			wdRequireOrphanMarkAt(t, seg, size, l.run, "the garbage is cut off before new appends")
 			db = wdCommitAndReopen(t, db, dir, l.run, wdPrefix(n), "new", "after garbage")
 			assert.Zero(t, db.LastRecovery().TornTailBytes)
 			require.NoError(t, db.Close())
@@ -641,20 +689,23 @@ func TestWALDamageRecoveryDeterministic(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			var dumps []string
-			var recovered []int
+			var recovered, want []int
 			for range 2 { // two copies of the same files …
 				dir := wdCopy(t, damaged)
-				for range 3 { // … each opened three times
+				for j := range 3 { // … each opened three times
 					db := wdOpen(t, dir, mode.opt)
 					wdRequireState(t, db, l.run, mode.want)
 					dumps = append(dumps, wdDump(t, db, l.run))
 					recovered = append(recovered, db.LastRecovery().TransactionsRecovered)
+					// BeginRun and the puts kept; from the second open on, the orphan marking
+					// the first one logged as well.
+					want = append(want, len(mode.want)+1+min(j, 1))
 					require.NoError(t, db.Close())
 				}
 			}
 			for i := range dumps {
 				assert.Equal(t, dumps[0], dumps[i], "open %d", i)
-				assert.Equal(t, len(mode.want)+1, recovered[i], "open %d", i)
+				assert.Equal(t, want[i], recovered[i], "open %d", i)
 			}
 		})
 	}
@@ -720,8 +771,8 @@ func TestWALDamageSealedSegment(t *testing.T) {
 				assert.NoFileExists(t, filepath.Join(wal, name))
 				assert.Equal(t, h, qtree[name], "%s moved to quarantine intact", name)
 			}
-			assert.Equal(t, []string{wdRebase(t, l.segs[0], l.dir, dir), seg}, wdSegments(t, dir), "the log now ends with the damaged segment")
-			assert.Equal(t, int64(victim.start), wdSize(t, seg), "the damaged segment is cut at the last whole transaction")
+			wdRequireSegments(t, dir, []string{wdRebase(t, l.segs[0], l.dir, dir), seg}, "the log now ends with the damaged segment")
+			wdRequireOrphanMarkAt(t, seg, int64(victim.start), l.run, "the damaged segment is cut at the last whole transaction")
 			tail := filepath.Join(wal, "quarantine", fmt.Sprintf("%s.from-%d", filepath.Base(seg), victim.start))
 			assert.Equal(t, damaged[victim.start:], wdRead(t, tail), "its remainder is kept")
 			assert.GreaterOrEqual(t, wdTreeBytes(t, wal), bytesBefore, "nothing deleted")

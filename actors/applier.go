@@ -26,11 +26,18 @@ type Applier struct {
 	order     []int  // scratch for Submit
 }
 
+// shardMsg is what a shard actor receives: a batch to apply its share of, or a task to run on
+// its state between batches (a request that must see exactly the batches before it).
+type shardMsg struct {
+	batch *Batch
+	task  func(extension.Shard)
+}
+
 type shardActor struct {
 	owner, shard int
 	state        extension.Shard
 	trimmer      extension.Trimmer // nil if the shard keeps no old versions
-	in           *mailbox.Mailbox[*Batch]
+	in           *mailbox.Mailbox[shardMsg]
 	scratch      []commitlog.Entry // this actor's share of the batch at hand
 }
 
@@ -50,7 +57,7 @@ func StartApplier(cfg ApplierConfig) *Applier {
 	a := &Applier{registry: cfg.Registry, shards: cfg.Count, publisher: cfg.Publisher}
 	for i, sh := range cfg.Shards {
 		act := &shardActor{owner: i / cfg.Count, shard: i % cfg.Count, state: sh,
-			in: mailbox.New[*Batch](cfg.Mailbox)}
+			in: mailbox.New[shardMsg](cfg.Mailbox)}
 		act.trimmer, _ = sh.(extension.Trimmer)
 		a.actors = append(a.actors, act)
 		name := fmt.Sprintf("%s/%d", cfg.Registry.Primitives()[act.owner].Name(), act.shard)
@@ -90,7 +97,7 @@ func (a *Applier) Submit(b *Batch) {
 	for _, idx := range order {
 		// Actor mailboxes close only after the last Submit, so this fails only while the
 		// engine is torn down after a failure; the batch then fails with it.
-		if err := a.actors[idx].in.Send(context.Background(), b); err != nil {
+		if err := a.actors[idx].in.Send(context.Background(), shardMsg{batch: b}); err != nil {
 			b.Fail(err)
 			a.done(b)
 		}
@@ -108,6 +115,32 @@ func (a *Applier) done(b *Batch) {
 	if b.parts.Add(-1) == 0 {
 		a.publisher.Complete(b)
 	}
+}
+
+// Ask runs task on every shard actor, each between the batches sent before and after it, and
+// waits until all are done. Tasks run concurrently on the actors. It fails only if the actors
+// have stopped or ctx ends first (tasks already queued still run).
+func (a *Applier) Ask(ctx context.Context, task func(owner, shard int, s extension.Shard)) error {
+	done := make(chan struct{}, len(a.actors)) // buffered: a task never waits for the asker
+	sent := 0
+	for _, act := range a.actors {
+		msg := shardMsg{task: func(s extension.Shard) {
+			task(act.owner, act.shard, s)
+			done <- struct{}{}
+		}}
+		if err := act.in.Send(ctx, msg); err != nil {
+			return err
+		}
+		sent++
+	}
+	for range sent {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // Close stops every shard actor once it has drained its mailbox.
@@ -138,11 +171,16 @@ func (act *shardActor) share(a *Applier, b *Batch) []commitlog.Entry {
 // applies nothing more but goes on completing batches (as failed) so no commit waits forever.
 func (act *shardActor) run(a *Applier, clock *mvcc.Clock, group *Group) error {
 	var failure error
-	var msgs []*Batch
+	var msgs []shardMsg
 	for {
 		var ok bool
 		msgs, ok = act.in.Receive(msgs[:0], 0)
-		for _, b := range msgs {
+		for _, m := range msgs {
+			if m.task != nil {
+				m.task(act.state)
+				continue
+			}
+			b := m.batch
 			if failure == nil {
 				if err := act.state.Apply(act.share(a, b)); err != nil {
 					failure = fmt.Errorf("apply batch %d–%d: %w", b.First, b.Last, err)

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -103,8 +104,8 @@ func (p *Pipeline) flushRecovered() {
 
 // Serve ends recovery and starts taking commits: it waits until every recovered transaction is
 // applied and published, then starts the log stage (nil: InMemory) and the sequencer, which
-// continues from lastVersion.
-func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
+// continues from lastVersion. logEnd is the log's end LSN (0 in InMemory mode).
+func (p *Pipeline) Serve(lastVersion, logEnd uint64, log LogFactory) error {
 	p.flushRecovered()
 	// Batches publish in order, so the last one's outcome is everyone's.
 	if last := p.recovered; last != nil {
@@ -116,6 +117,7 @@ func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
 	if now := p.cfg.Clock.Now(); now != lastVersion {
 		return fmt.Errorf("recovery published version %d, expected %d", now, lastVersion)
 	}
+	p.publisher.SetLSN(logEnd)
 	var next Stage = p.applier
 	if log != nil {
 		next = log(next, p.publisher, p.group, p.cfg.Stats)
@@ -128,6 +130,50 @@ func (p *Pipeline) Serve(lastVersion uint64, log LogFactory) error {
 	p.serving = true
 	p.group.Go("sequencer", seq.Run)
 	return nil
+}
+
+// Load restores shard state from snapshot sections before recovery replays the log, and
+// publishes version, the snapshot's: sections[owner] is the run-chunk stream of primitive owner
+// (nil: none). Every shard actor
+// scans its primitive's stream and loads the chunks of its own runs, all actors in parallel.
+// Chunks are routed by run for this pipeline's shard count, whatever the writer's was.
+func (p *Pipeline) Load(sections [][]byte, version uint64) error {
+	errs := make([]error, len(p.applier.actors))
+	err := p.applier.Ask(context.Background(), func(owner, shard int, s extension.Shard) {
+		if owner >= len(sections) || sections[owner] == nil {
+			return
+		}
+		errs[owner*p.cfg.Shards+shard] = extension.SplitChunks(sections[owner], func(c *extension.Chunk) error {
+			if c.Run.Shard(p.cfg.Shards) != shard {
+				return nil
+			}
+			return s.LoadSection(c)
+		})
+	})
+	if err := errors.Join(append(errs, err)...); err != nil {
+		return err
+	}
+	p.cfg.Clock.Publish(version)
+	return nil
+}
+
+// PinCut pins the newest published cut (version, log end LSN); release it with Unpin.
+func (p *Pipeline) PinCut() (version, lsn uint64) { return p.publisher.PinCut() }
+
+// Unpin releases a version pinned by PinCut.
+func (p *Pipeline) Unpin(version uint64) { p.cfg.Clock.Unpin(version) }
+
+// Freeze asks every shard actor for its frozen view at version, a published version the caller
+// has pinned. The result is indexed [owner][shard].
+func (p *Pipeline) Freeze(ctx context.Context, version uint64) ([][]extension.FrozenView, error) {
+	views := make([][]extension.FrozenView, len(p.cfg.Registry.Primitives()))
+	for i := range views {
+		views[i] = make([]extension.FrozenView, p.cfg.Shards)
+	}
+	err := p.applier.Ask(ctx, func(owner, shard int, s extension.Shard) {
+		views[owner][shard] = s.Freeze(version)
+	})
+	return views, err
 }
 
 // Submit hands c to the sequencer, waiting while its mailbox is full. It fails with

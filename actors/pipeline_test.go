@@ -114,7 +114,7 @@ func start(t *testing.T, shards int) *rig {
 	r.pipe = actors.StartPipeline(actors.PipelineConfig{
 		Registry: &reg, Shards: shards, Clock: r.clock, Stats: r.stats, MaxBatchBytes: 1 << 20,
 	})
-	require.NoError(t, r.pipe.Serve(0, nil))
+	require.NoError(t, r.pipe.Serve(0, 0, nil))
 	return r
 }
 
@@ -262,7 +262,7 @@ func TestRecoverThenServe(t *testing.T) {
 				p := &part{run: run(v), payload: "x"}
 				require.NoError(t, r.pipe.Recover(uint64(v), p.run, p.Entries(nil, nil)))
 			}
-			require.NoError(t, r.pipe.Serve(uint64(n), nil))
+			require.NoError(t, r.pipe.Serve(uint64(n), 0, nil))
 			assert.EqualValues(t, n, r.clock.Now())
 			assert.Len(t, append(r.toy.entries(0), r.toy.entries(1)...), n)
 			require.NoError(t, r.commitWait(&part{run: run(1), key: "after", payload: "x"}))
@@ -281,6 +281,6 @@ func TestRecoverApplyFailure(t *testing.T) {
 	})
 	p := &part{run: run(1), payload: "fail"}
 	require.NoError(t, r.pipe.Recover(1, p.run, p.Entries(nil, nil)))
-	require.ErrorContains(t, r.pipe.Serve(1, nil), "cannot apply")
+	require.ErrorContains(t, r.pipe.Serve(1, 0, nil), "cannot apply")
 	require.Error(t, r.pipe.Stop())
 }

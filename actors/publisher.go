@@ -16,6 +16,7 @@ type Publisher struct {
 	mu     sync.Mutex
 	queue  []*Batch // sequenced, not yet published, in version order
 	broken error    // once a batch failed, no later batch may be published
+	lsn    uint64   // the log's end after the newest published batch: with the version, the cut
 }
 
 // NewPublisher returns a publisher advancing clock.
@@ -27,6 +28,22 @@ func NewPublisher(clock *mvcc.Clock, stats *Stats) *Publisher {
 func (p *Publisher) Enqueue(b *Batch) {
 	p.mu.Lock()
 	p.queue = append(p.queue, b)
+	p.mu.Unlock()
+}
+
+// PinCut pins the newest published version in the clock and returns it with the log's end
+// after it: the consistent cut a snapshot is taken at (SPEC 7.2 step 1). Release it with
+// Clock.Unpin.
+func (p *Publisher) PinCut() (version, lsn uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clock.Pin(), p.lsn
+}
+
+// SetLSN sets the log's end for the version published last: where recovery left the log.
+func (p *Publisher) SetLSN(lsn uint64) {
+	p.mu.Lock()
+	p.lsn = lsn
 	p.mu.Unlock()
 }
 
@@ -52,6 +69,9 @@ func (p *Publisher) Complete(b *Batch) {
 			head.Fail(p.broken)
 		} else {
 			p.clock.Publish(head.Last)
+			if head.EndLSN != 0 { // 0: recovered from the log, or InMemory
+				p.lsn = head.EndLSN
+			}
 		}
 		ready = append(ready, head)
 	}

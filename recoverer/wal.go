@@ -4,7 +4,7 @@
 // range exactly as it does for live commits. Recovery never reads the clock, draws randomness
 // or re-runs user logic: it applies recorded results (rule 1).
 //
-// This file is the WAL half. Snapshot discovery and loading come with the snapshotter.
+// recover.go is the whole of it: snapshot discovery with fallback, then the WAL half (wal.go).
 //
 // Where appends continue: at the end of the last complete transaction, not at the last valid
 // entry. Entries of a transaction whose commit marker never reached the disk are cut off with

@@ -1,6 +1,10 @@
 package mvcc
 
-import "github.com/puzpuzpuz/xsync/v3"
+import (
+	"iter"
+
+	"github.com/puzpuzpuz/xsync/v3"
+)
 
 // Table is one shard's state of a primitive that keeps, per run, named values with version
 // chains — KV keys, JSON documents, state cells. Readers look names up without locks; only the
@@ -49,6 +53,11 @@ func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
 	}
 }
 
+// Runs calls fn for every run that has names, in no particular order, until fn returns false.
+func (t *Table[R, V]) Runs(fn func(run R) bool) {
+	t.runs.Range(func(run R, _ *names[V]) bool { return fn(run) })
+}
+
 // Push makes value (or a tombstone) the newest version of run's name. Actor only.
 func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted bool) {
 	ns, _ := t.runs.LoadOrCompute(run, func() *names[V] {
@@ -80,3 +89,36 @@ func (t *Table[R, V]) Trim(oldest uint64) {
 
 // Listed reports how many names the next Trim will look at.
 func (t *Table[R, V]) Listed() int { return t.trim.Len() }
+
+// Frozen is a table as readers at one version see it: taking it is O(1), and it stays the same
+// however the actor moves on, as long as the version stays pinned in the Clock (trimming keeps
+// what a pinned reader sees). Names created later are skipped, overwritten ones read through
+// their chains: a frozen view costs memory only for the versions written while it is held.
+type Frozen[R comparable, V any] struct {
+	t  *Table[R, V]
+	at uint64
+}
+
+// Freeze returns the table at version at; pin at in the Clock for as long as the view is read.
+func (t *Table[R, V]) Freeze(at uint64) Frozen[R, V] { return Frozen[R, V]{t: t, at: at} }
+
+// Version returns the version the view shows.
+func (f Frozen[R, V]) Version() uint64 { return f.at }
+
+// Runs yields every run that may have names at the view's version.
+func (f Frozen[R, V]) Runs() iter.Seq[R] {
+	return func(yield func(R) bool) { f.t.Runs(yield) }
+}
+
+// Names yields run's names that exist at the view's version with the version a reader there
+// sees, tombstones included (the caller decides whether a dead name matters), in no order.
+func (f Frozen[R, V]) Names(run R) iter.Seq2[string, *Version[V]] {
+	return func(yield func(string, *Version[V]) bool) {
+		f.t.Range(run, func(name string, c *Chain[V]) bool {
+			if v := c.At(f.at); v != nil {
+				return yield(name, v)
+			}
+			return true
+		})
+	}
+}

@@ -10,6 +10,18 @@
 //
 //	i64 timestamp (µs) | uvarint type length | type | payload (the rest)
 //
+// Snapshot section (section.go): one chunk per run with events at the snapshot's version, body
+//
+//	u8 format version 1 | uvarint event count (≥ 1) | event*
+//	event: uvarint seq | uvarint commit version | i64 timestamp (µs) LE | uvarint len(type) |
+//	       type | uvarint len(payload) | payload | 32-byte Hash
+//
+// holding the log's prefix a reader at that version sees. Load checks that seq counts 0, 1, …,
+// that commit versions are ≥ 1 and non-decreasing, and the type and payload limits; it trusts
+// the stored hashes (the snapshot file's CRC guards them; VerifyChain re-checks on demand) and
+// sets each PrevHash to the previous event's Hash. The log is one allocation; types and payloads
+// alias the chunk body. Payloads are not re-validated as JSON.
+//
 // Hash encoding (fixed; changing it breaks every chain):
 //
 //	SHA-256( u64 seq LE | u32 len(type) LE | type | i64 timestamp µs LE |
@@ -30,7 +42,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync/atomic"
 	"unicode/utf8"
@@ -118,7 +129,11 @@ func (s *Store) Events(run extension.RunID, snapshot uint64) []Event {
 	if l == nil {
 		return nil
 	}
-	es := l.events()
+	return visible(l.events(), snapshot)
+}
+
+// visible returns the prefix of es a reader at snapshot sees: the events with Commit ≤ snapshot.
+func visible(es []Event, snapshot uint64) []Event {
 	n := sort.Search(len(es), func(i int) bool { return es[i].Commit > snapshot })
 	return es[:n:n]
 }
@@ -140,12 +155,6 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		l.view.Store(&es)
 	}
 	return nil
-}
-
-// Freeze and LoadSection arrive with snapshots.
-func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("event") }
-func (sh *shard) LoadSection(r io.Reader) error {
-	return extension.Unsnapshotted("event").LoadSection(r)
 }
 
 // Hash computes an event's chain hash over the encoding in the package doc.

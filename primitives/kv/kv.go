@@ -5,6 +5,8 @@
 // keys, each key a version chain (internal/mvcc). Only the shard's actor writes; transactions
 // and single reads walk the chains directly.
 //
+// Snapshot section: internal/tablesection, each value a length-prefixed byte string.
+//
 // WAL payloads (entry version 1), after the 16-byte run id every payload starts with:
 //
 //	KvPut    0x10: uvarint key length, key, value (the rest of the payload)
@@ -31,6 +33,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/internal/tablesection"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -145,11 +148,19 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	return nil
 }
 
-// Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
-func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("kv") }
-func (sh *shard) LoadSection(r io.Reader) error {
-	return extension.Unsnapshotted("kv").LoadSection(r)
+// section is KV's snapshot section codec: a value is a length-prefixed byte string.
+var section = &tablesection.Codec[[]byte]{
+	Name: "kv", Format: 1,
+	Append: tablesection.AppendBytes, Decode: tablesection.DecodeBytes,
 }
+
+// Freeze returns the shard at version: O(1), see mvcc.Frozen.
+func (sh *shard) Freeze(version uint64) extension.FrozenView {
+	return tablesection.View[[]byte]{Codec: section, Frozen: sh.Table.Freeze(version)}
+}
+
+// LoadSection restores one run's keys from a snapshot chunk.
+func (sh *shard) LoadSection(r io.Reader) error { return section.Load(r, sh.Table) }
 
 // encode builds a KvPut or KvDelete payload.
 func encode(run extension.RunID, key string, value []byte) []byte {

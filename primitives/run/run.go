@@ -11,6 +11,16 @@
 //
 //	RunUpdate 0x61: i64 time (µs), u8 new status (Orphaned at recovery, Active on resume)
 //
+// Snapshot section: one chunk per run with a record at the frozen version (extension.Chunk),
+// body
+//
+//	u8 format version (1) | uvarint commit version of the record | u8 status |
+//	i64 started-at (µs) | i64 ended-at (µs) | uvarint len(reason) | reason |
+//	uvarint len(info) | JSON-encoded Info (as in RunBegin)
+//
+// Only the record a reader at the version sees is written; LoadSection pushes it with its commit
+// version, so later WAL entries apply on top of it. The journal and counters will need format 2.
+//
 // Not here yet: the per-run transaction and operation counters of RunMetadata, which come with
 // the run journal (every committed transaction of a run recorded in this primitive).
 package run
@@ -20,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -214,10 +223,4 @@ func (s *Store) Records(snapshot uint64) []*Record {
 		})
 	}
 	return out
-}
-
-// Freeze and LoadSection arrive with snapshots.
-func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("run") }
-func (sh *shard) LoadSection(r io.Reader) error {
-	return extension.Unsnapshotted("run").LoadSection(r)
 }

@@ -8,6 +8,9 @@
 // so re-creating a cell continues from that counter: a cell's version never goes back and a
 // stale CAS can never succeed (no ABA).
 //
+// Snapshot section: internal/tablesection, tombstones included, each value
+// uvarint cell version | varint updated-at (µs) | uvarint len(value) | value.
+//
 // WAL payloads (entry version 1), after the 16-byte run id every payload is:
 //
 //	uvarint name length, name, uvarint resulting cell version, varint timestamp (µs),
@@ -48,6 +51,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/internal/tablesection"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -191,11 +195,40 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	return nil
 }
 
-// Freeze and LoadSection arrive with snapshots (issue: snapshots and recovery).
-func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("state") }
-func (sh *shard) LoadSection(r io.Reader) error {
-	return extension.Unsnapshotted("state").LoadSection(r)
+// section is the state snapshot section codec. Tombstones are written: they hold the counter.
+var section = &tablesection.Codec[Cell]{
+	Name: "state", Format: 1, KeepDead: true,
+	Append: func(dst []byte, c Cell) []byte {
+		dst = binary.AppendUvarint(dst, c.Version)
+		dst = binary.AppendVarint(dst, c.UpdatedAt)
+		return tablesection.AppendBytes(dst, c.Value)
+	},
+	Decode: func(b []byte) (Cell, int, error) {
+		var c Cell
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return c, 0, fmt.Errorf("bad cell version")
+		}
+		ts, m := binary.Varint(b[n:])
+		if m <= 0 {
+			return c, 0, fmt.Errorf("bad cell timestamp")
+		}
+		value, k, err := tablesection.DecodeBytes(b[n+m:])
+		if err != nil {
+			return c, 0, err
+		}
+		c.Value, c.Version, c.UpdatedAt = value, v, ts
+		return c, n + m + k, nil
+	},
 }
+
+// Freeze returns the shard at version: O(1), see mvcc.Frozen.
+func (sh *shard) Freeze(version uint64) extension.FrozenView {
+	return tablesection.View[Cell]{Codec: section, Frozen: sh.Table.Freeze(version)}
+}
+
+// LoadSection restores one run's cells, tombstones included, from a snapshot chunk.
+func (sh *shard) LoadSection(r io.Reader) error { return section.Load(r, sh.Table) }
 
 // encode builds a payload (any of the four types; value nil for StateDelete).
 func encode(run extension.RunID, name string, version uint64, ts int64, value []byte) []byte {

@@ -17,9 +17,21 @@
 //
 // with kind codes 1 tool_call, 2 decision, 3 query, 4 thought, 5 error, 6 custom.
 //
+// Snapshot section: one chunk per run with spans at the frozen version (extension.Chunk), body
+//
+//	u8 format version (1) | uvarint span count | per span:
+//	uvarint commit version | uvarint len(record) | record (the TraceRecord payload after the run id)
+//
+// The spans are the run's byCommit list cut at the version: commit versions non-decreasing,
+// every parent before its children. LoadSection checks exactly what Apply checks (each span
+// decodes, ids unique, parent loaded earlier), rejects a run the shard already holds, and
+// rebuilds the indexes with Apply's list code: byCommit in chunk order, the ordered lists fed in
+// (Start, ID) order so that every add appends (O(n log n) per run, whatever the start order).
+//
 // Index design. The indexes are derived data: the shard's actor builds them in Apply from the
 // TraceRecord entries, so they are never logged as writes of their own and never snapshotted
-// (recovery rebuilds them by applying the entries again). Per run the shard keeps:
+// (recovery rebuilds them from the snapshot's spans, then by applying the entries again). Per
+// run the shard keeps:
 //
 //   - ids: id → span (an xsync map, for Get and for validation);
 //   - byCommit: every span in commit order (a prefix by version: Count is a binary search);
@@ -49,7 +61,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync/atomic"
 	"unicode/utf8"
@@ -207,6 +218,11 @@ func addTo(m *xsync.MapOf[string, *list], key string, s *Span) {
 func (r *runSpans) index(s *Span) {
 	r.ids.Store(s.ID, s)
 	r.byCommit.appendLast(s)
+	r.order(s)
+}
+
+// order adds s to the lists ordered by (Start, ID). Spans added in that order append in place.
+func (r *runSpans) order(s *Span) {
 	r.byStart.add(s)
 	addTo(r.children, s.ParentID, s)
 	addTo(r.byKind, s.Kind, s)
@@ -395,12 +411,6 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	return nil
 }
 
-// Freeze and LoadSection arrive with snapshots.
-func (sh *shard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("trace") }
-func (sh *shard) LoadSection(r io.Reader) error {
-	return extension.Unsnapshotted("trace").LoadSection(r)
-}
-
 func checkText(what, s string, limit int) error {
 	switch {
 	case len(s) > limit:
@@ -469,13 +479,24 @@ func appendString(p []byte, s string) []byte {
 
 // encode builds a TraceRecord payload. s must have passed Check and have an ID.
 func encode(run extension.RunID, s *Span) []byte {
-	n := commitlog.RunIDSize + 4*binary.MaxVarintLen32 + len(s.ID) + len(s.ParentID) + len(s.Name) +
+	p := make([]byte, 0, commitlog.RunIDSize+spanSize(s))
+	p = append(p, run[:]...)
+	return appendSpan(p, s)
+}
+
+// spanSize bounds the size of appendSpan's encoding of s.
+func spanSize(s *Span) int {
+	n := 4*binary.MaxVarintLen32 + len(s.ID) + len(s.ParentID) + len(s.Name) +
 		1 + 2*binary.MaxVarintLen64 + len(s.Attributes)
 	for _, tag := range s.Tags {
 		n += binary.MaxVarintLen32 + len(tag)
 	}
-	p := make([]byte, 0, n)
-	p = append(p, run[:]...)
+	return n
+}
+
+// appendSpan appends the span encoding of the TraceRecord payload (everything after the run id;
+// the attributes run to the end).
+func appendSpan(p []byte, s *Span) []byte {
 	p = appendString(p, s.ID)
 	p = appendString(p, s.ParentID)
 	p = append(p, kindCode(s.Kind))
@@ -540,8 +561,15 @@ func decode(e commitlog.Entry) (d decodedSpan, err error) {
 		return d, fmt.Errorf("%w: type %#02x version %d, %d bytes", ErrMalformed, e.Type, e.Version, len(e.Payload))
 	}
 	copy(d.run[:], e.Payload)
-	r := &reader{p: e.Payload[commitlog.RunIDSize:]}
-	s := &Span{Commit: e.TxID}
+	d.span, err = decodeSpan(e.Payload[commitlog.RunIDSize:], e.TxID)
+	return d, err
+}
+
+// decodeSpan reads appendSpan's encoding (all of p) of a span recorded by commit. Attributes
+// alias p.
+func decodeSpan(p []byte, commit uint64) (*Span, error) {
+	r := &reader{p: p}
+	s := &Span{Commit: commit}
 	s.ID = r.string("span id", MaxIDSize)
 	s.ParentID = r.string("parent id", MaxIDSize)
 	if r.err == nil {
@@ -570,30 +598,29 @@ func decode(e commitlog.Entry) (d decodedSpan, err error) {
 		}
 	}
 	if r.err != nil {
-		return d, r.err
+		return nil, r.err
 	}
 	if len(r.p) > 0 {
 		s.Attributes = r.p
 	}
 	switch {
 	case s.ID == "":
-		return d, fmt.Errorf("%w: empty span id", ErrMalformed)
+		return nil, fmt.Errorf("%w: empty span id", ErrMalformed)
 	case s.ID == s.ParentID:
-		return d, fmt.Errorf("%w: span %q is its own parent", ErrMalformed, s.ID)
+		return nil, fmt.Errorf("%w: span %q is its own parent", ErrMalformed, s.ID)
 	case s.Name == "":
-		return d, fmt.Errorf("%w: empty span name", ErrMalformed)
+		return nil, fmt.Errorf("%w: empty span name", ErrMalformed)
 	case s.End != 0 && s.End < s.Start:
-		return d, fmt.Errorf("%w: span %q ends before it starts", ErrMalformed, s.ID)
+		return nil, fmt.Errorf("%w: span %q ends before it starts", ErrMalformed, s.ID)
 	case len(s.Attributes) > MaxAttributesSize:
-		return d, fmt.Errorf("%w: attributes of %d bytes", ErrMalformed, len(s.Attributes))
+		return nil, fmt.Errorf("%w: attributes of %d bytes", ErrMalformed, len(s.Attributes))
 	}
 	seen := make(map[string]bool, len(s.Tags))
 	for _, tag := range s.Tags {
 		if tag == "" || seen[tag] {
-			return d, fmt.Errorf("%w: empty or repeated tag %q", ErrMalformed, tag)
+			return nil, fmt.Errorf("%w: empty or repeated tag %q", ErrMalformed, tag)
 		}
 		seen[tag] = true
 	}
-	d.span = s
-	return d, nil
+	return s, nil
 }

@@ -344,12 +344,6 @@ func TestApplyMalformed(t *testing.T) {
 	assert.Equal(t, 1, s.Count(run, 1))
 }
 
-func TestNotImplementedSnapshots(t *testing.T) {
-	_, sh := newStore()
-	assert.ErrorIs(t, sh.LoadSection(nil), dberr.ErrNotImplemented)
-	assert.ErrorIs(t, sh.Freeze(1).WriteSection(nil), dberr.ErrNotImplemented)
-}
-
 func FuzzApply(f *testing.F) {
 	f.Add(encode(run, &Span{ID: "a", Kind: KindThought, Name: "n", Start: 1, End: 2, Tags: []string{"t"}, Attributes: []byte(`{}`)}))
 	f.Add(encode(run, &Span{ID: "b", ParentID: "a", Kind: KindError, Name: "n"}))

@@ -1,0 +1,131 @@
+package inmem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/snapshotter"
+)
+
+// snapshotDir is where snapshot files live, in the database directory.
+const snapshotDir = "snapshots"
+
+// SnapshotInfo describes a snapshot file.
+type SnapshotInfo struct {
+	Path      string
+	Timestamp time.Time
+	WALOffset uint64 // the LSN where replay starts
+	TxCount   uint64 // commit version of the last transaction included
+}
+
+func snapshotInfo(i snapshotter.Info) SnapshotInfo {
+	return SnapshotInfo{Path: i.Path, Timestamp: i.Time().UTC(), WALOffset: i.WALOffset, TxCount: i.TxCount}
+}
+
+// Snapshot writes a snapshot of every primitive at the newest committed version and returns it
+// once it is durable. Commits go on while it is written. InMemory mode: ErrInMemory.
+func (db *DB) Snapshot() (SnapshotInfo, error) {
+	if err := db.snapshotsUsable(); err != nil {
+		return SnapshotInfo{}, err
+	}
+	info, err := db.snaps.Snapshot(context.Background())
+	if errors.Is(err, snapshotter.ErrStopped) {
+		return SnapshotInfo{}, ErrClosed
+	}
+	return snapshotInfo(info), err
+}
+
+// ListSnapshots returns the snapshot files, newest first.
+func (db *DB) ListSnapshots() ([]SnapshotInfo, error) {
+	if err := db.snapshotsUsable(); err != nil {
+		return nil, err
+	}
+	infos, err := snapshotter.List(db.fs(), filepath.Join(db.dir, snapshotDir))
+	out := make([]SnapshotInfo, len(infos))
+	for i, in := range infos {
+		out[i] = snapshotInfo(in)
+	}
+	return out, err
+}
+
+// DeleteSnapshot deletes a snapshot file listed by ListSnapshots. It refuses (ErrInvalidArgument)
+// to delete the only snapshot once the WAL before it is retired.
+func (db *DB) DeleteSnapshot(info SnapshotInfo) error {
+	if err := db.snapshotsUsable(); err != nil {
+		return err
+	}
+	err := db.snaps.Delete(context.Background(), snapshotter.Info{Path: info.Path})
+	if errors.Is(err, snapshotter.ErrStopped) {
+		return ErrClosed
+	}
+	return err
+}
+
+func (db *DB) snapshotsUsable() error {
+	if db.opts.Durability == InMemory {
+		return fmt.Errorf("%w: snapshots need a directory", ErrInMemory)
+	}
+	return db.usable()
+}
+
+// startSnapshots starts the snapshotter actor once the log is recovered.
+func (db *DB) startSnapshots() error {
+	cfg := db.opts.Snapshot
+	s, err := snapshotter.Start(snapshotter.Config{
+		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), WALDir: filepath.Join(db.dir, walDir),
+		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
+		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger,
+		OnSnapshot: func(snapshotter.Info) { db.stats.Snapshots.Add(1) },
+	})
+	db.snaps = s
+	return err
+}
+
+// stopSnapshots takes the closing snapshot (Snapshot.OnClose) while the engine still runs, then
+// stops the snapshotter. A failed closing snapshot loses nothing: the log holds every commit.
+func (db *DB) stopSnapshots() error {
+	if db.snaps == nil {
+		return nil
+	}
+	var err error
+	if db.opts.Snapshot.OnClose && db.engine.Err() == nil {
+		if _, err = db.snaps.Snapshot(context.Background()); err != nil {
+			err = fmt.Errorf("inmem: snapshot at close: %w", err)
+		}
+	}
+	db.snaps.Stop()
+	return err
+}
+
+// snapshotSource is the engine as the snapshotter sees it.
+type snapshotSource struct{ db *DB }
+
+func (s snapshotSource) PinCut() (uint64, uint64) { return s.db.engine.PinCut() }
+func (s snapshotSource) Unpin(v uint64)           { s.db.engine.Unpin(v) }
+func (s snapshotSource) SyncLog() error           { return s.db.log.Sync(context.Background()) }
+
+func (s snapshotSource) Freeze(ctx context.Context, version uint64) ([]snapshotter.View, error) {
+	views, err := s.db.engine.Freeze(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	prims := s.db.registry.Primitives()
+	out := make([]snapshotter.View, len(views))
+	for i, shards := range views {
+		out[i] = snapshotter.View{SectionID: prims[i].SectionID(), Shards: shards}
+	}
+	return out, nil
+}
+
+func sectionOwner(prims []extension.Primitive, id uint8) int {
+	for i, p := range prims {
+		if p.SectionID() == id {
+			return i
+		}
+	}
+	return -1
+}

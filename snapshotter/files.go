@@ -1,0 +1,151 @@
+package snapshotter
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/internal/vfs"
+)
+
+// Files: <dir>/snapshot_<timestamp µs, 20 digits>.dat, written as .tmp first (SPEC 7.2).
+const (
+	filePrefix = "snapshot_"
+	fileSuffix = ".dat"
+	tmpSuffix  = ".tmp"
+)
+
+// Info describes a snapshot file.
+type Info struct {
+	Path string
+	Header
+}
+
+// Time returns the snapshot's timestamp.
+func (i Info) Time() time.Time { return time.UnixMicro(i.Timestamp) }
+
+func fileName(ts int64, suffix string) string {
+	return fmt.Sprintf("%s%020d%s", filePrefix, ts, suffix)
+}
+
+// parseName returns the timestamp of a snapshot file name with the given suffix.
+func parseName(name, suffix string) (int64, bool) {
+	digits, ok := strings.CutPrefix(name, filePrefix)
+	if !ok {
+		return 0, false
+	}
+	if digits, ok = strings.CutSuffix(digits, suffix); !ok || len(digits) != 20 {
+		return 0, false
+	}
+	ts, err := strconv.ParseInt(digits, 10, 64)
+	return ts, err == nil
+}
+
+// List returns the snapshots in dir, newest first, from their names and headers. A file whose
+// header does not read is listed with its name's timestamp and zero offsets: recovery validates
+// every file whole and skips it. A missing dir is an empty list.
+func List(fs vfs.FS, dir string) ([]Info, error) {
+	names, err := fs.List(dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshotter: list %s: %w", dir, err)
+	}
+	var out []Info
+	for _, name := range names {
+		ts, ok := parseName(name, fileSuffix)
+		if !ok {
+			continue
+		}
+		info := Info{Path: filepath.Join(dir, name), Header: Header{Timestamp: ts}}
+		if h, err := readHeaderOf(fs, info.Path); err == nil {
+			info.Header = h
+			info.Timestamp = ts // the name orders snapshots, whatever a damaged header says
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Timestamp > out[j].Timestamp })
+	return out, nil
+}
+
+func readHeaderOf(fs vfs.FS, path string) (Header, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	return ReadHeader(f)
+}
+
+// RemoveTemporary deletes the .tmp files a crash left behind mid-snapshot. Their names were
+// never durable as .dat, so nothing refers to them.
+func RemoveTemporary(fs vfs.FS, dir string) (removed int, err error) {
+	names, err := fs.List(dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, name := range names {
+		if _, ok := parseName(name, tmpSuffix); ok {
+			if err := fs.Remove(filepath.Join(dir, name)); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		err = fs.SyncDir(dir)
+	}
+	return removed, err
+}
+
+// ReadFile reads and validates a whole snapshot file.
+func ReadFile(fs vfs.FS, path string) (Header, []Section, error) {
+	size, err := fs.Stat(path)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	if size < HeaderSize+trailerSize {
+		return Header{}, nil, fmt.Errorf("%w: %s is %d bytes", ErrInvalid, path, size)
+	}
+	f, err := fs.Open(path)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	defer f.Close()
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return Header{}, nil, fmt.Errorf("snapshotter: read %s: %w", path, err)
+	}
+	return Decode(data)
+}
+
+// RetireSegments deletes the WAL segments in walDir that lie wholly below lsn — those whose
+// successor starts at or below it (SPEC 6.4) — and returns how many. The last segment is never
+// deleted: the log appends to it.
+func RetireSegments(fs vfs.FS, walDir string, lsn uint64) (int, error) {
+	bases, err := commitlog.ListSegments(fs, walDir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := 0; i+1 < len(bases) && bases[i+1] <= lsn; i++ {
+		if err := fs.Remove(filepath.Join(walDir, commitlog.SegmentName(bases[i]))); err != nil {
+			return n, fmt.Errorf("snapshotter: retire WAL segment: %w", err)
+		}
+		n++
+	}
+	if n > 0 {
+		err = fs.SyncDir(walDir)
+	}
+	return n, err
+}

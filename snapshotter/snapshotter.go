@@ -1,0 +1,336 @@
+// Package snapshotter writes, reads and manages snapshot files (SPEC 7): the file format
+// (format.go), the files in the snapshot directory and the retirement of WAL segments they make
+// unnecessary (files.go), and the snapshotter actor, the one goroutine that takes snapshots.
+//
+// Taking a snapshot (SPEC 7.2): the actor pins the newest published cut (version V, LSN L) so
+// that trimming keeps every version a reader at V sees, asks every shard actor by message for
+// its frozen view at V (O(1) each), makes the WAL durable up to L, and streams the views into
+// snapshot_<µs>.tmp while commits go on. Then fsync, rename to .dat, fsync the directory: only
+// now does the snapshot exist. Retention keeps the newest RetentionCount snapshots and retires
+// the WAL segments wholly below the oldest one kept. No writer waits for any of it; the cost is
+// the old versions kept alive while the file is written, O(keys changed meanwhile).
+//
+// Triggers: Snapshot (an explicit request), WAL bytes since the last snapshot reaching the
+// threshold (Wrote), the interval, and the database's Close, which calls Snapshot itself.
+// Triggered snapshots that fail are logged and retried at the next trigger; a trigger with no
+// commit since the last snapshot does nothing.
+//
+// Decisions where the spec is silent: DeleteSnapshot refuses to delete the last snapshot once
+// WAL segments have been retired (the log alone could no longer rebuild the state), with
+// ErrInvalidArgument; snapshot file names are unique even when two are taken within one µs
+// (the later timestamp is bumped).
+package snapshotter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/vfs"
+)
+
+// View is one primitive's frozen state: a view per shard.
+type View struct {
+	SectionID uint8
+	Shards    []extension.FrozenView
+}
+
+// Source is the engine as the snapshotter sees it.
+type Source interface {
+	// PinCut pins the newest published cut and returns its version and the LSN just past its
+	// last batch. Every commit ≤ version is applied and in the log before that LSN.
+	PinCut() (version, lsn uint64)
+	// Unpin releases a version pinned by PinCut.
+	Unpin(version uint64)
+	// Freeze asks every shard actor for its view at a published version.
+	Freeze(ctx context.Context, version uint64) ([]View, error)
+	// SyncLog makes the log durable up to at least the newest cut's LSN.
+	SyncLog() error
+}
+
+// Config describes the snapshotter.
+type Config struct {
+	FS           vfs.FS
+	Dir          string // the snapshots/ directory
+	WALDir       string // the wal/ directory, for retirement
+	Source       Source
+	Retention    int           // snapshots kept, ≥ 1
+	Interval     time.Duration // 0: no interval trigger
+	WALThreshold int64         // WAL bytes since the last snapshot that trigger one; 0: never
+	Logger       *slog.Logger
+	// OnSnapshot is called after each snapshot is durable (statistics).
+	OnSnapshot func(Info)
+}
+
+// Snapshotter is the actor. Its methods are safe for concurrent use.
+type Snapshotter struct {
+	cfg      Config
+	requests chan request
+	trigger  chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	unsnap   atomic.Int64 // WAL bytes written since the last snapshot started
+
+	// Actor-owned.
+	lastTS      int64
+	lastVersion uint64
+	taken       bool
+}
+
+type request struct {
+	del   *Info // nil: take a snapshot
+	reply chan result
+}
+
+type result struct {
+	info Info
+	err  error
+}
+
+// ErrStopped is returned by requests made after Stop.
+var ErrStopped = errors.New("snapshotter: stopped")
+
+// Start creates the snapshot directory if needed and starts the actor.
+func Start(cfg Config) (*Snapshotter, error) {
+	if err := cfg.FS.MkdirAll(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("snapshotter: create %s: %w", cfg.Dir, err)
+	}
+	if err := cfg.FS.SyncDir(filepath.Dir(cfg.Dir)); err != nil {
+		return nil, fmt.Errorf("snapshotter: sync the parent of %s: %w", cfg.Dir, err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Snapshotter{cfg: cfg, requests: make(chan request), trigger: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if infos, err := List(cfg.FS, cfg.Dir); err == nil && len(infos) > 0 {
+		s.lastTS = infos[0].Timestamp
+	}
+	go s.run()
+	return s, nil
+}
+
+// Snapshot takes a snapshot now and returns it once it is durable.
+func (s *Snapshotter) Snapshot(ctx context.Context) (Info, error) {
+	return s.ask(ctx, request{})
+}
+
+// Delete deletes a snapshot file (see the package doc for the one it refuses).
+func (s *Snapshotter) Delete(ctx context.Context, info Info) error {
+	_, err := s.ask(ctx, request{del: &info})
+	return err
+}
+
+func (s *Snapshotter) ask(ctx context.Context, req request) (Info, error) {
+	req.reply = make(chan result, 1)
+	select {
+	case s.requests <- req:
+	case <-s.done:
+		return Info{}, ErrStopped
+	case <-ctx.Done():
+		return Info{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.info, r.err
+	case <-ctx.Done():
+		return Info{}, ctx.Err()
+	}
+}
+
+// Wrote counts n bytes written to the WAL; past the threshold it triggers a snapshot. Called
+// from the log's goroutine: it never blocks.
+func (s *Snapshotter) Wrote(n int) {
+	if t := s.cfg.WALThreshold; t > 0 && s.unsnap.Add(int64(n)) >= t {
+		select {
+		case s.trigger <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+}
+
+// Stop stops the actor after the snapshot in progress, if any, and waits for it.
+func (s *Snapshotter) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+func (s *Snapshotter) run() {
+	defer close(s.done)
+	var tick <-chan time.Time
+	if s.cfg.Interval > 0 {
+		t := time.NewTicker(s.cfg.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-s.stop:
+			return
+		case req := <-s.requests:
+			var r result
+			if req.del != nil {
+				r.err = s.delete(*req.del)
+			} else {
+				r.info, r.err = s.take(false)
+			}
+			req.reply <- r
+		case <-s.trigger:
+			s.triggered()
+		case <-tick:
+			s.triggered()
+		}
+	}
+}
+
+func (s *Snapshotter) triggered() {
+	if _, err := s.take(true); err != nil {
+		s.cfg.Logger.Error("inmem: snapshot failed", "err", err)
+	}
+}
+
+// take writes one snapshot. With ifChanged, a cut no newer than the last snapshot is skipped.
+func (s *Snapshotter) take(ifChanged bool) (Info, error) {
+	src := s.cfg.Source
+	version, lsn := src.PinCut()
+	defer src.Unpin(version)
+	if ifChanged && s.taken && version == s.lastVersion {
+		return Info{}, nil
+	}
+	s.unsnap.Store(0)
+	views, err := src.Freeze(context.Background(), version)
+	if err != nil {
+		return Info{}, fmt.Errorf("snapshotter: freeze at version %d: %w", version, err)
+	}
+	// The snapshot must never be durable while the log before it is not: after a power loss
+	// the log would end before wal_offset.
+	if err := src.SyncLog(); err != nil {
+		return Info{}, fmt.Errorf("snapshotter: sync the log: %w", err)
+	}
+	ts := max(time.Now().UnixMicro(), s.lastTS+1)
+	h := Header{Timestamp: ts, WALOffset: lsn, TxCount: version}
+	info := Info{Path: filepath.Join(s.cfg.Dir, fileName(ts, fileSuffix)), Header: h}
+	if err := s.writeFile(info, views); err != nil {
+		return Info{}, err
+	}
+	s.lastTS, s.lastVersion, s.taken = ts, version, true
+	if s.cfg.OnSnapshot != nil {
+		s.cfg.OnSnapshot(info)
+	}
+	if err := s.retain(); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// writeFile writes the snapshot to its .tmp name, syncs it, renames it and syncs the directory.
+func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
+	fs, tmp := s.cfg.FS, filepath.Join(s.cfg.Dir, fileName(info.Timestamp, tmpSuffix))
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("snapshotter: create %s: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = fs.Remove(tmp) // best effort: a stray .tmp is removed at the next Open anyway
+		}
+	}()
+	if err := Write(f, info.Header, sectionWriters(views)); err != nil {
+		return fmt.Errorf("snapshotter: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("snapshotter: sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("snapshotter: close %s: %w", tmp, err)
+	}
+	if err := fs.Rename(tmp, info.Path); err != nil {
+		return fmt.Errorf("snapshotter: rename %s: %w", tmp, err)
+	}
+	if err := fs.SyncDir(s.cfg.Dir); err != nil {
+		return fmt.Errorf("snapshotter: sync %s: %w", s.cfg.Dir, err)
+	}
+	return nil
+}
+
+func sectionWriters(views []View) []SectionWriter {
+	out := make([]SectionWriter, len(views))
+	for i, v := range views {
+		out[i] = SectionWriter{ID: v.SectionID, WriteTo: func(w io.Writer) error {
+			for _, sh := range v.Shards {
+				if err := sh.WriteSection(w); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+	}
+	return out
+}
+
+// retain deletes snapshots beyond the retention count, stray .tmp files, and the WAL segments
+// wholly below the oldest snapshot kept.
+func (s *Snapshotter) retain() error {
+	fs := s.cfg.FS
+	infos, err := List(fs, s.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	keep := min(len(infos), max(s.cfg.Retention, 1))
+	for _, old := range infos[keep:] {
+		if err := fs.Remove(old.Path); err != nil {
+			return fmt.Errorf("snapshotter: remove %s: %w", old.Path, err)
+		}
+	}
+	if _, err := RemoveTemporary(fs, s.cfg.Dir); err != nil {
+		return err
+	}
+	if err := fs.SyncDir(s.cfg.Dir); err != nil {
+		return err
+	}
+	// Retire only below a snapshot whose removal is durable behind it: the oldest kept one.
+	oldest := infos[keep-1]
+	_, err = RetireSegments(fs, s.cfg.WALDir, oldest.WALOffset)
+	return err
+}
+
+// delete removes one snapshot file.
+func (s *Snapshotter) delete(info Info) error {
+	fs := s.cfg.FS
+	infos, err := List(fs, s.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, in := range infos {
+		found = found || in.Path == info.Path
+	}
+	if !found {
+		return fmt.Errorf("%w: snapshot %s", dberr.ErrNotFound, info.Path)
+	}
+	if len(infos) == 1 {
+		bases, err := commitlog.ListSegments(fs, s.cfg.WALDir)
+		if err != nil {
+			return err
+		}
+		if len(bases) > 0 && bases[0] > 0 {
+			return dberr.Invalid("snapshot %s is the only one and the WAL before LSN %d is retired: "+
+				"without it the state cannot be rebuilt", info.Path, bases[0])
+		}
+	}
+	if err := fs.Remove(info.Path); err != nil {
+		return fmt.Errorf("snapshotter: remove %s: %w", info.Path, err)
+	}
+	return fs.SyncDir(s.cfg.Dir)
+}
