@@ -265,7 +265,7 @@ func cfsVerifyImage(t testing.TB, run inmem.RunID, img cfsImage, mutate ...func(
 	rec := db.LastRecovery()
 	require.NotNil(t, rec)
 	require.True(t, rec.Consistent)
-	require.Equal(t, cfsSum(present)+1, rec.TransactionsRecovered, "the puts present + BeginRun")
+	require.Equal(t, cfsSum(present)+1, recoveredVersions(rec), "the puts present + BeginRun, from the snapshot and the log")
 	require.NoError(t, db.Close())
 
 	db = cfsOpen(t, img.fs, mutate...)
@@ -285,6 +285,9 @@ func crashKeepAll(fs *vfs.CrashFS) *vfs.CrashFS     { return fs.CrashKeepAll() }
 // smallSegments makes the log roll over every few commits.
 func smallSegments(o *inmem.Options) { o.SegmentSize = 2048 }
 
+// snapshotOften snapshots every 4 KiB of WAL (and retires segments behind the snapshots).
+func snapshotOften(o *inmem.Options) { o.Snapshot.WALSizeThreshold = 4 << 10 }
+
 func buffered(o *inmem.Options) {
 	o.Durability = inmem.Buffered
 	// Only db.Sync, CommitOptions.Sync and Close make anything durable.
@@ -293,14 +296,19 @@ func buffered(o *inmem.Options) {
 }
 
 // TestCrashFSStrictConcurrent: a random crash image taken while 8 goroutines commit in Strict
-// mode holds every acknowledged commit, a prefix per goroutine, nothing unattempted.
+// mode holds every acknowledged commit, a prefix per goroutine, nothing unattempted. A third of
+// the seeds snapshot every few KiB of WAL, so crashes land inside snapshot writes, renames and
+// segment retirements too.
 func TestCrashFSStrictConcurrent(t *testing.T) {
-	for seed := range cfsSeeds(20) {
+	for seed := range cfsSeeds(21) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 0xc4a5))
 			var mutate []func(*inmem.Options)
-			if seed%2 == 1 {
+			switch seed % 3 {
+			case 1:
 				mutate = append(mutate, smallSegments)
+			case 2:
+				mutate = append(mutate, smallSegments, snapshotOften)
 			}
 			run, img := cfsCrashRound(t, cfsNewFS(t), rng, 1500, crashRandom(rng), mutate...)
 			present := cfsVerifyImage(t, run, img, mutate...)
@@ -379,7 +387,7 @@ func TestCrashFSBufferedRandomCrash(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 0xb0f))
 			mutate := []func(*inmem.Options){buffered}
 			if seed%2 == 0 {
-				mutate = append(mutate, smallSegments)
+				mutate = append(mutate, smallSegments, snapshotOften)
 			}
 			fs := cfsNewFS(t)
 			db := cfsOpen(t, fs, mutate...)
@@ -408,6 +416,7 @@ func TestCrashFSRepeatedCycles(t *testing.T) {
 	}{
 		{"strict", nil},
 		{"strict-small-segments", []func(*inmem.Options){smallSegments}},
+		{"strict-snapshots", []func(*inmem.Options){smallSegments, snapshotOften}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, uint64(len(tc.name))))

@@ -1,6 +1,8 @@
 // Package extensiontest helps test primitives without an engine: Commit stands in for the
 // sequencer's view of one transaction, so that a primitive's TxPart can be validated and its
-// entries produced exactly as the engine would do it.
+// entries produced exactly as the engine would do it; the section helpers write a primitive's
+// frozen shard views into a snapshot section and load it back chunk by chunk as the engine does,
+// and damage chunks for the tests of LoadSection.
 package extensiontest
 
 import "github.com/inmemdb/inmem/extension"

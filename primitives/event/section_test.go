@@ -75,16 +75,16 @@ func steps(t testing.TB, s *Store, sh extension.Shard, from, to uint64) {
 
 func writeSection(t testing.TB, fv extension.FrozenView) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	require.NoError(t, fv.WriteSection(&buf))
-	return buf.Bytes()
+	sec, err := extensiontest.Section(fv)
+	require.NoError(t, err)
+	return sec
 }
 
 // load loads every chunk of sec into a fresh store.
 func load(sec []byte) (*Store, extension.Shard, error) {
 	s := New(1)
 	sh := s.NewShard(0)
-	return s, sh, extension.SplitChunks(sec, func(c *extension.Chunk) error { return sh.LoadSection(c) })
+	return s, sh, extensiontest.LoadSection(sec, []extension.Shard{sh})
 }
 
 // sameEvents compares logs; no events is no events, nil or not.
@@ -148,50 +148,32 @@ func TestSectionWrittenDuringApply(t *testing.T) {
 	for _, r := range runs {
 		want[r] = s.Events(r, frozenAt)
 	}
-	fv := sh.Freeze(frozenAt)
-	secs := make(chan []byte, 20)
-	go func() {
-		defer close(secs)
-		for range cap(secs) {
-			var buf bytes.Buffer
-			if err := fv.WriteSection(&buf); err != nil {
-				t.Error(err)
-				return
-			}
-			secs <- buf.Bytes()
-		}
-	}()
+	wait := extensiontest.WriteConcurrently(20, sh.Freeze(frozenAt))
 	for v := uint64(frozenAt + 1); v <= frozenAt+300; v++ {
 		commitAt(t, s, sh, runs[v%3], v, "t", fmt.Sprint(v))
 	}
-	n := 0
-	for sec := range secs {
+	secs, err := wait()
+	require.NoError(t, err)
+	require.Len(t, secs, 20)
+	for _, sec := range secs {
 		ls, _, err := load(sec)
 		require.NoError(t, err)
 		for _, r := range runs {
 			sameEvents(t, want[r], ls.Events(r, math.MaxUint64), "run %s", r)
 		}
-		n++
 	}
-	assert.Equal(t, 20, n)
 }
 
-// runChunk is the encoded chunk of run from a store at frozenAt, and its body.
-func runChunk(t testing.TB) (enc, body []byte) {
+// runChunk is the chunk of run from a store at frozenAt.
+func runChunk(t testing.TB) *extension.Chunk {
 	t.Helper()
 	s := New(1)
 	sh := s.NewShard(0)
 	steps(t, s, sh, 1, frozenAt)
-	require.NoError(t, extension.SplitChunks(writeSection(t, sh.Freeze(frozenAt)), func(c *extension.Chunk) error {
-		if c.Run == run {
-			body = c.Body
-		}
-		return nil
-	}))
-	require.NotEmpty(t, body)
-	var buf bytes.Buffer
-	require.NoError(t, extension.WriteChunk(&buf, run, body))
-	return buf.Bytes(), body
+	c, err := extensiontest.RunChunk(writeSection(t, sh.Freeze(frozenAt)), run)
+	require.NoError(t, err)
+	require.NotEmpty(t, c.Body)
+	return c
 }
 
 // target returns a store holding events of another run, and its fingerprint.
@@ -207,44 +189,39 @@ func fingerprint(s *Store) string {
 }
 
 func TestLoadSectionTruncated(t *testing.T) {
-	enc, body := runChunk(t)
+	c := runChunk(t)
 	s, sh, _ := target(t)
-	require.NoError(t, sh.LoadSection(bytes.NewReader(enc)), "a streamed chunk loads")
+	require.NoError(t, sh.LoadSection(bytes.NewReader(extensiontest.Encode(c))), "a streamed chunk loads")
 	require.Len(t, s.Events(run, math.MaxUint64), 6)
 
-	for i := range len(enc) {
+	for d := range extensiontest.ChunkCuts(c) {
 		s, sh, fp := target(t)
-		require.ErrorIs(t, sh.LoadSection(bytes.NewReader(enc[:i])), dberr.ErrCorruption, "cut at %d", i)
-		require.Equal(t, fp, fingerprint(s), "cut at %d", i)
+		require.ErrorIs(t, sh.LoadSection(d.Chunk), dberr.ErrCorruption, d.What)
+		require.Equal(t, fp, fingerprint(s), d.What)
 	}
 	// The body holds its event count: any cut fails.
-	for i := range len(body) {
+	for d := range extensiontest.BodyCuts(c) {
 		s, sh, fp := target(t)
-		require.ErrorIs(t, sh.LoadSection(extension.NewChunk(run, body[:i])), dberr.ErrCorruption, "cut at %d", i)
-		require.Equal(t, fp, fingerprint(s), "cut at %d", i)
+		require.ErrorIs(t, sh.LoadSection(d.Chunk), dberr.ErrCorruption, d.What)
+		require.Equal(t, fp, fingerprint(s), d.What)
 	}
 }
 
 func TestLoadSectionFlippedBytes(t *testing.T) {
-	_, body := runChunk(t)
 	failed, broken := 0, 0
-	for i := range len(body) {
-		for _, mask := range []byte{0x01, 0x80, 0xff} {
-			b := bytes.Clone(body)
-			b[i] ^= mask
-			s, sh, fp := target(t)
-			if err := sh.LoadSection(extension.NewChunk(run, b)); err != nil {
-				require.ErrorIs(t, err, dberr.ErrCorruption, "byte %d ^ %#x", i, mask)
-				require.Equal(t, fp, fingerprint(s), "byte %d ^ %#x", i, mask)
-				failed++
-				continue
-			}
-			require.NotEqual(t, 0, i, "format byte %#x accepted", b[0])
-			// Accepted (a changed type, payload, timestamp, commit or hash): the stored hashes
-			// are trusted, so VerifyChain is what notices.
-			if VerifyChain(s.Events(run, math.MaxUint64)) != nil {
-				broken++
-			}
+	for d := range extensiontest.Flips(runChunk(t)) {
+		s, sh, fp := target(t)
+		if err := sh.LoadSection(d.Chunk); err != nil {
+			require.ErrorIs(t, err, dberr.ErrCorruption, d.What)
+			require.Equal(t, fp, fingerprint(s), d.What)
+			failed++
+			continue
+		}
+		require.NotEqual(t, 0, d.At, "format byte accepted: %s", d.What)
+		// Accepted (a changed type, payload, timestamp, commit or hash): the stored hashes
+		// are trusted, so VerifyChain is what notices.
+		if VerifyChain(s.Events(run, math.MaxUint64)) != nil {
+			broken++
 		}
 	}
 	assert.Greater(t, failed, 0)
@@ -321,11 +298,10 @@ func TestLoadSectionAllocations(t *testing.T) {
 	for v := uint64(1); v <= 100; v++ {
 		commitAt(t, s, sh, run, v, "t", `{"n":1}`, `[2]`)
 	}
-	var b []byte
-	require.NoError(t, extension.SplitChunks(writeSection(t, sh.Freeze(100)), func(c *extension.Chunk) error {
-		b = c.Body
-		return nil
-	}))
+	chunks, err := extensiontest.Chunks(writeSection(t, sh.Freeze(100)))
+	require.NoError(t, err)
+	require.Len(t, chunks, 1)
+	b := chunks[0].Body
 	allocs := testing.AllocsPerRun(20, func() {
 		fresh := New(1).NewShard(0)
 		if err := fresh.LoadSection(extension.NewChunk(run, b)); err != nil {
@@ -336,8 +312,7 @@ func TestLoadSectionAllocations(t *testing.T) {
 }
 
 func FuzzLoadSection(f *testing.F) {
-	_, body := runChunk(f)
-	f.Add(body)
+	f.Add(runChunk(f).Body)
 	f.Add([]byte{sectionFormat, 1, 0, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 't', 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

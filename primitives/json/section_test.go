@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,15 +34,15 @@ func commitRun(t testing.TB, s *Store, sh *shard, r extension.RunID, version uin
 
 func writeSection(t testing.TB, fv extension.FrozenView) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	require.NoError(t, fv.WriteSection(&buf))
-	return buf.Bytes()
+	sec, err := extensiontest.Section(fv)
+	require.NoError(t, err)
+	return sec
 }
 
 // load loads every chunk of sec into a fresh store.
 func load(sec []byte) (*Store, *shard, error) {
 	s, sh := newStore()
-	return s, sh, extension.SplitChunks(sec, func(c *extension.Chunk) error { return sh.LoadSection(c) })
+	return s, sh, extensiontest.LoadSection(sec, []*shard{sh})
 }
 
 // docState is everything a reader sees of a document, and what validation reads of it.
@@ -225,19 +226,7 @@ func TestSectionWrittenDuringApply(t *testing.T) {
 	s, sh := newStore()
 	steps(t, s, sh, 1, frozenAt)
 	want := dump(t, s, run, frozenAt)
-	fv := sh.Freeze(frozenAt)
-	secs := make(chan []byte, 20)
-	go func() {
-		defer close(secs)
-		for range cap(secs) {
-			var buf bytes.Buffer
-			if err := fv.WriteSection(&buf); err != nil {
-				t.Error(err)
-				return
-			}
-			secs <- buf.Bytes()
-		}
-	}()
+	wait := extensiontest.WriteConcurrently(20, sh.Freeze(frozenAt))
 	for v := uint64(frozenAt + 1); v <= frozenAt+200; v++ {
 		commitRun(t, s, sh, run, v, func(tx *Tx) {
 			require.NoError(t, tx.Set("a", "$.n", []byte(fmt.Sprint(v))))
@@ -247,31 +236,25 @@ func TestSectionWrittenDuringApply(t *testing.T) {
 			sh.Trim(frozenAt)
 		}
 	}
-	n := 0
-	for sec := range secs {
+	secs, err := wait()
+	require.NoError(t, err)
+	require.Len(t, secs, 20)
+	for _, sec := range secs {
 		ls, _, err := load(sec)
 		require.NoError(t, err)
 		assert.Equal(t, want, dump(t, ls, run, math.MaxUint64))
-		n++
 	}
-	assert.Equal(t, 20, n)
 }
 
-// runChunk is the encoded chunk of run from a store at frozenAt, and its body.
-func runChunk(t *testing.T) (enc, body []byte) {
+// runChunk is the chunk of run from a store at frozenAt.
+func runChunk(t *testing.T) *extension.Chunk {
 	t.Helper()
 	s, sh := newStore()
 	steps(t, s, sh, 1, frozenAt)
-	require.NoError(t, extension.SplitChunks(writeSection(t, sh.Freeze(frozenAt)), func(c *extension.Chunk) error {
-		if c.Run == run {
-			body = c.Body
-		}
-		return nil
-	}))
-	require.NotEmpty(t, body)
-	var buf bytes.Buffer
-	require.NoError(t, extension.WriteChunk(&buf, run, body))
-	return buf.Bytes(), body
+	c, err := extensiontest.RunChunk(writeSection(t, sh.Freeze(frozenAt)), run)
+	require.NoError(t, err)
+	require.NotEmpty(t, c.Body)
+	return c
 }
 
 // target returns a store holding a document of another run, and its fingerprint.
@@ -295,61 +278,57 @@ func fingerprint(t *testing.T, s *Store) string {
 }
 
 func TestLoadSectionTruncated(t *testing.T) {
-	enc, body := runChunk(t)
+	c := runChunk(t)
 	orig, osh := newStore()
 	steps(t, orig, osh, 1, frozenAt)
 	want := dump(t, orig, run, frozenAt)
 
 	s, sh, _ := target(t)
-	require.NoError(t, sh.LoadSection(bytes.NewReader(enc)), "a streamed chunk loads")
+	require.NoError(t, sh.LoadSection(bytes.NewReader(extensiontest.Encode(c))), "a streamed chunk loads")
 	assert.Equal(t, want, dump(t, s, run, frozenAt))
 
-	for i := range len(enc) {
+	for cut := range extensiontest.ChunkCuts(c) {
 		s, sh, fp := target(t)
-		err := sh.LoadSection(bytes.NewReader(enc[:i]))
-		require.ErrorIs(t, err, dberr.ErrCorruption, "cut at %d", i)
-		require.Equal(t, fp, fingerprint(t, s), "cut at %d", i)
+		err := sh.LoadSection(cut.Chunk)
+		require.ErrorIs(t, err, dberr.ErrCorruption, cut.What)
+		require.Equal(t, fp, fingerprint(t, s), cut.What)
 	}
 	// A body cut at a record boundary is a valid, smaller table (the format has no count);
 	// anything else fails. Either way what loads is part of what was written.
 	failed := 0
-	for i := range len(body) {
+	for cut := range extensiontest.BodyCuts(c) {
 		s, sh, fp := target(t)
-		if err := sh.LoadSection(extension.NewChunk(run, body[:i])); err != nil {
-			require.ErrorIs(t, err, dberr.ErrCorruption, "cut at %d", i)
-			require.Equal(t, fp, fingerprint(t, s), "cut at %d", i)
+		if err := sh.LoadSection(cut.Chunk); err != nil {
+			require.ErrorIs(t, err, dberr.ErrCorruption, cut.What)
+			require.Equal(t, fp, fingerprint(t, s), cut.What)
 			failed++
 			continue
 		}
 		for k, d := range dump(t, s, run, frozenAt) {
-			assert.Equal(t, want[k], d, "cut at %d: %s", i, k)
+			assert.Equal(t, want[k], d, "%s: %s", cut.What, k)
 		}
 	}
-	assert.Greater(t, failed, len(body)*9/10)
+	assert.Greater(t, failed, len(c.Body)*9/10)
 }
 
 func TestLoadSectionFlippedBytes(t *testing.T) {
-	_, body := runChunk(t)
+	c := runChunk(t)
 	failed := 0
-	for i := range len(body) {
-		for _, mask := range []byte{0x01, 0x80, 0xff} {
-			b := bytes.Clone(body)
-			b[i] ^= mask
-			s, sh, fp := target(t)
-			err := sh.LoadSection(extension.NewChunk(run, b))
-			if err != nil {
-				require.ErrorIs(t, err, dberr.ErrCorruption, "byte %d ^ %#x", i, mask)
-				require.Equal(t, fp, fingerprint(t, s), "byte %d ^ %#x", i, mask)
-				failed++
-				continue
-			}
-			require.NotPanics(t, func() { _ = fingerprint(t, s) })
-			if i == 0 {
-				t.Fatalf("format byte %#x accepted", b[0])
-			}
+	for d := range extensiontest.Flips(c) {
+		s, sh, fp := target(t)
+		err := sh.LoadSection(d.Chunk)
+		if err != nil {
+			require.ErrorIs(t, err, dberr.ErrCorruption, d.What)
+			require.Equal(t, fp, fingerprint(t, s), d.What)
+			failed++
+			continue
+		}
+		require.NotPanics(t, func() { _ = fingerprint(t, s) })
+		if d.At == 0 {
+			t.Fatalf("format byte accepted: %s", d.What)
 		}
 	}
-	assert.Greater(t, failed, len(body))
+	assert.Greater(t, failed, len(c.Body))
 }
 
 func TestLoadSectionRejects(t *testing.T) {
@@ -419,12 +398,12 @@ func TestValidNumber(t *testing.T) {
 func FuzzLoadSection(f *testing.F) {
 	s, sh := newStore()
 	steps(f, s, sh, 1, frozenAt)
-	var buf bytes.Buffer
-	if err := sh.Freeze(frozenAt).WriteSection(&buf); err != nil {
+	chunks, err := extensiontest.Chunks(writeSection(f, sh.Freeze(frozenAt)))
+	if err != nil {
 		f.Fatal(err)
 	}
-	if err := extension.SplitChunks(buf.Bytes(), func(c *extension.Chunk) error { f.Add(c.Body); return nil }); err != nil {
-		f.Fatal(err)
+	for _, c := range chunks {
+		f.Add(c.Body)
 	}
 	f.Add([]byte{1, 9, 0, 1, 'k', 1, tagObject, 1, 1, 'a', tagArray, 1, tagNumber, 1, '1'})
 	f.Add([]byte{})
@@ -441,11 +420,11 @@ func FuzzLoadSection(f *testing.F) {
 			return
 		}
 		// Accepted: every document reads, and writes and loads back to the same.
-		var buf bytes.Buffer
-		if err := sh.Freeze(math.MaxUint64).WriteSection(&buf); err != nil {
+		sec, err := extensiontest.Section(sh.Freeze(math.MaxUint64))
+		if err != nil {
 			t.Fatal(err)
 		}
-		again, _, err := load(buf.Bytes())
+		again, _, err := load(sec)
 		if err != nil {
 			t.Fatalf("a loaded section does not load again: %v", err)
 		}
@@ -484,11 +463,10 @@ func BenchmarkLoadSection(b *testing.B) {
 			}
 		})
 	}
-	var body []byte
-	require.NoError(b, extension.SplitChunks(writeSection(b, sh.Freeze(20)), func(c *extension.Chunk) error {
-		body = c.Body
-		return nil
-	}))
+	chunks, err := extensiontest.Chunks(writeSection(b, sh.Freeze(20)))
+	require.NoError(b, err)
+	require.Len(b, chunks, 1)
+	body := chunks[0].Body
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
 	for range b.N {

@@ -1,10 +1,10 @@
 package kv
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -13,18 +13,14 @@ import (
 // shards, routing each chunk by run as the engine does.
 func sectionRoundTrip(t testing.TB, s *Store, version uint64, n int) (*Store, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	for _, sh := range s.shards {
-		require.NoError(t, sh.Freeze(version).WriteSection(&buf))
-	}
+	sec, err := extensiontest.Section(extensiontest.Freeze(s.shards, version)...)
+	require.NoError(t, err)
 	fresh := New(n)
 	for i := range n {
 		fresh.NewShard(i)
 	}
-	require.NoError(t, extension.SplitChunks(buf.Bytes(), func(c *extension.Chunk) error {
-		return fresh.shards[c.Run.Shard(n)].LoadSection(c)
-	}))
-	return fresh, buf.Bytes()
+	require.NoError(t, extensiontest.LoadSection(sec, fresh.shards))
+	return fresh, sec
 }
 
 func TestSectionRoundTrip(t *testing.T) {
@@ -80,9 +76,9 @@ func FuzzLoadSection(f *testing.F) {
 		es[i].TxID = 1
 	}
 	require.NoError(f, sh.Apply(es))
-	var buf bytes.Buffer
-	require.NoError(f, sh.Freeze(1).WriteSection(&buf))
-	f.Add(buf.Bytes()[extension.ChunkHeaderSize:])
+	sec, err := extensiontest.Section(sh.Freeze(1))
+	require.NoError(f, err)
+	f.Add(sec[extension.ChunkHeaderSize:])
 	f.Add([]byte{1, 1, 0, 1, 'k', 0})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fresh, fsh := newStore()

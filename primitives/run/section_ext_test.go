@@ -5,10 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sync"
+	"slices"
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/stretchr/testify/assert"
@@ -47,30 +48,20 @@ func (st *store) do(t testing.TB, ch *run.Change, err error, id extension.RunID,
 	require.NoError(t, st.shardOf(id).Apply(es))
 }
 
-func (st *store) freeze(v uint64) []extension.FrozenView {
-	var out []extension.FrozenView
-	for _, sh := range st.shards {
-		out = append(out, sh.Freeze(v))
-	}
-	return out
-}
+func (st *store) freeze(v uint64) []extension.FrozenView { return extensiontest.Freeze(st.shards, v) }
 
 func writeSection(t testing.TB, views []extension.FrozenView) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	for _, fv := range views {
-		require.NoError(t, fv.WriteSection(&buf))
-	}
-	return buf.Bytes()
+	sec, err := extensiontest.Section(views...)
+	require.NoError(t, err)
+	return sec
 }
 
 // loadSection loads every chunk of sec into a fresh store of n shards, routing each by its run.
 func loadSection(t testing.TB, sec []byte, n int) *store {
 	t.Helper()
 	st := newStore(n)
-	require.NoError(t, extension.SplitChunks(sec, func(c *extension.Chunk) error {
-		return st.shardOf(c.Run).LoadSection(c)
-	}))
+	require.NoError(t, extensiontest.LoadSection(sec, st.shards))
 	return st
 }
 
@@ -279,20 +270,14 @@ func TestRunSectionDamage(t *testing.T) {
 	var views []extension.FrozenView
 	ids, mid, _ := lifecycles(t, st, func() { views = st.freeze(10) })
 	sec := writeSection(t, views)
-	var chunks []*extension.Chunk
-	require.NoError(t, extension.SplitChunks(sec, func(c *extension.Chunk) error {
-		chunks = append(chunks, c)
-		return nil
-	}))
+	chunks, err := extensiontest.Chunks(sec)
+	require.NoError(t, err)
 	require.Len(t, chunks, 5)
 	for i, c := range chunks {
+		others := slices.Delete(slices.Clone(chunks), i, i+1)
 		base := func() *store {
 			f := newStore(3)
-			for j, o := range chunks {
-				if j != i {
-					require.NoError(t, f.shardOf(o.Run).LoadSection(extension.NewChunk(o.Run, o.Body)))
-				}
-			}
+			require.NoError(t, extensiontest.LoadChunks(others, f.shards))
 			return f
 		}
 		f := base()
@@ -302,33 +287,27 @@ func TestRunSectionDamage(t *testing.T) {
 			require.ErrorIs(t, err, dberr.ErrCorruption, what)
 			require.Equal(t, want, view(f.s, ids, ^uint64(0)), what)
 		}
-		var enc bytes.Buffer
-		require.NoError(t, extension.WriteChunk(&enc, c.Run, c.Body))
-		for n := range len(c.Body) {
+		for d := range extensiontest.BodyCuts(c) {
 			var err error
-			require.NotPanics(t, func() { err = f.shardOf(c.Run).LoadSection(extension.NewChunk(c.Run, c.Body[:n])) })
-			check(fmt.Sprintf("body cut at %d", n), err)
+			require.NotPanics(t, func() { err = f.shardOf(c.Run).LoadSection(d.Chunk) })
+			check(d.What, err)
 		}
-		for n := range enc.Len() {
-			check(fmt.Sprintf("chunk cut at %d", n), f.shardOf(c.Run).LoadSection(bytes.NewReader(enc.Bytes()[:n])))
+		for d := range extensiontest.ChunkCuts(c) {
+			check(d.What, f.shardOf(c.Run).LoadSection(d.Chunk))
 		}
 		failed := 0
-		for n := range len(c.Body) {
-			for _, mask := range []byte{0x01, 0x80, 0xFF} {
-				b := bytes.Clone(c.Body)
-				b[n] ^= mask
-				var err error
-				require.NotPanics(t, func() { err = f.shardOf(c.Run).LoadSection(extension.NewChunk(c.Run, b)) })
-				if err == nil {
-					f = base()
-					continue
-				}
-				failed++
-				check(fmt.Sprintf("flip %#x at %d", mask, n), err)
+		for d := range extensiontest.Flips(c) {
+			var err error
+			require.NotPanics(t, func() { err = f.shardOf(c.Run).LoadSection(d.Chunk) })
+			if err == nil {
+				f = base()
+				continue
 			}
+			failed++
+			check(d.What, err)
 		}
 		assert.Greater(t, failed, len(c.Body)/2)
-		require.NoError(t, f.shardOf(c.Run).LoadSection(bytes.NewReader(enc.Bytes())))
+		require.NoError(t, f.shardOf(c.Run).LoadSection(bytes.NewReader(extensiontest.Encode(c))))
 	}
 	assert.Equal(t, view(st.s, ids, mid), view(loadSection(t, sec, 3).s, ids, ^uint64(0)))
 }
@@ -342,20 +321,7 @@ func TestRunSectionWhileApplying(t *testing.T) {
 		st.do(t, ch, err, id, uint64(i+1))
 	}
 	v := uint64(len(ids))
-	views := st.freeze(v)
-	var sec []byte
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var buf bytes.Buffer
-		for _, fv := range views {
-			if err := fv.WriteSection(&buf); err != nil {
-				t.Error(err)
-			}
-		}
-		sec = buf.Bytes()
-	}()
+	wait := extensiontest.WriteConcurrently(1, st.freeze(v)...)
 	ver := v
 	for i, id := range ids {
 		ver++
@@ -365,8 +331,10 @@ func TestRunSectionWhileApplying(t *testing.T) {
 		ch, err = st.s.Begin(extension.RunID{0x99, byte(i), byte(i >> 8)}, run.Info{})
 		st.do(t, ch, err, extension.RunID{0x99, byte(i), byte(i >> 8)}, ver)
 	}
-	wg.Wait()
-	fresh := loadSection(t, sec, 3)
+	secs, err := wait()
+	require.NoError(t, err)
+	require.Len(t, secs, 1)
+	fresh := loadSection(t, secs[0], 3)
 	assert.Equal(t, view(st.s, ids, v), view(fresh.s, ids, ^uint64(0)))
 	assert.Len(t, fresh.s.Records(^uint64(0)), len(ids))
 }
@@ -375,10 +343,11 @@ func FuzzLoadSection(f *testing.F) {
 	st := newStore(2)
 	var views []extension.FrozenView
 	lifecycles(f, st, func() { views = st.freeze(10) })
-	require.NoError(f, extension.SplitChunks(writeSection(f, views), func(c *extension.Chunk) error {
+	chunks, err := extensiontest.Chunks(writeSection(f, views))
+	require.NoError(f, err)
+	for _, c := range chunks {
 		f.Add(c.Body)
-		return nil
-	}))
+	}
 	f.Add(rawBody(1, 1, byte(run.Orphaned), -1, 0, "", `null`))
 	id := sectionRunIDs(1)[0]
 	f.Fuzz(func(t *testing.T, b []byte) {

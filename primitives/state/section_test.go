@@ -1,11 +1,11 @@
 package state
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,11 +25,10 @@ func TestSectionKeepsTombstoneCounters(t *testing.T) {
 	applyEntry(4, TypeInit, "live", 1, []byte("x"))
 	applyEntry(5, TypeSet, "live", 2, []byte("later"))
 
-	var buf bytes.Buffer
-	require.NoError(t, sh.Freeze(4).WriteSection(&buf))
+	sec, err := extensiontest.Section(sh.Freeze(4))
+	require.NoError(t, err)
 	fresh := New(1)
-	fsh := fresh.NewShard(0)
-	require.NoError(t, extension.SplitChunks(buf.Bytes(), func(c *extension.Chunk) error { return fsh.LoadSection(c) }))
+	require.NoError(t, extensiontest.LoadSection(sec, []extension.Shard{fresh.NewShard(0)}))
 
 	live := fresh.chain(run, "live").At(4)
 	require.NotNil(t, live)
@@ -47,9 +46,9 @@ func FuzzLoadSection(f *testing.F) {
 	sh := s.NewShard(0)
 	p := encode(run, "cell", 2, 99, []byte("v"))
 	require.NoError(f, sh.Apply([]commitlog.Entry{{Type: TypeSet, Version: 1, TxID: 1, Payload: p}}))
-	var buf bytes.Buffer
-	require.NoError(f, sh.Freeze(1).WriteSection(&buf))
-	f.Add(buf.Bytes()[extension.ChunkHeaderSize:])
+	sec, err := extensiontest.Section(sh.Freeze(1))
+	require.NoError(f, err)
+	f.Add(sec[extension.ChunkHeaderSize:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fresh := New(1)
 		fsh := fresh.NewShard(0)

@@ -5,10 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"sync"
+	"slices"
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,28 +125,18 @@ func answers(s *Store, ref *multi, v uint64) map[string]any {
 // section writes the frozen views into one section.
 func section(t testing.TB, views []extension.FrozenView) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	for _, fv := range views {
-		require.NoError(t, fv.WriteSection(&buf))
-	}
-	return buf.Bytes()
+	sec, err := extensiontest.Section(views...)
+	require.NoError(t, err)
+	return sec
 }
 
-func freezeAll(s *Store, v uint64) []extension.FrozenView {
-	var views []extension.FrozenView
-	for _, sh := range s.shards {
-		views = append(views, sh.Freeze(v))
-	}
-	return views
-}
+func freezeAll(s *Store, v uint64) []extension.FrozenView { return extensiontest.Freeze(s.shards, v) }
 
 // load loads every chunk of sec into a fresh store of n shards, routing each by its run.
 func load(t testing.TB, sec []byte, n int) *Store {
 	t.Helper()
 	fresh := newMulti(n)
-	require.NoError(t, extension.SplitChunks(sec, func(c *extension.Chunk) error {
-		return fresh.shardOf(c.Run).LoadSection(c)
-	}))
+	require.NoError(t, extensiontest.LoadSection(sec, fresh.s.shards))
 	return fresh.s
 }
 
@@ -217,9 +208,7 @@ func TestSectionThenApply(t *testing.T) {
 	sec := section(t, freezeAll(m.s, 2))
 
 	fm := newMulti(3)
-	require.NoError(t, extension.SplitChunks(sec, func(c *extension.Chunk) error {
-		return fm.shardOf(c.Run).LoadSection(c)
-	}))
+	require.NoError(t, extensiontest.LoadSection(sec, fm.s.shards))
 	f := fm.s
 	_, ok := f.Get(r, "later", 3)
 	assert.False(t, ok)
@@ -342,21 +331,15 @@ func TestSectionDamage(t *testing.T) {
 	const mid, last = 12, 16
 	m, views := buildRandom(t, 2, mid, last)
 	sec := section(t, views)
-	var chunks []*extension.Chunk
-	require.NoError(t, extension.SplitChunks(sec, func(c *extension.Chunk) error {
-		chunks = append(chunks, c)
-		return nil
-	}))
+	chunks, err := extensiontest.Chunks(sec)
+	require.NoError(t, err)
 	require.NotEmpty(t, chunks)
 	for i, c := range chunks {
 		// A store holding every other chunk.
+		others := slices.Delete(slices.Clone(chunks), i, i+1)
 		base := func() *multi {
 			f := newMulti(3)
-			for j, o := range chunks {
-				if j != i {
-					require.NoError(t, f.shardOf(o.Run).LoadSection(extension.NewChunk(o.Run, o.Body)))
-				}
-			}
+			require.NoError(t, extensiontest.LoadChunks(others, f.s.shards))
 			return f
 		}
 		f := base()
@@ -368,39 +351,33 @@ func TestSectionDamage(t *testing.T) {
 			_, ok := sh.runs.Load(c.Run)
 			require.False(t, ok, what)
 		}
-		var enc bytes.Buffer
-		require.NoError(t, extension.WriteChunk(&enc, c.Run, c.Body))
-		for n := range len(c.Body) {
+		for d := range extensiontest.BodyCuts(c) {
 			var err error
-			require.NotPanics(t, func() { err = sh.LoadSection(extension.NewChunk(c.Run, c.Body[:n])) })
-			unchanged(fmt.Sprintf("body cut at %d", n), err)
+			require.NotPanics(t, func() { err = sh.LoadSection(d.Chunk) })
+			unchanged(d.What, err)
 		}
-		for n := range enc.Len() {
-			unchanged(fmt.Sprintf("chunk cut at %d", n), sh.LoadSection(bytes.NewReader(enc.Bytes()[:n])))
+		for d := range extensiontest.ChunkCuts(c) {
+			unchanged(d.What, sh.LoadSection(d.Chunk))
 		}
 		require.Equal(t, want, answers(f.s, m, ^uint64(0)))
 
 		failed := 0
-		for n := range len(c.Body) {
-			for _, mask := range []byte{0x01, 0x80, 0xFF} {
-				b := bytes.Clone(c.Body)
-				b[n] ^= mask
-				var err error
-				require.NotPanics(t, func() { err = sh.LoadSection(extension.NewChunk(c.Run, b)) })
-				if err == nil {
-					f = base() // the flip decoded into other spans: start again
-					sh = f.shardOf(c.Run)
-					continue
-				}
-				failed++
-				unchanged(fmt.Sprintf("flip %#x at %d", mask, n), err)
+		for d := range extensiontest.Flips(c) {
+			var err error
+			require.NotPanics(t, func() { err = sh.LoadSection(d.Chunk) })
+			if err == nil {
+				f = base() // the flip decoded into other spans: start again
+				sh = f.shardOf(c.Run)
+				continue
 			}
+			failed++
+			unchanged(d.What, err)
 		}
 		assert.Equal(t, want, answers(f.s, m, ^uint64(0)))
 		assert.Greater(t, failed, len(c.Body)/2, "flips are caught (many decode: names and JSON are free text)")
 
 		// The intact chunk, through a plain reader, loads the same as the original.
-		require.NoError(t, sh.LoadSection(bytes.NewReader(enc.Bytes())))
+		require.NoError(t, sh.LoadSection(bytes.NewReader(extensiontest.Encode(c))))
 	}
 	assert.Equal(t, answers(m.s, m, mid), answers(load(t, sec, 3), m, ^uint64(0)))
 }
@@ -413,31 +390,21 @@ func TestSectionWhileApplying(t *testing.T) {
 	runs := sectionRuns(3)
 	rng := rand.New(rand.NewPCG(3, 3))
 	m.randomCommits(t, rng, runs, 1, 50, []string{"t"})
-	views := freezeAll(m.s, 50)
-	var sec []byte
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var buf bytes.Buffer
-		for _, fv := range views {
-			if err := fv.WriteSection(&buf); err != nil {
-				t.Error(err)
-			}
-		}
-		sec = buf.Bytes()
-	}()
+	wait := extensiontest.WriteConcurrently(1, freezeAll(m.s, 50)...)
 	m.randomCommits(t, rng, runs, 51, 400, []string{"t", "u"})
-	wg.Wait()
-	assert.Equal(t, answers(m.s, m, 50), answers(load(t, sec, 3), m, ^uint64(0)))
+	secs, err := wait()
+	require.NoError(t, err)
+	require.Len(t, secs, 1)
+	assert.Equal(t, answers(m.s, m, 50), answers(load(t, secs[0], 3), m, ^uint64(0)))
 }
 
 func FuzzLoadSection(f *testing.F) {
 	_, views := buildRandom(f, 4, 8, 10)
-	require.NoError(f, extension.SplitChunks(section(f, views), func(c *extension.Chunk) error {
+	chunks, err := extensiontest.Chunks(section(f, views))
+	require.NoError(f, err)
+	for _, c := range chunks {
 		f.Add(c.Body)
-		return nil
-	}))
+	}
 	f.Add(body(sectionSpan{1, sp("a", "", 1)}, sectionSpan{1, sp("b", "a", 1)}))
 	f.Add([]byte{sectionFormat, 0})
 	r := sectionRuns(1)[0]
