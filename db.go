@@ -31,6 +31,10 @@
 //     Close starts still complete; later calls return ErrClosed.
 //   - With InMemory durability the dir argument of Open is ignored and may be empty.
 //   - Sync in InMemory mode does nothing and returns nil.
+//   - Every Open of a directory marks the runs still Active as Orphaned — after a clean Close
+//     too: the process that ran them is gone either way. ResumeRun picks one up again.
+//   - Close takes a snapshot when Snapshot.OnClose is set (the default) and returns its error
+//     if it fails; nothing is lost then, the log holds every commit.
 package inmem
 
 import (

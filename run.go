@@ -139,8 +139,8 @@ func (db *DB) ListRuns(f RunFilter) ([]RunMetadata, error) {
 	return out, nil
 }
 
-// OrphanedRuns returns the runs marked Orphaned: active when the process stopped. (Recovery
-// marks them with the snapshot-and-recovery work; until then a reopened run stays Active.)
+// OrphanedRuns returns the runs marked Orphaned: active when the database last stopped, marked
+// by recovery at Open (each a logged system transaction). ResumeRun makes one Active again.
 func (db *DB) OrphanedRuns() []RunID {
 	runs, _ := db.ListRuns(RunFilter{Status: RunOrphaned})
 	ids := make([]RunID, len(runs))
