@@ -360,3 +360,30 @@ func TestIntervalTriggersSnapshots(t *testing.T) {
 		require.NoError(t, db.Close())
 	})
 }
+
+// With the WAL before the snapshots retired, damaged snapshots cannot be replaced by the log:
+// Open fails, saying why each snapshot was rejected, and changes nothing.
+func TestNoUsableSnapshotAfterRetirement(t *testing.T) {
+	dir := t.TempDir()
+	small := func(o *inmem.Options) { o.SegmentSize = 8 << 10 }
+	db := openDir(t, dir, small, noCloseSnapshot)
+	run := newRun(t, db)
+	for i := range 100 {
+		require.NoError(t, db.KV().Put(ctx, run, "k", make([]byte, 200+i)))
+	}
+	a, err := db.Snapshot()
+	require.NoError(t, err)
+	b, err := db.Snapshot()
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	corruptSnapshot(t, a.Path)
+	corruptSnapshot(t, b.Path)
+
+	_, err = inmem.Open(dir, reopenOptions())
+	require.ErrorIs(t, err, inmem.ErrCorruption)
+	assert.ErrorContains(t, err, "no snapshot could be used")
+	assert.ErrorContains(t, err, filepath.Base(b.Path))
+	for _, p := range []string{a.Path, b.Path} {
+		assert.FileExists(t, p, "a rejected snapshot is never deleted")
+	}
+}
