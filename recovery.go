@@ -83,11 +83,10 @@ func (db *DB) loadSnapshot(path string) (snapshotter.Header, error) {
 	if err != nil {
 		return h, err
 	}
-	prims := db.registry.Primitives()
-	byOwner := make([][]byte, len(prims))
+	byOwner := make([][]byte, len(db.registry.Primitives()))
 	for _, sec := range sections {
-		owner := sectionOwner(prims, sec.ID)
-		if owner < 0 {
+		owner, ok := db.registry.SectionOwner(sec.ID)
+		if !ok {
 			db.opts.Logger.Warn("inmem: snapshot section of no registered primitive skipped",
 				"snapshot", path, "section", sec.ID)
 			continue
@@ -108,8 +107,7 @@ func (db *DB) orphanActiveRuns() ([]RunID, error) {
 		if r.Status != RunActive {
 			continue
 		}
-		c := actors.NewCommit(r.ID, 0, db.runs.Orphan(r.ID))
-		c.System = true
+		c := systemCommit(r.ID, db.runs.Orphan(r.ID))
 		if err := db.engine.Submit(context.Background(), c); err != nil {
 			return ids, fmt.Errorf("inmem: mark run %s orphaned: %w", r.ID, err)
 		}

@@ -56,9 +56,14 @@ func (db *DB) AbortRun(ctx context.Context, id RunID, reason string) error {
 
 // lifecycle commits a run change as its own system transaction.
 func (db *DB) lifecycle(ctx context.Context, id RunID, ch *run.Change) error {
+	return db.submit(ctx, systemCommit(id, ch))
+}
+
+// systemCommit is a run change as a commit of its own, never part of a user's transaction.
+func systemCommit(id RunID, ch *run.Change) *actors.Commit {
 	c := actors.NewCommit(id, 0, ch)
 	c.System = true
-	return db.submit(ctx, c)
+	return c
 }
 
 // RunStatus returns the run's status; an unknown run is RunNotFound, not an error. GlobalRun

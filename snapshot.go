@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
@@ -119,13 +118,4 @@ func (s snapshotSource) Freeze(ctx context.Context, version uint64) ([]snapshott
 		out[i] = snapshotter.View{SectionID: prims[i].SectionID(), Shards: shards}
 	}
 	return out, nil
-}
-
-func sectionOwner(prims []extension.Primitive, id uint8) int {
-	for i, p := range prims {
-		if p.SectionID() == id {
-			return i
-		}
-	}
-	return -1
 }

@@ -132,11 +132,11 @@ func (p *Pipeline) Serve(lastVersion, logEnd uint64, log LogFactory) error {
 	return nil
 }
 
-// Load restores shard state from snapshot sections before recovery replays the log, and
-// publishes version, the snapshot's: sections[owner] is the run-chunk stream of primitive owner
-// (nil: none). Every shard actor
-// scans its primitive's stream and loads the chunks of its own runs, all actors in parallel.
-// Chunks are routed by run for this pipeline's shard count, whatever the writer's was.
+// Load restores shard state from snapshot sections before recovery replays the log, then
+// publishes version, the snapshot's. sections[owner] is the run-chunk stream of primitive owner
+// (nil: none). Every shard actor scans its primitive's stream and loads the chunks of its own
+// runs, all actors in parallel; chunks are routed by run for this pipeline's shard count,
+// whatever the writer's was.
 func (p *Pipeline) Load(sections [][]byte, version uint64) error {
 	errs := make([]error, len(p.applier.actors))
 	err := p.applier.Ask(context.Background(), func(owner, shard int, s extension.Shard) {

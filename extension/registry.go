@@ -15,7 +15,7 @@ var ErrDuplicate = errors.New("extension: primitive conflicts with a registered 
 type Registry struct {
 	prims    []Primitive
 	types    commitlog.Registry
-	sections [256]bool
+	sections [256]int // owner+1 of each section id; 0: free
 	names    map[string]bool
 }
 
@@ -32,7 +32,7 @@ func (r *Registry) Register(p Primitive) error {
 	if r.names[name] {
 		return fmt.Errorf("%w: name %q", ErrDuplicate, name)
 	}
-	if r.sections[sec] {
+	if r.sections[sec] != 0 {
 		return fmt.Errorf("%w: %q wants section id %d", ErrDuplicate, name, sec)
 	}
 	lo, hi := p.EntryTypes()
@@ -42,13 +42,18 @@ func (r *Registry) Register(p Primitive) error {
 	if r.names == nil {
 		r.names = make(map[string]bool)
 	}
-	r.names[name], r.sections[sec] = true, true
+	r.names[name], r.sections[sec] = true, len(r.prims)+1
 	r.prims = append(r.prims, p)
 	return nil
 }
 
 // Primitives returns the registered primitives; index i is owner i.
 func (r *Registry) Primitives() []Primitive { return r.prims }
+
+// SectionOwner returns the index of the primitive whose snapshot section id is id.
+func (r *Registry) SectionOwner(id uint8) (int, bool) {
+	return r.sections[id] - 1, r.sections[id] != 0
+}
 
 // Owner returns the index of the primitive owning entry type t.
 func (r *Registry) Owner(t uint8) (int, bool) { return r.types.Owner(t) }
