@@ -160,6 +160,7 @@ func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) bo
 			"cycle %d writer %d: the toy primitive disagrees with KV", cycle, g)
 		acked[g] = present // the next child resumes after what is there
 	}
+	requireReplayMatchesLive(t, db, "cycle %d: replay after SIGKILL and recovery", cycle)
 	rec := db.LastRecovery()
 	require.NotNil(t, rec)
 	require.True(t, rec.Consistent)

@@ -219,6 +219,7 @@ func cfsCheck(t testing.TB, db *inmem.DB, run inmem.RunID, mustHave, attempted [
 		require.Equal(t, strconv.Itoa(i), string(p.Value), "key %s: wrong value (R4)", p.Key)
 		present[g]++
 	}
+	requireReplayMatchesLive(t, db, "after a simulated crash")
 	for g := range present {
 		require.GreaterOrEqual(t, present[g], mustHave[g],
 			"committer %d: acknowledged commit lost (R5): %d present, %d acknowledged", g, present[g], mustHave[g])

@@ -100,7 +100,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db := &DB{opts: o, kv: kv.New(o.Shards), docs: jsondoc.New(o.Shards), events: event.New(o.Shards),
 		states: state.New(o.Shards), traces: trace.New(o.Shards), runs: run.New(o.Shards)}
 	db.kvAPI.db, db.jsonAPI.db, db.eventsAPI.db, db.stateAPI.db, db.tracesAPI.db = db, db, db, db, db
-	builtins := []Primitive{db.kv, db.docs, db.events, db.states, db.traces, db.runs}
+	builtins := []Primitive{db.kv, db.docs, db.events, db.states, db.traces, db.runs} // owner order: replay.go
 	for _, p := range append(builtins, o.Primitives...) {
 		if err := db.registry.Register(p); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)

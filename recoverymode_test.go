@@ -45,6 +45,12 @@ func rmPut(run inmem.RunID, tx uint64, key, value string) commitlog.Entry {
 	return commitlog.Entry{Type: 0x10, Version: 1, TxID: tx, Payload: p}
 }
 
+// rmStep builds the run journal's step entry of a transaction (run id, commit time).
+func rmStep(run inmem.RunID, tx uint64) commitlog.Entry {
+	p := binary.LittleEndian.AppendUint64(append([]byte(nil), run[:]...), 0)
+	return commitlog.Entry{Type: runprim.TypeStep, Version: 1, TxID: tx, Payload: p}
+}
+
 // rmLastVersion returns the commit version of the log's last transaction.
 func rmLastVersion(l *wdLog) uint64 { return l.txs[len(l.txs)-1].entries[0].tx }
 
@@ -58,7 +64,7 @@ func TestRecoveryModeMarkerMissing(t *testing.T) {
 	last := l.tx(n - 1)
 	dir := wdCopy(t, l.dir)
 	seg := wdRebase(t, last.seg, l.dir, dir)
-	require.NoError(t, os.Truncate(seg, int64(last.entries[1].start))) // just before the marker
+	require.NoError(t, os.Truncate(seg, int64(last.marker().start))) // just before the marker
 
 	db := wdOpen(t, dir)
 	want := wdPrefix(n - 1)
@@ -327,7 +333,7 @@ func TestRecoveryModeSkipCorruptCountsDamagedTransaction(t *testing.T) {
 	const n = 20
 	l := wdWrite(t, n)
 	victim := l.tx(n / 2)
-	for i, what := range []string{"data entry", "commit marker"} {
+	for i, what := range []string{"journal step", "data entry", "commit marker"} {
 		t.Run(what, func(t *testing.T) {
 			dir := wdCopy(t, l.dir)
 			wdFlip(t, wdRebase(t, victim.seg, l.dir, dir), victim.entries[i])
@@ -362,7 +368,7 @@ func TestRecoveryModeSkipCorruptDropsWholeTransaction(t *testing.T) {
 	_, txs := wdParse(t, dir)
 	require.Len(t, txs, 4)
 	multi := txs[2]
-	require.Len(t, multi.entries, 4, "three puts and the marker")
+	require.Len(t, multi.entries, 5, "the journal step, three puts and the marker")
 
 	for i := range multi.entries {
 		t.Run(fmt.Sprint("entry", i), func(t *testing.T) {
@@ -446,7 +452,7 @@ func TestRecoveryModeQuarantineNeverOverwrites(t *testing.T) {
 		written := int(db.Stats().WALBytes) // the marking and ResumeRun
 		cut := l.tx(victim).start
 		pad := l.tx(lastInSecond).end - cut - written
-		bare := len(rmEncode(t, rmPut(l.run, 1, wdKey(victim), ""), commitlog.CommitMarker(1)))
+		bare := len(rmEncode(t, rmStep(l.run, 1), rmPut(l.run, 1, wdKey(victim), ""), commitlog.CommitMarker(1)))
 		require.GreaterOrEqual(t, pad, bare)
 		require.NoError(t, db.KV().Put(ctx, l.run, wdKey(victim), bytes.Repeat([]byte("x"), pad-bare)))
 		require.Equal(t, l.tx(lastInSecond).end-cut, int(db.Stats().WALBytes),

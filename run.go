@@ -95,6 +95,8 @@ type RunMetadata struct {
 	StartedAt time.Time
 	EndedAt   time.Time // zero while the run has not ended
 	Reason    string    // AbortRun's reason
+	TxCount   int       // transactions the run committed (its journal's steps; lifecycle changes not counted)
+	OpCount   int       // their operations: WAL entries of the primitives (a JSON patch is one)
 }
 
 // Run returns the run's metadata; an unknown run is ErrRunNotFound.
@@ -102,11 +104,12 @@ func (db *DB) Run(id RunID) (RunMetadata, error) {
 	if err := db.usable(); err != nil {
 		return RunMetadata{}, err
 	}
-	r, ok := db.runs.Get(id, db.clock.Now())
+	now := db.clock.Now()
+	r, ok := db.runs.Get(id, now)
 	if !ok {
 		return RunMetadata{}, fmt.Errorf("%w: %s", ErrRunNotFound, id)
 	}
-	return runMetadata(r), nil
+	return db.runMetadata(r, now), nil
 }
 
 // RunFilter selects runs for ListRuns. Zero fields match everything.
@@ -130,9 +133,10 @@ func (db *DB) ListRuns(f RunFilter) ([]RunMetadata, error) {
 		return nil, err
 	}
 	var out []RunMetadata
-	for _, r := range db.runs.Records(db.clock.Now()) {
+	now := db.clock.Now()
+	for _, r := range db.runs.Records(now) {
 		if f.matches(r) {
-			out = append(out, runMetadata(r))
+			out = append(out, db.runMetadata(r, now))
 		}
 	}
 	slices.SortFunc(out, func(a, b RunMetadata) int {
@@ -155,9 +159,10 @@ func (db *DB) OrphanedRuns() []RunID {
 	return ids
 }
 
-func runMetadata(r *run.Record) RunMetadata {
+func (db *DB) runMetadata(r *run.Record, snapshot uint64) RunMetadata {
+	txs, ops := db.runs.Counts(r.ID, snapshot)
 	m := RunMetadata{ID: r.ID, Info: r.Info, Status: r.Status, Reason: r.Reason,
-		StartedAt: time.UnixMicro(r.StartedAt).UTC()}
+		StartedAt: time.UnixMicro(r.StartedAt).UTC(), TxCount: txs, OpCount: ops}
 	if r.EndedAt != 0 {
 		m.EndedAt = time.UnixMicro(r.EndedAt).UTC()
 	}

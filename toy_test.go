@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/inmemdb/inmem"
@@ -110,6 +112,22 @@ func (sh *tallyShard) Apply(batch []commitlog.Entry) error {
 	sh.deltas = append(sh.deltas, ds...)
 	sh.mu.Unlock()
 	return nil
+}
+
+// Fresh and Items make the toy replayable and comparable (extension.Replayable, Lister):
+// ReplayRun and DiffRuns then cover it with no engine change.
+func (t *tally) Fresh() extension.Primitive { return newTally() }
+
+func (t *tally) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
+	t.mu.Lock()
+	sh := t.shards[run.Shard(len(t.shards))]
+	t.mu.Unlock()
+	counters := sh.fold(version)[run]
+	var items []extension.Item
+	for _, name := range slices.Sorted(maps.Keys(counters)) {
+		items = append(items, extension.Item{Key: name, Value: fmt.Append(nil, counters[name])})
+	}
+	return items, false
 }
 
 // Freeze folds at version: not O(1), which a toy may afford.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,11 +72,17 @@ func wdWrite(t *testing.T, n int, mutate ...func(*inmem.Options)) *wdLog {
 	l := &wdLog{dir: dir, run: run, n: n}
 	l.segs, l.txs = wdParse(t, dir)
 	require.Len(t, l.txs, n+1, "BeginRun, then one transaction per put")
-	for _, tx := range l.txs {
-		require.Len(t, tx.entries, 2, "one data entry and the commit marker")
+	require.Len(t, l.txs[0].entries, 2, "BeginRun: its entry and the commit marker")
+	for _, tx := range l.txs[1:] {
+		require.Len(t, tx.entries, 3, "the journal step, one data entry and the commit marker")
+		require.Equal(t, runprim.TypeStep, tx.entries[0].typ)
 	}
 	return l
 }
+
+// put returns the transaction's last data entry; marker its commit marker.
+func (tx wdTx) put() wdEntry    { return tx.entries[len(tx.entries)-2] }
+func (tx wdTx) marker() wdEntry { return tx.entries[len(tx.entries)-1] }
 
 // tx returns the transaction of the put of key i.
 func (l *wdLog) tx(i int) wdTx { return l.txs[i+1] }
@@ -356,7 +363,6 @@ func TestWALDamageCutEveryOffsetOfLastTransaction(t *testing.T) {
 	l := wdWrite(t, n)
 	last := l.tx(n - 1)
 	require.Equal(t, l.segs[len(l.segs)-1], last.seg)
-	put, marker := last.entries[0], last.entries[1]
 	want := wdPrefix(n - 1)
 	for cut := last.start; cut < last.end; cut++ {
 		t.Run(fmt.Sprint("cut", cut), func(t *testing.T) {
@@ -372,18 +378,17 @@ func TestWALDamageCutEveryOffsetOfLastTransaction(t *testing.T) {
 			// The damaged bytes are those of the entry the cut went through; a whole data
 			// entry before the cut (and no marker) is a transaction discarded, not damage.
 			var torn int64
-			switch {
-			case cut > put.start && cut < put.end:
-				torn = int64(cut - put.start)
-			case cut > marker.start:
-				torn = int64(cut - marker.start)
+			for _, e := range last.entries {
+				if cut > e.start && cut < e.end {
+					torn = int64(cut - e.start)
+				}
 			}
 			discarded := 0
-			if cut >= put.end {
+			if cut >= last.entries[0].end {
 				discarded = 1
 			}
 			assert.Equal(t, torn, rec.TornTailBytes, "TornTailBytes")
-			if cut != last.start && cut != marker.start {
+			if !slices.ContainsFunc(last.entries, func(e wdEntry) bool { return e.start == cut }) {
 				assert.Positive(t, rec.TornTailBytes)
 			}
 			assert.Equal(t, discarded, rec.TransactionsDiscarded, "TransactionsDiscarded")

@@ -10,17 +10,21 @@ import (
 	"github.com/inmemdb/inmem/mailbox"
 )
 
-// Applier is the last pipeline stage before publication: it hands each batch to every shard
-// actor that owns some of its entries, and each actor applies exactly its own (primitive,
-// shard) share. Recovery uses the same path: WAL transactions are batches like live commits
-// (SPEC 8 step 3), fanned out by entry-type range with no per-primitive code.
+// Applier is the last pipeline stage before publication. Shard i of every primitive is owned by
+// one actor, the shard actor i: it receives each batch holding commits of its runs and applies
+// each primitive's share of them to that primitive's shard i. One actor per shard index, not
+// per (primitive, shard): a transaction touches all its primitives through one hand-off, and
+// shards of one index never run in parallel with each other — with as many shards as
+// processors, that parallelism would only add wake-ups. Recovery uses the same path: WAL
+// transactions are batches like live commits (SPEC 8 step 3), fanned out by entry-type range
+// with no per-primitive code.
 //
 // Submit is called from one goroutine at a time (the stage before it), so its scratch state
 // needs no lock.
 type Applier struct {
 	registry  *extension.Registry
 	shards    int
-	actors    []*shardActor // index: owner*shards + shard
+	actors    []*shardActor // index: shard
 	publisher *Publisher
 	touched   []bool // scratch for Submit, one per actor
 	order     []int  // scratch for Submit
@@ -30,15 +34,17 @@ type Applier struct {
 // its state between batches (a request that must see exactly the batches before it).
 type shardMsg struct {
 	batch *Batch
-	task  func(extension.Shard)
+	task  func(act *shardActor)
 }
 
 type shardActor struct {
-	owner, shard int
-	state        extension.Shard
-	trimmer      extension.Trimmer // nil if the shard keeps no old versions
-	in           *mailbox.Mailbox[shardMsg]
-	scratch      []commitlog.Entry // this actor's share of the batch at hand
+	shard    int
+	states   []extension.Shard   // index: owner (the primitive's place in the registry)
+	names    []string            // index: owner
+	trimmers []extension.Trimmer // index: owner; nil if the shard keeps no old versions
+	whole    []bool              // index: owner; the primitive journals whole transactions
+	in       *mailbox.Mailbox[shardMsg]
+	shares   [][]commitlog.Entry // scratch: each owner's share of the batch at hand
 }
 
 // ApplierConfig wires an Applier.
@@ -52,39 +58,45 @@ type ApplierConfig struct {
 	Mailbox   int // capacity of each shard actor's mailbox
 }
 
-// StartApplier starts one actor per shard in the group.
+// StartApplier starts one actor per shard index in the group.
 func StartApplier(cfg ApplierConfig) *Applier {
 	a := &Applier{registry: cfg.Registry, shards: cfg.Count, publisher: cfg.Publisher}
-	for i, sh := range cfg.Shards {
-		act := &shardActor{owner: i / cfg.Count, shard: i % cfg.Count, state: sh,
-			in: mailbox.New[shardMsg](cfg.Mailbox)}
-		act.trimmer, _ = sh.(extension.Trimmer)
+	prims := cfg.Registry.Primitives()
+	for shard := range cfg.Count {
+		act := &shardActor{shard: shard, in: mailbox.New[shardMsg](cfg.Mailbox),
+			shares: make([][]commitlog.Entry, len(prims))}
+		for owner, p := range prims {
+			state := cfg.Shards[owner*cfg.Count+shard]
+			trimmer, _ := state.(extension.Trimmer)
+			act.states = append(act.states, state)
+			act.names = append(act.names, p.Name())
+			act.trimmers = append(act.trimmers, trimmer)
+			act.whole = append(act.whole, cfg.Registry.WholeTransactions(owner))
+		}
 		a.actors = append(a.actors, act)
-		name := fmt.Sprintf("%s/%d", cfg.Registry.Primitives()[act.owner].Name(), act.shard)
-		cfg.Group.Go(name, func() error { return act.run(a, cfg.Clock, cfg.Group) })
+		cfg.Group.Go(fmt.Sprintf("shard/%d", shard), func() error { return act.run(a, cfg.Clock, cfg.Group) })
 	}
 	a.touched = make([]bool, len(a.actors))
 	return a
 }
 
-// Submit sends b to every actor owning one of its entries. The batch is published once the
-// last of them has applied its share.
+// Submit sends b to every actor owning one of its commits' runs. The batch is published once
+// the last of them has applied its share.
 func (a *Applier) Submit(b *Batch) {
 	order := a.order[:0]
 	for _, c := range b.Commits {
 		c.shard = c.Run.Shard(a.shards)
 		for _, e := range c.Entries {
-			owner, ok := a.registry.Owner(e.Type)
-			if !ok {
+			if _, ok := a.registry.Owner(e.Type); !ok {
 				a.reset(order)
 				b.Fail(fmt.Errorf("entry type %#02x has no owner", e.Type))
 				a.publisher.Complete(b)
 				return
 			}
-			if idx := owner*a.shards + c.shard; !a.touched[idx] {
-				a.touched[idx] = true
-				order = append(order, idx)
-			}
+		}
+		if len(c.Entries) > 0 && !a.touched[c.shard] {
+			a.touched[c.shard] = true
+			order = append(order, c.shard)
 		}
 	}
 	a.order = order
@@ -117,15 +129,18 @@ func (a *Applier) done(b *Batch) {
 	}
 }
 
-// Ask runs task on every shard actor, each between the batches sent before and after it, and
-// waits until all are done. Tasks run concurrently on the actors. It fails only if the actors
-// have stopped or ctx ends first (tasks already queued still run).
+// Ask runs task on every primitive's every shard, each on its shard actor between the batches
+// sent before and after it, and waits until all are done. Actors run their tasks concurrently,
+// one primitive after the other. It fails only if the actors have stopped or ctx ends first
+// (tasks already queued still run).
 func (a *Applier) Ask(ctx context.Context, task func(owner, shard int, s extension.Shard)) error {
 	done := make(chan struct{}, len(a.actors)) // buffered: a task never waits for the asker
 	sent := 0
 	for _, act := range a.actors {
-		msg := shardMsg{task: func(s extension.Shard) {
-			task(act.owner, act.shard, s)
+		msg := shardMsg{task: func(act *shardActor) {
+			for owner, s := range act.states {
+				task(owner, act.shard, s)
+			}
 			done <- struct{}{}
 		}}
 		if err := act.in.Send(ctx, msg); err != nil {
@@ -150,24 +165,54 @@ func (a *Applier) Close() {
 	}
 }
 
-// share collects the entries of b this actor owns, in commit order, into its scratch buffer.
-func (act *shardActor) share(a *Applier, b *Batch) []commitlog.Entry {
-	out := act.scratch[:0]
+// split sorts the entries of b's commits of this actor's shard into each owner's share, in
+// commit order. A primitive that journals whole transactions gets every entry of each
+// transaction that holds one of its own; it gets no other.
+func (act *shardActor) split(a *Applier, b *Batch) {
 	for _, c := range b.Commits {
 		if c.shard != act.shard {
 			continue
 		}
 		for _, e := range c.Entries {
-			if owner, _ := a.registry.Owner(e.Type); owner == act.owner {
-				out = append(out, e)
+			owner, _ := a.registry.Owner(e.Type) // Submit checked every type has one
+			if !act.whole[owner] {
+				act.shares[owner] = append(act.shares[owner], e)
+			}
+		}
+		for owner, whole := range act.whole {
+			if whole && holds(a.registry, c, owner) {
+				act.shares[owner] = append(act.shares[owner], c.Entries...)
 			}
 		}
 	}
-	act.scratch = out
-	return out
 }
 
-// run is a shard actor's loop. After a failed Apply the shard's state is suspect: the actor
+// holds reports whether c has an entry of owner.
+func holds(r *extension.Registry, c *Commit, owner int) bool {
+	for _, e := range c.Entries {
+		if o, _ := r.Owner(e.Type); o == owner {
+			return true
+		}
+	}
+	return false
+}
+
+// apply applies the actor's share of b, primitive by primitive.
+func (act *shardActor) apply(a *Applier, b *Batch) error {
+	act.split(a, b)
+	defer act.drop()
+	for owner, share := range act.shares {
+		if len(share) == 0 {
+			continue
+		}
+		if err := act.states[owner].Apply(share); err != nil {
+			return fmt.Errorf("apply batch %d–%d, %s/%d: %w", b.First, b.Last, act.names[owner], act.shard, err)
+		}
+	}
+	return nil
+}
+
+// run is a shard actor's loop. After a failed Apply the shards' state is suspect: the actor
 // applies nothing more but goes on completing batches (as failed) so no commit waits forever.
 func (act *shardActor) run(a *Applier, clock *mvcc.Clock, group *Group) error {
 	var failure error
@@ -177,13 +222,13 @@ func (act *shardActor) run(a *Applier, clock *mvcc.Clock, group *Group) error {
 		msgs, ok = act.in.Receive(msgs[:0], 0)
 		for _, m := range msgs {
 			if m.task != nil {
-				m.task(act.state)
+				m.task(act)
 				continue
 			}
 			b := m.batch
 			if failure == nil {
-				if err := act.state.Apply(act.share(a, b)); err != nil {
-					failure = fmt.Errorf("apply batch %d–%d: %w", b.First, b.Last, err)
+				if err := act.apply(a, b); err != nil {
+					failure = err
 					group.Fail(failure) // stop accepting commits now, not at shutdown
 				}
 			}
@@ -193,12 +238,27 @@ func (act *shardActor) run(a *Applier, clock *mvcc.Clock, group *Group) error {
 			a.done(b)
 		}
 		clear(msgs)
-		clear(act.scratch) // drop payload references until the next batch
-		if failure == nil && act.trimmer != nil {
-			act.trimmer.Trim(clock.Oldest())
+		if failure == nil {
+			act.trim(clock.Oldest())
 		}
 		if !ok {
 			return failure
+		}
+	}
+}
+
+// drop empties every owner's share, so the actor holds no payload between batches.
+func (act *shardActor) drop() {
+	for owner, share := range act.shares {
+		clear(share)
+		act.shares[owner] = share[:0]
+	}
+}
+
+func (act *shardActor) trim(oldest uint64) {
+	for _, t := range act.trimmers {
+		if t != nil {
+			t.Trim(oldest)
 		}
 	}
 }

@@ -9,9 +9,9 @@
 // against the newest state (published state read from the primitives, plus the writes it has
 // sequenced but not yet seen published, which it keeps in a staged table), assigns dense commit
 // versions and forwards the survivors as one Batch. The log stage makes a batch durable (a no-op
-// in InMemory mode) and hands it on. The Applier splits a batch by (primitive, shard) and sends
-// each part to the one actor that owns that shard; the last actor to finish a batch hands it to
-// the Publisher, which publishes batches strictly in order and only then replies to their
+// in InMemory mode) and hands it on. The Applier sends a batch to the shard actors of its commits'
+// runs (actor i owns shard i of every primitive), each applying every primitive's share of its
+// runs; the last actor to finish a batch hands it to the Publisher, which publishes batches strictly in order and only then replies to their
 // commits. So a commit is acknowledged only when it and every commit before it are visible.
 //
 // Failure: an actor whose Apply fails (malformed input: a bug or corruption, since everything

@@ -134,11 +134,11 @@ func (p *Pipeline) Serve(lastVersion, logEnd uint64, log LogFactory) error {
 
 // Load restores shard state from snapshot sections before recovery replays the log, then
 // publishes version, the snapshot's. sections[owner] is the run-chunk stream of primitive owner
-// (nil: none). Every shard actor scans its primitive's stream and loads the chunks of its own
+// (nil: none). Every shard actor scans each primitive's stream and loads the chunks of its own
 // runs, all actors in parallel; chunks are routed by run for this pipeline's shard count,
 // whatever the writer's was.
 func (p *Pipeline) Load(sections [][]byte, version uint64) error {
-	errs := make([]error, len(p.applier.actors))
+	errs := make([]error, len(p.cfg.Registry.Primitives())*p.cfg.Shards)
 	err := p.applier.Ask(context.Background(), func(owner, shard int, s extension.Shard) {
 		if owner >= len(sections) || sections[owner] == nil {
 			return

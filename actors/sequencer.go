@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/mvcc"
@@ -21,9 +22,14 @@ type Stage interface {
 	Close()
 }
 
-// RunGuard checks, at sequencing time, that a transaction's run accepts writes.
+// RunGuard is the run primitive's share of every user transaction: at sequencing time it
+// checks that the transaction's run accepts writes, and it adds the entry that records the
+// transaction in the run's journal (SPEC 9).
 type RunGuard interface {
 	CheckRun(c extension.Commit) error
+	// JournalEntries appends the entries that journal c, once c has validated; none for
+	// GlobalRun, which is not journaled.
+	JournalEntries(dst []commitlog.Entry, c extension.Commit) []commitlog.Entry
 }
 
 // Sequencer validates commits, assigns versions and forms batches. It is the only goroutine that
@@ -193,6 +199,9 @@ func (s *Sequencer) validate(c *Commit) error {
 		s.staged[w.key] = w.staged
 	}
 	entries := c.Entries[:0]
+	if !c.System && s.guard != nil {
+		entries = s.guard.JournalEntries(entries, v)
+	}
 	for _, p := range c.Parts {
 		entries = p.Entries(entries, v)
 	}

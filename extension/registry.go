@@ -17,6 +17,7 @@ type Registry struct {
 	types    commitlog.Registry
 	sections [256]int // owner+1 of each section id; 0: free
 	names    map[string]bool
+	whole    []bool // per owner: its shards receive whole transactions (Journaler)
 }
 
 // Register adds p, rejecting a nil primitive, an empty name, and a name, section id or entry
@@ -44,6 +45,8 @@ func (r *Registry) Register(p Primitive) error {
 	}
 	r.names[name], r.sections[sec] = true, len(r.prims)+1
 	r.prims = append(r.prims, p)
+	j, ok := p.(Journaler)
+	r.whole = append(r.whole, ok && j.WholeTransactions())
 	return nil
 }
 
@@ -57,3 +60,6 @@ func (r *Registry) SectionOwner(id uint8) (int, bool) {
 
 // Owner returns the index of the primitive owning entry type t.
 func (r *Registry) Owner(t uint8) (int, bool) { return r.types.Owner(t) }
+
+// WholeTransactions reports whether owner's shards receive whole transactions (Journaler).
+func (r *Registry) WholeTransactions(owner int) bool { return r.whole[owner] }

@@ -138,38 +138,54 @@ func visible(es []Event, snapshot uint64) []Event {
 	return es[:n:n]
 }
 
-// Apply appends committed events, deriving their sequence numbers and hashes.
+// Apply appends committed events, deriving their sequence numbers and hashes. A run's new
+// slice header is published once per batch (readers see none of it before the engine
+// publishes the batch's versions anyway).
 func (sh *shard) Apply(batch []commitlog.Entry) error {
+	var l *runLog // the log being appended to, and its events so far
+	var es []Event
 	for _, e := range batch {
 		run, ev, err := decode(e)
 		if err != nil {
+			l.publish(es)
 			return err
 		}
-		l, _ := sh.logs.LoadOrCompute(run, func() *runLog { return new(runLog) })
-		es := l.events()
+		if next, _ := sh.logs.LoadOrCompute(run, func() *runLog { return new(runLog) }); next != l {
+			l.publish(es)
+			l, es = next, next.events()
+		}
 		if n := len(es); n > 0 {
 			ev.Seq, ev.PrevHash = es[n-1].Seq+1, es[n-1].Hash
 		}
 		ev.Hash = Hash(ev)
 		es = append(es, ev) // in place while capacity lasts: readers' headers stop before it
-		l.view.Store(&es)
 	}
+	l.publish(es)
 	return nil
 }
 
-// Hash computes an event's chain hash over the encoding in the package doc.
+// publish makes es the log's events; nothing for a nil log.
+func (l *runLog) publish(es []Event) {
+	if l != nil {
+		l.view.Store(&es)
+	}
+}
+
+// Hash computes an event's chain hash over the encoding in the package doc. An event that
+// fits a stack buffer is hashed in one call, without allocating.
 func Hash(e Event) [32]byte {
+	var buf [512]byte
+	b := binary.LittleEndian.AppendUint64(buf[:0], e.Seq)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Type)))
+	b = append(b, e.Type...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.Timestamp))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Payload)))
+	if len(b)+len(e.Payload)+len(e.PrevHash) <= len(buf) {
+		b = append(b, e.Payload...)
+		return sha256.Sum256(append(b, e.PrevHash[:]...))
+	}
 	h := sha256.New()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], e.Seq)
-	h.Write(b[:])
-	binary.LittleEndian.PutUint32(b[:4], uint32(len(e.Type)))
-	h.Write(b[:4])
-	h.Write([]byte(e.Type))
-	binary.LittleEndian.PutUint64(b[:], uint64(e.Timestamp))
-	h.Write(b[:])
-	binary.LittleEndian.PutUint32(b[:4], uint32(len(e.Payload)))
-	h.Write(b[:4])
+	h.Write(b)
 	h.Write(e.Payload)
 	h.Write(e.PrevHash[:])
 	var sum [32]byte

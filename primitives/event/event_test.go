@@ -1,6 +1,9 @@
 package event
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"testing"
 
@@ -63,6 +66,45 @@ func TestChainDerivedAtApply(t *testing.T) {
 func TestHashGolden(t *testing.T) {
 	h := Hash(Event{Seq: 1, Type: "t", Timestamp: 2, Payload: []byte(`{}`)})
 	assert.Equal(t, "64d51caf64a27e85668ac3462285c88611f1e9e0bda1a40b8aa5829784815634", hex.EncodeToString(h[:]))
+}
+
+// Hash takes a one-call path for events that fit its stack buffer and streams larger ones:
+// both give the digest of the same encoding, on either side of the boundary.
+func TestHashLargeEvents(t *testing.T) {
+	for _, size := range []int{0, 400, 450, 451, 452, 453, 500, 4096, 1 << 20} {
+		e := Event{Seq: 7, Type: "tool_call", Timestamp: -3, Payload: bytes.Repeat([]byte("x"), size), PrevHash: [32]byte{1, 2}}
+		var enc []byte
+		enc = binary.LittleEndian.AppendUint64(enc, e.Seq)
+		enc = binary.LittleEndian.AppendUint32(enc, uint32(len(e.Type)))
+		enc = append(enc, e.Type...)
+		enc = binary.LittleEndian.AppendUint64(enc, uint64(e.Timestamp))
+		enc = binary.LittleEndian.AppendUint32(enc, uint32(len(e.Payload)))
+		enc = append(append(enc, e.Payload...), e.PrevHash[:]...)
+		assert.Equal(t, sha256.Sum256(enc), Hash(e), "payload of %d bytes", size)
+	}
+}
+
+// One batch with events of several runs, interleaved: each run's chain is its own.
+func TestApplyInterleavedRuns(t *testing.T) {
+	s := New(1)
+	sh := s.NewShard(0)
+	other := extension.RunID{4}
+	var batch []commitlog.Entry
+	for i := range 6 {
+		r := run
+		if i%2 == 1 {
+			r = other
+		}
+		batch = append(batch, commitlog.Entry{Type: TypeAppend, Version: 1, TxID: uint64(i + 1),
+			Payload: encode(r, int64(i), "t", []byte(`1`))})
+	}
+	require.NoError(t, sh.Apply(batch))
+	for _, r := range []extension.RunID{run, other} {
+		es := s.Events(r, 100)
+		require.Len(t, es, 3)
+		assert.EqualValues(t, 2, es[2].Seq)
+		require.NoError(t, VerifyChain(es))
+	}
 }
 
 func TestApplyRejectsMalformed(t *testing.T) {

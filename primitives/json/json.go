@@ -79,7 +79,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -184,15 +183,11 @@ func (s *Store) Version(run extension.RunID, key string, snapshot uint64) (uint6
 
 // Keys returns the sorted keys of the documents live at snapshot.
 func (s *Store) Keys(run extension.RunID, snapshot uint64) []string {
-	var keys []string
-	s.shards[run.Shard(len(s.shards))].Range(run, func(k string, c *mvcc.Chain[Doc]) bool {
-		if v := c.At(snapshot); v != nil && !v.Deleted {
-			keys = append(keys, k)
-		}
-		return true
-	})
-	sort.Strings(keys)
-	return keys
+	return mvcc.Live(s.table(run), run, snapshot, func(k string, _ Doc) string { return k })
+}
+
+func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, Doc] {
+	return s.shards[run.Shard(len(s.shards))].Table
 }
 
 // latest returns the commit version of the newest write to key, sequenced or applied; 0 if none.

@@ -100,7 +100,7 @@ func (s *Store) Get(run extension.RunID, key string, snapshot uint64) ([]byte, b
 // Keys returns the sorted keys with prefix that are live at snapshot.
 func (s *Store) Keys(run extension.RunID, prefix string, snapshot uint64) []string {
 	var keys []string
-	s.shards[run.Shard(len(s.shards))].Range(run, func(k string, c *mvcc.Chain[[]byte]) bool {
+	s.table(run).Range(run, func(k string, c *mvcc.Chain[[]byte]) bool {
 		if strings.HasPrefix(k, prefix) {
 			if v := c.At(snapshot); v != nil && !v.Deleted {
 				keys = append(keys, k)
@@ -110,6 +110,10 @@ func (s *Store) Keys(run extension.RunID, prefix string, snapshot uint64) []stri
 	})
 	sort.Strings(keys)
 	return keys
+}
+
+func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, []byte] {
+	return s.shards[run.Shard(len(s.shards))].Table
 }
 
 // latest returns the version of the newest write to key, sequenced or applied; 0 if none.

@@ -45,6 +45,7 @@ const (
 	TypeUpdate uint8 = 0x61
 	TypeEnd    uint8 = 0x62
 	TypeBegin  uint8 = 0x63
+	TypeStep   uint8 = 0x64
 	typesLow   uint8 = 0x60
 	typesHigh  uint8 = 0x6F
 )
@@ -105,22 +106,35 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *mvcc.Chain[*Record]]()}
+	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runState]()}
 	s.shards[id] = sh
 	return sh
 }
 
+// WholeTransactions makes every journaled transaction reach the run's shard whole.
+func (s *Store) WholeTransactions() bool { return true }
+
 type shard struct {
-	runs *xsync.MapOf[extension.RunID, *mvcc.Chain[*Record]]
+	runs *xsync.MapOf[extension.RunID, *runState]
+}
+
+// runState is everything the primitive keeps of one run.
+type runState struct {
+	records mvcc.Chain[*Record]
+	journal journal
+}
+
+func (s *Store) state(id extension.RunID) (*runState, bool) {
+	return s.shards[id.Shard(len(s.shards))].runs.Load(id)
 }
 
 // Get returns the run's record at snapshot.
 func (s *Store) Get(id extension.RunID, snapshot uint64) (*Record, bool) {
-	ch, ok := s.shards[id.Shard(len(s.shards))].runs.Load(id)
+	r, ok := s.state(id)
 	if !ok {
 		return nil, false
 	}
-	v := ch.At(snapshot)
+	v := r.records.At(snapshot)
 	if v == nil {
 		return nil, false
 	}
@@ -142,11 +156,11 @@ func (s *Store) current(c extension.Commit, id extension.RunID) Status {
 	if st, ok := c.Staged(key(id)); ok {
 		return Status(st.Aux)
 	}
-	ch, ok := s.shards[id.Shard(len(s.shards))].runs.Load(id)
+	r, ok := s.state(id)
 	if !ok {
 		return NotFound
 	}
-	return ch.Latest().Value.Status
+	return r.records.Latest().Value.Status
 }
 
 // CheckRun refuses a transaction whose run does not accept writes. GlobalRun always does.
@@ -165,12 +179,21 @@ func (s *Store) CheckRun(c extension.Commit) error {
 	}
 }
 
-// Apply applies committed lifecycle entries.
+// Apply applies committed lifecycle entries and journals whole transactions (a step entry
+// followed by the transaction's other entries).
 func (sh *shard) Apply(batch []commitlog.Entry) error {
-	for _, e := range batch {
-		if err := sh.apply(e); err != nil {
+	for len(batch) > 0 {
+		n, err := 1, error(nil)
+		if batch[0].Type == TypeStep {
+			n = txLen(batch)
+			err = sh.journalTx(batch[:n])
+		} else {
+			err = sh.apply(batch[0])
+		}
+		if err != nil {
 			return err
 		}
+		batch = batch[n:]
 	}
 	return nil
 }
@@ -189,15 +212,15 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		if err := json.Unmarshal(rest, &next.Info); err != nil {
 			return fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 		}
-		ch, _ := sh.runs.LoadOrCompute(id, func() *mvcc.Chain[*Record] { return new(mvcc.Chain[*Record]) })
-		ch.Push(e.TxID, next, false)
+		r, _ := sh.runs.LoadOrCompute(id, func() *runState { return new(runState) })
+		r.records.Push(e.TxID, next, false)
 		return nil
 	}
-	ch, ok := sh.runs.Load(id)
+	r, ok := sh.runs.Load(id)
 	if !ok || len(rest) < 1 {
 		return fmt.Errorf("%w: type %#02x for unknown run %s", ErrMalformed, e.Type, id)
 	}
-	next := *ch.Latest().Value
+	next := *r.records.Latest().Value
 	to := Status(rest[0])
 	switch {
 	case e.Type == TypeEnd && (to == Completed || to == Failed):
@@ -207,7 +230,7 @@ func (sh *shard) apply(e commitlog.Entry) error {
 	default:
 		return fmt.Errorf("%w: type %#02x to status %d", ErrMalformed, e.Type, to)
 	}
-	ch.Push(e.TxID, &next, false)
+	r.records.Push(e.TxID, &next, false)
 	return nil
 }
 
@@ -215,8 +238,8 @@ func (sh *shard) apply(e commitlog.Entry) error {
 func (s *Store) Records(snapshot uint64) []*Record {
 	var out []*Record
 	for _, sh := range s.shards {
-		sh.runs.Range(func(_ extension.RunID, ch *mvcc.Chain[*Record]) bool {
-			if v := ch.At(snapshot); v != nil {
+		sh.runs.Range(func(_ extension.RunID, r *runState) bool {
+			if v := r.records.At(snapshot); v != nil {
 				out = append(out, v.Value)
 			}
 			return true

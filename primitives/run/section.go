@@ -1,21 +1,23 @@
 package run
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
-	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
 // sectionFormat is the format version byte of a run's chunk body.
-const sectionFormat = 1
+const sectionFormat = 2
 
-// Freeze returns the shard at version: O(1). The view reads the chains as readers do; the
-// engine pins version while the view is written.
+// Freeze returns the shard at version: O(1). The view reads the chains and journals as
+// readers do; the engine pins version while the view is written.
 func (sh *shard) Freeze(version uint64) extension.FrozenView {
 	return frozen{sh: sh, at: version}
 }
@@ -25,17 +27,19 @@ type frozen struct {
 	at uint64
 }
 
-// WriteSection writes one chunk per run that exists at the view's version.
+// WriteSection writes one chunk per run that exists at the view's version: its record and
+// the journal's steps up to that version.
 func (f frozen) WriteSection(w io.Writer) error {
 	var body []byte
 	var err error
-	f.sh.runs.Range(func(id extension.RunID, ch *mvcc.Chain[*Record]) bool {
-		v := ch.At(f.at)
+	f.sh.runs.Range(func(id extension.RunID, r *runState) bool {
+		v := r.records.At(f.at)
 		if v == nil {
 			return true
 		}
 		body, err = appendRecord(body[:0], v.Commit, v.Value)
 		if err == nil {
+			body = appendJournal(body, r.journal.snapshot().at(f.at))
 			err = extension.WriteChunk(w, id, body)
 		}
 		return err == nil
@@ -59,8 +63,29 @@ func appendRecord(b []byte, commit uint64, r *Record) ([]byte, error) {
 	return append(b, info...), nil
 }
 
-// LoadSection restores one run's record from a snapshot chunk. The chunk is decoded whole
-// first: a malformed chunk changes nothing.
+func appendJournal(b []byte, j Journal) []byte {
+	steps := j.Steps()
+	b = binary.AppendUvarint(b, uint64(len(steps)))
+	next, stop := iter.Pull(j.Entries())
+	defer stop()
+	start := 0
+	for _, s := range steps {
+		b = binary.AppendUvarint(b, s.Version)
+		b = binary.LittleEndian.AppendUint64(b, uint64(s.Timestamp))
+		b = binary.AppendUvarint(b, uint64(s.End-start))
+		for range s.End - start {
+			e, _ := next()
+			b = append(b, e.Type, e.Version)
+			b = binary.AppendUvarint(b, uint64(len(e.Payload)))
+			b = append(b, e.Payload...)
+		}
+		start = s.End
+	}
+	return b
+}
+
+// LoadSection restores one run's record and journal from a snapshot chunk. The chunk is
+// decoded whole first: a malformed chunk changes nothing. Journaled payloads alias the chunk.
 func (sh *shard) LoadSection(rd io.Reader) error {
 	id, body, err := extension.ReadChunk(rd)
 	if err != nil {
@@ -72,51 +97,161 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	if _, ok := sh.runs.Load(id); ok {
 		return fmt.Errorf("%w: run section: run %s loaded twice", dberr.ErrCorruption, id)
 	}
-	commit, rec, err := decodeRecord(body)
+	r, err := decodeRun(id, body)
 	if err != nil {
 		return fmt.Errorf("%w: run section, run %s: %w", dberr.ErrCorruption, id, err)
 	}
-	rec.ID = id
-	ch := new(mvcc.Chain[*Record])
-	ch.Push(commit, rec, false)
-	sh.runs.Store(id, ch)
+	r.records.Latest().Value.ID = id
+	sh.runs.Store(id, r)
 	return nil
 }
 
-// decodeRecord reads a chunk body written by appendRecord.
-func decodeRecord(b []byte) (uint64, *Record, error) {
+// decodeRun reads the chunk body of run id written by appendRecord and appendJournal.
+func decodeRun(id extension.RunID, b []byte) (*runState, error) {
+	commit, rec, b, err := decodeRecord(b)
+	if err != nil {
+		return nil, err
+	}
+	r := new(runState)
+	r.records.Push(commit, rec, false)
+	if err := decodeJournal(id, b, &r.journal); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeRecord reads the record written by appendRecord and returns what follows it.
+func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
 	if len(b) == 0 || b[0] != sectionFormat {
-		return 0, nil, fmt.Errorf("%w: unknown format (want version %d)", ErrMalformed, sectionFormat)
+		return 0, nil, nil, fmt.Errorf("%w: unknown format (want version %d)", ErrMalformed, sectionFormat)
 	}
 	b = b[1:]
 	commit, n := binary.Uvarint(b)
 	if n <= 0 || commit == 0 {
-		return 0, nil, fmt.Errorf("%w: bad commit version", ErrMalformed)
+		return 0, nil, nil, fmt.Errorf("%w: bad commit version", ErrMalformed)
 	}
 	b = b[n:]
 	if len(b) < 1+8+8 {
-		return 0, nil, fmt.Errorf("%w: %d bytes left for status and times", ErrMalformed, len(b))
+		return 0, nil, nil, fmt.Errorf("%w: %d bytes left for status and times", ErrMalformed, len(b))
 	}
 	r := &Record{Status: Status(b[0])}
 	if r.Status == NotFound || r.Status > Orphaned {
-		return 0, nil, fmt.Errorf("%w: status %d", ErrMalformed, b[0])
+		return 0, nil, nil, fmt.Errorf("%w: status %d", ErrMalformed, b[0])
 	}
 	r.StartedAt = int64(binary.LittleEndian.Uint64(b[1:]))
 	r.EndedAt = int64(binary.LittleEndian.Uint64(b[9:]))
 	b = b[17:]
 	reason, b, ok := bytesField(b)
 	if !ok {
-		return 0, nil, fmt.Errorf("%w: bad reason length", ErrMalformed)
+		return 0, nil, nil, fmt.Errorf("%w: bad reason length", ErrMalformed)
 	}
 	r.Reason = string(reason)
 	info, b, ok := bytesField(b)
-	if !ok || len(b) != 0 {
-		return 0, nil, fmt.Errorf("%w: bad info length", ErrMalformed)
+	if !ok {
+		return 0, nil, nil, fmt.Errorf("%w: bad info length", ErrMalformed)
 	}
 	if err := json.Unmarshal(info, &r.Info); err != nil {
-		return 0, nil, fmt.Errorf("%w: run info: %v", ErrMalformed, err)
+		return 0, nil, nil, fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 	}
-	return commit, r, nil
+	return commit, r, b, nil
+}
+
+// minEncodedEntry is the smallest journaled entry: type, version, a zero length.
+const minEncodedEntry = 3
+
+// decodeJournal reads run id's journal written by appendJournal into j, which must be empty.
+// Counts are checked against the bytes left before anything is allocated for them, and every
+// payload must start with the run's id, as every transactional payload does.
+func decodeJournal(id extension.RunID, b []byte, j *journal) error {
+	d := &decoder{b: b}
+	steps := d.count(1 + 8 + 1)
+	for range steps {
+		s := Step{Version: d.uvarint()}
+		s.Timestamp = d.i64()
+		entries := d.count(minEncodedEntry)
+		for range entries {
+			e := commitlog.Entry{Type: d.byte(), Version: d.byte(), TxID: s.Version}
+			e.Payload = d.bytes()
+			if e.Type >= typesLow && e.Type <= typesHigh {
+				d.fail("a run entry in the journal")
+			}
+			if !bytes.HasPrefix(e.Payload, id[:]) {
+				d.fail("a payload of another run")
+			}
+			j.entries.append(e)
+		}
+		// The step's entries are in j.entries already: add records where they end.
+		if d.err == nil && (s.Version == 0 || !j.add(s, nil)) {
+			d.fail("step versions not increasing")
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+// decoder reads a chunk body; after the first failure every read returns zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: journal: %s", ErrMalformed, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a count of items of at least min bytes each, refusing more than could fit.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/min) {
+		d.fail("count larger than the chunk")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) i64() int64 {
+	if len(d.b) < 8 {
+		d.fail("truncated")
+		return 0
+	}
+	v := int64(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	f, rest, ok := bytesField(d.b)
+	if !ok {
+		d.fail("bad length")
+		return nil
+	}
+	d.b = rest
+	return f
 }
 
 // bytesField splits a uvarint-length-prefixed byte string off the front of b.

@@ -201,8 +201,13 @@ func TestRunSectionRoundTrip(t *testing.T) {
 	}
 }
 
-// rawBody builds a chunk body field by field, as the package doc describes it.
+// rawBody builds a chunk body field by field, as the package doc describes it, with an empty
+// journal.
 func rawBody(format byte, commit uint64, status byte, started, ended int64, reason, info string) []byte {
+	return append(rawRecord(format, commit, status, started, ended, reason, info), 0)
+}
+
+func rawRecord(format byte, commit uint64, status byte, started, ended int64, reason, info string) []byte {
 	b := binary.AppendUvarint([]byte{format}, commit)
 	b = append(b, status)
 	b = binary.LittleEndian.AppendUint64(b, uint64(started))
@@ -215,21 +220,22 @@ func rawBody(format byte, commit uint64, status byte, started, ended int64, reas
 
 func TestRunSectionMalformed(t *testing.T) {
 	id := extension.RunID{0x61}
-	good := rawBody(1, 7, byte(run.Failed), 5, 9, "why", `{"name":"n","tags":["t"]}`)
+	good := rawBody(2, 7, byte(run.Failed), 5, 9, "why", `{"name":"n","tags":["t"]}`)
 	cases := map[string][]byte{
 		"empty":              {},
 		"format 0":           rawBody(0, 7, byte(run.Failed), 5, 9, "why", `{}`),
-		"format 2":           rawBody(2, 7, byte(run.Failed), 5, 9, "why", `{}`),
-		"commit 0":           rawBody(1, 0, byte(run.Failed), 5, 9, "why", `{}`),
-		"status not_found":   rawBody(1, 7, byte(run.NotFound), 5, 9, "", `{}`),
-		"status 5":           rawBody(1, 7, 5, 5, 9, "", `{}`),
-		"status 255":         rawBody(1, 7, 255, 5, 9, "", `{}`),
+		"format 1":           rawBody(1, 7, byte(run.Failed), 5, 9, "why", `{}`),
+		"format 3":           rawBody(3, 7, byte(run.Failed), 5, 9, "why", `{}`),
+		"commit 0":           rawBody(2, 0, byte(run.Failed), 5, 9, "why", `{}`),
+		"status not_found":   rawBody(2, 7, byte(run.NotFound), 5, 9, "", `{}`),
+		"status 5":           rawBody(2, 7, 5, 5, 9, "", `{}`),
+		"status 255":         rawBody(2, 7, 255, 5, 9, "", `{}`),
 		"trailing byte":      append(bytes.Clone(good), ' '),
-		"bad info json":      rawBody(1, 7, byte(run.Active), 5, 0, "", `{"name":`),
-		"info of wrong type": rawBody(1, 7, byte(run.Active), 5, 0, "", `{"tags":"x"}`),
-		"no info":            rawBody(1, 7, byte(run.Active), 5, 0, "", ``),
+		"bad info json":      rawBody(2, 7, byte(run.Active), 5, 0, "", `{"name":`),
+		"info of wrong type": rawBody(2, 7, byte(run.Active), 5, 0, "", `{"tags":"x"}`),
+		"no info":            rawBody(2, 7, byte(run.Active), 5, 0, "", ``),
 		"huge reason length": append(binary.AppendUvarint(bytes.Clone(good[:1+1+17]), 1<<62), make([]byte, 32)...),
-		"huge info length":   binary.AppendUvarint(rawBody(1, 7, byte(run.Active), 5, 0, "", "")[:1+1+17+1], 1<<62),
+		"huge info length":   binary.AppendUvarint(rawBody(2, 7, byte(run.Active), 5, 0, "", "")[:1+1+17+1], 1<<62),
 		"overlong commit":    bytes.Repeat([]byte{0xFF}, 11),
 	}
 	for n := range len(good) {
@@ -255,10 +261,10 @@ func TestRunSectionMalformed(t *testing.T) {
 		StartedAt: 5, EndedAt: 9, Reason: "why"}, *r)
 	_, ok = st.s.Get(id, 6)
 	assert.False(t, ok)
-	err := sh.LoadSection(extension.NewChunk(id, rawBody(1, 8, byte(run.Active), 5, 0, "", `{}`)))
+	err := sh.LoadSection(extension.NewChunk(id, rawBody(2, 8, byte(run.Active), 5, 0, "", `{}`)))
 	assert.ErrorIs(t, err, dberr.ErrCorruption, "a run loaded twice")
 	assert.Equal(t, run.Failed, st.s.Status(id, 100))
-	err = sh.LoadSection(extension.NewChunk(extension.GlobalRun, rawBody(1, 8, byte(run.Active), 5, 0, "", `{}`)))
+	err = sh.LoadSection(extension.NewChunk(extension.GlobalRun, rawBody(2, 8, byte(run.Active), 5, 0, "", `{}`)))
 	assert.ErrorIs(t, err, dberr.ErrCorruption, "GlobalRun has no record")
 	assert.Len(t, st.s.Records(100), 1)
 }
@@ -339,16 +345,26 @@ func TestRunSectionWhileApplying(t *testing.T) {
 	assert.Len(t, fresh.s.Records(^uint64(0)), len(ids))
 }
 
-func FuzzLoadSection(f *testing.F) {
-	st := newStore(2)
+// frozenChunks runs history on a store of n shards and returns the chunks of the section
+// written from its view at version at, frozen where history calls freeze.
+func frozenChunks(t testing.TB, n int, at uint64, history func(st *store, freeze func())) []*extension.Chunk {
+	t.Helper()
+	st := newStore(n)
 	var views []extension.FrozenView
-	lifecycles(f, st, func() { views = st.freeze(10) })
-	chunks, err := extensiontest.Chunks(writeSection(f, views))
-	require.NoError(f, err)
-	for _, c := range chunks {
+	history(st, func() { views = st.freeze(at) })
+	chunks, err := extensiontest.Chunks(writeSection(t, views))
+	require.NoError(t, err)
+	return chunks
+}
+
+func FuzzLoadSection(f *testing.F) {
+	for _, c := range frozenChunks(f, 2, 10, func(st *store, freeze func()) { lifecycles(f, st, freeze) }) {
 		f.Add(c.Body)
 	}
-	f.Add(rawBody(1, 1, byte(run.Orphaned), -1, 0, "", `null`))
+	for _, c := range frozenChunks(f, 1, 5, func(st *store, freeze func()) { journals(f, st, freeze) }) {
+		f.Add(c.Body)
+	}
+	f.Add(rawBody(2, 1, byte(run.Orphaned), -1, 0, "", `null`))
 	id := sectionRunIDs(1)[0]
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st := newStore(1)
@@ -361,6 +377,10 @@ func FuzzLoadSection(f *testing.F) {
 		want := view(st.s, []extension.RunID{id}, ^uint64(0))
 		again := loadSection(t, writeSection(t, st.freeze(^uint64(0))), 2)
 		require.Equal(t, want, view(again.s, []extension.RunID{id}, ^uint64(0)))
+		wantSteps, wantOps, _ := journal(st.s, id, ^uint64(0))
+		steps, ops, _ := journal(again.s, id, ^uint64(0))
+		require.Equal(t, wantSteps, steps)
+		require.Equal(t, wantOps, ops)
 		_ = st.s.CheckRun(st.seq.commit(id, 1<<40))
 	})
 }

@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -138,15 +137,11 @@ func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uin
 
 // Names returns the sorted names of the cells live at snapshot.
 func (s *Store) Names(run extension.RunID, snapshot uint64) []string {
-	var names []string
-	s.shards[run.Shard(len(s.shards))].Range(run, func(n string, c *mvcc.Chain[Cell]) bool {
-		if v := c.At(snapshot); v != nil && !v.Deleted {
-			names = append(names, n)
-		}
-		return true
-	})
-	sort.Strings(names)
-	return names
+	return mvcc.Live(s.table(run), run, snapshot, func(n string, _ Cell) string { return n })
+}
+
+func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, Cell] {
+	return s.shards[run.Shard(len(s.shards))].Table
 }
 
 // newest is the newest state of a cell, sequenced or applied.

@@ -1,0 +1,23 @@
+package json
+
+import (
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/mvcc"
+)
+
+// Fresh returns an empty one-shard store, for replaying a run (extension.Replayable).
+func (s *Store) Fresh() extension.Primitive { return New(1) }
+
+// Items lists the run's live documents at version, encoded, sorted by key (extension.Lister).
+// A document is compared by its encoding, whose object members are sorted.
+func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
+	return mvcc.Live(s.table(run), run, version, func(k string, d Doc) extension.Item {
+		b, _ := encodeValue(d.Value) // a stored value always encodes: it was decoded from JSON
+		return extension.Item{Key: k, Value: b}
+	}), false
+}
+
+// ChangedPaths names the paths at which two encoded documents differ (extension.PathDiffer).
+func (s *Store) ChangedPaths(before, after []byte) ([]string, error) {
+	return ChangedPaths(before, after)
+}

@@ -1,0 +1,169 @@
+package run
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"iter"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+)
+
+// Step is one journaled transaction of a run.
+type Step struct {
+	Version   uint64 // commit version
+	Timestamp int64  // commit time, µs
+	End       int    // the journal's entry count after this step: its entries end here
+}
+
+// journal is a run's journaled transactions, append-only. The shard's actor appends; a
+// reader takes a snapshot under mu and reads it without the lock.
+type journal struct {
+	mu      sync.Mutex
+	steps   chunks[Step]
+	entries chunks[commitlog.Entry] // every step's entries, without the step entry; payloads shared
+}
+
+// add appends a step; it refuses (false) one that is not newer than the last.
+func (j *journal) add(s Step, entries []commitlog.Entry) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if n := j.steps.n; n > 0 && j.steps.at(n-1).Version >= s.Version {
+		return false
+	}
+	j.entries.append(entries...)
+	s.End = j.entries.n
+	j.steps.append(s)
+	return true
+}
+
+func (j *journal) snapshot() Journal {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return Journal{steps: j.steps.snapshot(), entries: j.entries.snapshot()}
+}
+
+// counts returns the number of steps and entries committed at or before version.
+func (j *journal) counts(version uint64) (steps, ops int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := j.steps.n
+	if n == 0 || j.steps.at(n-1).Version <= version { // the common case: nothing newer
+		return n, j.entries.n
+	}
+	return Journal{steps: j.steps}.at(version).counts()
+}
+
+// Journal is a run's journal as one reader sees it: immutable.
+type Journal struct {
+	steps   chunks[Step] // n may be cut below what the blocks hold
+	entries chunks[commitlog.Entry]
+}
+
+// Len returns the number of steps.
+func (j Journal) Len() int { return j.steps.n }
+
+// Steps returns the steps, oldest first.
+func (j Journal) Steps() []Step { return slices.Collect(j.steps.first(j.steps.n)) }
+
+// Until returns the journal's first n steps (all of them if it has fewer).
+func (j Journal) Until(n int) Journal {
+	j.steps.n = max(0, min(n, j.steps.n))
+	return j
+}
+
+// at returns the steps committed at or before version.
+func (j Journal) at(version uint64) Journal {
+	return j.Until(sort.Search(j.steps.n, func(i int) bool { return j.steps.at(i).Version > version }))
+}
+
+// Ops returns the number of entries (operations) in the journal's steps.
+func (j Journal) Ops() int {
+	_, ops := j.counts()
+	return ops
+}
+
+func (j Journal) counts() (steps, ops int) {
+	if j.steps.n == 0 {
+		return 0, 0
+	}
+	return j.steps.n, j.steps.at(j.steps.n - 1).End
+}
+
+// Entries yields the entries of every step, in commit order, each stamped with its commit
+// version. The payloads are shared with the live state: read them, never modify them.
+func (j Journal) Entries() iter.Seq[commitlog.Entry] { return j.entries.first(j.Ops()) }
+
+// step is the entry that journals a transaction: the run id, then the commit time.
+const stepSize = commitlog.RunIDSize + 8
+
+// JournalEntries adds the step entry to a transaction of a run; GlobalRun is not journaled.
+func (s *Store) JournalEntries(dst []commitlog.Entry, c extension.Commit) []commitlog.Entry {
+	id := c.Run()
+	if id == extension.GlobalRun {
+		return dst
+	}
+	p := make([]byte, stepSize)
+	copy(p, id[:])
+	binary.LittleEndian.PutUint64(p[commitlog.RunIDSize:], uint64(c.Timestamp()))
+	return append(dst, commitlog.Entry{Type: TypeStep, Version: 1, Payload: p})
+}
+
+// Journal returns run id's journal at snapshot; false if the run does not exist then.
+func (s *Store) Journal(id extension.RunID, snapshot uint64) (Journal, bool) {
+	r, ok := s.state(id)
+	if !ok || r.records.At(snapshot) == nil {
+		return Journal{}, false
+	}
+	return r.journal.snapshot().at(snapshot), true
+}
+
+// Counts returns how many transactions run id committed at or before snapshot, and how many
+// operations (entries) they held; zeros for an unknown run.
+func (s *Store) Counts(id extension.RunID, snapshot uint64) (txs, ops int) {
+	r, ok := s.state(id)
+	if !ok {
+		return 0, 0
+	}
+	return r.journal.counts(snapshot)
+}
+
+// txLen is the number of entries at the front of batch in its first entry's transaction.
+func txLen(batch []commitlog.Entry) int {
+	n := 1
+	for n < len(batch) && batch[n].TxID == batch[0].TxID {
+		n++
+	}
+	return n
+}
+
+// journalTx records a transaction: tx is its step entry followed by its other entries.
+func (sh *shard) journalTx(tx []commitlog.Entry) error {
+	p := tx[0].Payload
+	if tx[0].Version != 1 || len(p) != stepSize || tx[0].TxID == 0 {
+		return fmt.Errorf("%w: step entry: version %d, %d bytes, tx %d", ErrMalformed, tx[0].Version, len(p), tx[0].TxID)
+	}
+	var id extension.RunID
+	copy(id[:], p)
+	r, ok := sh.runs.Load(id)
+	if !ok {
+		return fmt.Errorf("%w: step of unknown run %s", ErrMalformed, id)
+	}
+	for _, e := range tx[1:] {
+		if e.Type >= typesLow && e.Type <= typesHigh {
+			return fmt.Errorf("%w: run entry %#02x inside a journaled transaction", ErrMalformed, e.Type)
+		}
+		if !bytes.HasPrefix(e.Payload, id[:]) {
+			return fmt.Errorf("%w: entry %#02x of another run inside a step of %s", ErrMalformed, e.Type, id)
+		}
+	}
+	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
+	if !r.journal.add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {
+		return fmt.Errorf("%w: step %d of run %s is not after the journal's last", ErrMalformed, tx[0].TxID, id)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package replayer
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/inmemdb/inmem/extension"
+)
+
+// Change is one difference between two replayed runs, in the primitive registered as Owner.
+type Change struct {
+	Owner         int
+	Key           string
+	Before, After []byte   // the compared forms; nil on the side that lacks the item
+	Paths         []string // for a modified value of an extension.PathDiffer: what changed inside
+}
+
+// Diff is what tells run B from run A.
+type Diff struct {
+	Added    []Change // in B, not in A
+	Removed  []Change // in A, not in B
+	Modified []Change // in both, with different values
+}
+
+// Compare returns the differences from a to b, primitive by primitive in registration order
+// (each extension.Lister present in both views; both views come from one registry). Keyed items are matched by key. Sequences are
+// compared position by position: after their common prefix, what is left of a is Removed and
+// what is left of b Added. Compare(a, b).Added is Compare(b, a).Removed, and so on.
+func Compare(a, b *View) (*Diff, error) {
+	d := new(Diff)
+	for owner, pa := range a.prims {
+		la, ok := pa.(extension.Lister)
+		lb, okb := b.prims[owner].(extension.Lister)
+		if !ok || !okb {
+			continue
+		}
+		ia, ordered := la.Items(a.Run, a.Version)
+		ib, _ := lb.Items(b.Run, b.Version)
+		if ordered {
+			d.sequences(owner, ia, ib)
+			continue
+		}
+		paths, _ := pa.(extension.PathDiffer)
+		if err := d.keyed(owner, ia, ib, paths); err != nil {
+			return nil, fmt.Errorf("replayer: %s: %w", pa.Name(), err)
+		}
+	}
+	return d, nil
+}
+
+// sequences adds what follows the common prefix of a and b.
+func (d *Diff) sequences(owner int, a, b []extension.Item) {
+	i := 0
+	for i < len(a) && i < len(b) && bytes.Equal(a[i].Value, b[i].Value) {
+		i++
+	}
+	for _, it := range a[i:] {
+		d.Removed = append(d.Removed, Change{Owner: owner, Key: it.Key, Before: it.Value})
+	}
+	for _, it := range b[i:] {
+		d.Added = append(d.Added, Change{Owner: owner, Key: it.Key, After: it.Value})
+	}
+}
+
+// keyed merges two key-sorted lists.
+func (d *Diff) keyed(owner int, a, b []extension.Item, paths extension.PathDiffer) error {
+	for len(a) > 0 || len(b) > 0 {
+		c := 1 // with a empty, b's head is added
+		if len(a) > 0 && len(b) > 0 {
+			c = strings.Compare(a[0].Key, b[0].Key)
+		} else if len(a) > 0 {
+			c = -1
+		}
+		switch {
+		case c < 0:
+			d.Removed = append(d.Removed, Change{Owner: owner, Key: a[0].Key, Before: a[0].Value})
+			a = a[1:]
+		case c > 0:
+			d.Added = append(d.Added, Change{Owner: owner, Key: b[0].Key, After: b[0].Value})
+			b = b[1:]
+		default:
+			if err := d.modified(owner, a[0], b[0], paths); err != nil {
+				return err
+			}
+			a, b = a[1:], b[1:]
+		}
+	}
+	return nil
+}
+
+func (d *Diff) modified(owner int, a, b extension.Item, paths extension.PathDiffer) error {
+	if bytes.Equal(a.Value, b.Value) {
+		return nil
+	}
+	ch := Change{Owner: owner, Key: a.Key, Before: a.Value, After: b.Value}
+	if paths != nil {
+		var err error
+		if ch.Paths, err = paths.ChangedPaths(a.Value, b.Value); err != nil {
+			return fmt.Errorf("changed paths of %q: %w", a.Key, err)
+		}
+	}
+	d.Modified = append(d.Modified, ch)
+	return nil
+}
