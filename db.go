@@ -35,6 +35,15 @@
 //     too: the process that ran them is gone either way. ResumeRun picks one up again.
 //   - Close takes a snapshot when Snapshot.OnClose is set (the default) and returns its error
 //     if it fails; nothing is lost then, the log holds every commit.
+//   - A run's journal keeps every transaction of the run for as long as the database holds
+//     the run (there is no deleting runs yet): replay needs all of it. Journaled payloads are
+//     the ones the live state holds, but a snapshot writes them twice (state and journal).
+//   - ReplayRunUntil counts data transactions only (a run's setup transaction is step 1);
+//     a step past the end replays everything; a negative one is ErrInvalidArgument. Views
+//     stay readable after Close.
+//   - DiffRuns compares values, not histories: a cell's version and time, an event's time and
+//     hashes, and a span's id, parent and times are left out, so runs that reached the same
+//     state by different routes, or recorded the same reasoning under generated ids, agree.
 package inmem
 
 import (

@@ -83,3 +83,46 @@ func ExampleOpen() {
 	// orphaned
 	// <nil>
 }
+
+// Replay a run to any step: the state its agent saw then, rebuilt from the run's journal.
+func ExampleDB_ReplayRunUntil() {
+	ctx := context.Background()
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	run := inmem.NewRunID()
+	_ = db.BeginRun(ctx, run, inmem.RunInfo{Name: "search"})
+	for _, tool := range []string{"search", "read", "answer"} {
+		_ = db.KV().Put(ctx, run, "tool", []byte(tool)) // one transaction: one step
+	}
+
+	view, _ := db.ReplayRunUntil(run, 2)
+	tool, _ := view.KV("tool")
+	fmt.Printf("after step %d the agent had used %s\n", view.Steps(), tool)
+	// Output:
+	// after step 2 the agent had used read
+}
+
+// Compare two runs: what one has that the other has not, and what differs — down to the
+// paths inside JSON documents.
+func ExampleDB_DiffRuns() {
+	ctx := context.Background()
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	a, b := inmem.NewRunID(), inmem.NewRunID()
+	for run, plan := range map[inmem.RunID]string{a: `{"goal":"refund","steps":2}`, b: `{"goal":"refund","steps":3}`} {
+		_ = db.BeginRun(ctx, run, inmem.RunInfo{})
+		_ = db.JSON().Create(ctx, run, "plan", []byte(plan))
+	}
+	_ = db.KV().Put(ctx, b, "escalated", []byte("yes"))
+
+	d, _ := db.DiffRuns(a, b)
+	for _, e := range d.Added {
+		fmt.Printf("added    %v %s = %s\n", e.Kind, e.Key, e.After)
+	}
+	for _, e := range d.Modified {
+		fmt.Printf("modified %v %s at %v\n", e.Kind, e.Key, e.Paths)
+	}
+	// Output:
+	// added    kv escalated = yes
+	// modified json plan at [$.steps]
+}

@@ -34,9 +34,10 @@ type Item struct {
 
 // Lister is implemented by a primitive whose state two runs can be compared on.
 type Lister interface {
-	// Items returns the run's state at version. Keyed items come sorted by Key, unique. With
-	// ordered true the items are a sequence in the primitive's own order (events, spans) and
-	// are compared position by position: a common prefix, then what each side added.
+	// Items returns the run's state at version. Keyed items have unique keys, in any order.
+	// With ordered true the items are a sequence in the primitive's own order (events,
+	// spans) and are compared position by position: a common prefix, then what each side
+	// added.
 	Items(run RunID, version uint64) (items []Item, ordered bool)
 }
 

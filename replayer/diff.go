@@ -3,6 +3,7 @@ package replayer
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/inmemdb/inmem/extension"
@@ -24,7 +25,8 @@ type Diff struct {
 }
 
 // Compare returns the differences from a to b, primitive by primitive in registration order
-// (each extension.Lister present in both views; both views come from one registry). Keyed items are matched by key. Sequences are
+// (each extension.Lister present in both views; both views come from one registry). Keyed items
+// are matched by key, and a primitive's changes listed by key. Sequences are
 // compared position by position: after their common prefix, what is left of a is Removed and
 // what is left of b Added. Compare(a, b).Added is Compare(b, a).Removed, and so on.
 func Compare(a, b *View) (*Diff, error) {
@@ -63,43 +65,55 @@ func (d *Diff) sequences(owner int, a, b []extension.Item) {
 	}
 }
 
-// keyed merges two key-sorted lists.
+// keyed matches two lists by key; the changes it adds are sorted by key.
 func (d *Diff) keyed(owner int, a, b []extension.Item, paths extension.PathDiffer) error {
-	for len(a) > 0 || len(b) > 0 {
-		c := 1 // with a empty, b's head is added
-		if len(a) > 0 && len(b) > 0 {
-			c = strings.Compare(a[0].Key, b[0].Key)
-		} else if len(a) > 0 {
-			c = -1
+	inB := make(map[string]int, len(b)) // key → index in b; -1 once matched
+	for i, it := range b {
+		inB[it.Key] = i
+	}
+	var removed, modified, added []Change
+	for _, it := range a {
+		j, ok := inB[it.Key]
+		if !ok {
+			removed = append(removed, Change{Owner: owner, Key: it.Key, Before: it.Value})
+			continue
 		}
-		switch {
-		case c < 0:
-			d.Removed = append(d.Removed, Change{Owner: owner, Key: a[0].Key, Before: a[0].Value})
-			a = a[1:]
-		case c > 0:
-			d.Added = append(d.Added, Change{Owner: owner, Key: b[0].Key, After: b[0].Value})
-			b = b[1:]
-		default:
-			if err := d.modified(owner, a[0], b[0], paths); err != nil {
-				return err
-			}
-			a, b = a[1:], b[1:]
+		inB[it.Key] = -1
+		ch, err := change(owner, it, b[j], paths)
+		if err != nil {
+			return err
+		}
+		if ch != nil {
+			modified = append(modified, *ch)
 		}
 	}
+	for _, it := range b {
+		if inB[it.Key] >= 0 {
+			added = append(added, Change{Owner: owner, Key: it.Key, After: it.Value})
+		}
+	}
+	d.Removed = append(d.Removed, byKey(removed)...)
+	d.Modified = append(d.Modified, byKey(modified)...)
+	d.Added = append(d.Added, byKey(added)...)
 	return nil
 }
 
-func (d *Diff) modified(owner int, a, b extension.Item, paths extension.PathDiffer) error {
+func byKey(cs []Change) []Change {
+	slices.SortFunc(cs, func(x, y Change) int { return strings.Compare(x.Key, y.Key) })
+	return cs
+}
+
+// change compares one key's two values: nil if they are equal.
+func change(owner int, a, b extension.Item, paths extension.PathDiffer) (*Change, error) {
 	if bytes.Equal(a.Value, b.Value) {
-		return nil
+		return nil, nil
 	}
-	ch := Change{Owner: owner, Key: a.Key, Before: a.Value, After: b.Value}
+	ch := &Change{Owner: owner, Key: a.Key, Before: a.Value, After: b.Value}
 	if paths != nil {
 		var err error
 		if ch.Paths, err = paths.ChangedPaths(a.Value, b.Value); err != nil {
-			return fmt.Errorf("changed paths of %q: %w", a.Key, err)
+			return nil, fmt.Errorf("changed paths of %q: %w", a.Key, err)
 		}
 	}
-	d.Modified = append(d.Modified, ch)
-	return nil
+	return ch, nil
 }

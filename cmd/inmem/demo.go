@@ -118,7 +118,7 @@ func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
 		}
 	}()
 	for _, section := range []func(context.Context) error{
-		d.open, d.work, d.sharedMemory, d.isolation, d.lifecycle, d.summary, d.close, d.crash,
+		d.open, d.work, d.sharedMemory, d.isolation, d.lifecycle, d.summary, d.replay, d.close, d.crash,
 	} {
 		if err := section(ctx); err != nil {
 			return err
@@ -659,10 +659,10 @@ func (d *demo) agentTable() error {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Close.
+// 8. Close.
 
 func (d *demo) close(context.Context) error {
-	d.out.section(7, "Close")
+	d.out.section(8, "Close")
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("Close: %w", err)
 	}

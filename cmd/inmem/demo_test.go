@@ -60,12 +60,12 @@ func TestDemo(t *testing.T) {
 
 			// Every section, in order.
 			last := -1
-			for _, h := range []string{"\n1. ", "\n2. ", "\n3. ", "\n4. ", "\n5. ", "\n6. ", "\n7. "} {
+			for _, h := range []string{"\n1. ", "\n2. ", "\n3. ", "\n4. ", "\n5. ", "\n6. ", "\n7. ", "\n8. "} {
 				i := strings.Index(out, h)
 				require.Greater(t, i, last, "section %q missing or out of order", h)
 				last = i
 			}
-			assert.LessOrEqual(t, strings.Count(out, "\n"), 62, "the demo should stay short")
+			assert.LessOrEqual(t, strings.Count(out, "\n"), 74, "the demo should stay short")
 			assert.Contains(t, out, "no step was half applied")
 
 			// 3: no lost update, and the three numbers agree.
@@ -105,7 +105,20 @@ func TestDemo(t *testing.T) {
 			assert.Regexp(t, `agent phase\s+\S+, [\d,]+ transactions/s`, out)
 			assert.Regexp(t, `\S+\s+\d+/\d+\s+\d+\s+\S+\s+\d+\s+failed`, out, "the aborted agent is in the table")
 
-			// 7
+			// 7: a replay to the middle of a run, and the diff of two runs that forked (runDemo
+			// itself fails if the view or the diff disagrees with what the agents did).
+			m = match(t, out, `(\S+) after step (\d+) of (\d+): step key (\d+), (\d+) events`)
+			assert.Equal(t, atoi(t, m[2]), atoi(t, m[3])/2)
+			assert.Equal(t, m[2], m[4])
+			assert.Equal(t, m[2], m[5])
+			assert.Contains(t, out, "Stats() unchanged by the replay")
+			m = match(t, out, `events share a prefix of (\d+), then each run has (\d+) of its own`)
+			fork, n := atoi(t, m[1]), max(2, min(cfg.Steps, 20))
+			assert.Equal(t, n/2, fork)
+			assert.Equal(t, n-fork, atoi(t, m[2]))
+			assert.Regexp(t, `JSON paths in memo: (\S+, )*\$\.agent`, out)
+
+			// 8
 			assert.Contains(t, out, "db.Close() returned nil")
 		})
 	}

@@ -2,8 +2,6 @@ package mvcc
 
 import (
 	"iter"
-	"slices"
-	"strings"
 
 	"github.com/puzpuzpuz/xsync/v3"
 )
@@ -55,34 +53,20 @@ func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
 	}
 }
 
-// Live returns, sorted by name, f of each of run's names that is live (not deleted) at version
-// at, and of the value a reader there sees.
+// Live returns f of each of run's names that is live (not deleted) at version at, with the
+// value a reader there sees, in no particular order.
 func Live[R comparable, V, T any](t *Table[R, V], run R, at uint64, f func(name string, v V) T) []T {
-	type live struct {
-		name string
-		v    V
-	}
 	ns, ok := t.runs.Load(run)
 	if !ok {
 		return nil
 	}
-	ls := make([]live, 0, ns.m.Size())
+	out := make([]T, 0, ns.m.Size())
 	ns.m.Range(func(n string, r *record[V]) bool {
 		if v := r.At(at); v != nil && !v.Deleted {
-			ls = append(ls, live{n, v.Value})
+			out = append(out, f(n, v.Value))
 		}
 		return true
 	})
-	// Sort positions, not the pointerful pairs: swapping ints needs no write barriers.
-	order := make([]int32, len(ls))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(ls[a].name, ls[b].name) })
-	out := make([]T, len(ls))
-	for i, j := range order {
-		out[i] = f(ls[j].name, ls[j].v)
-	}
 	return out
 }
 

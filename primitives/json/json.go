@@ -79,6 +79,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -183,7 +184,9 @@ func (s *Store) Version(run extension.RunID, key string, snapshot uint64) (uint6
 
 // Keys returns the sorted keys of the documents live at snapshot.
 func (s *Store) Keys(run extension.RunID, snapshot uint64) []string {
-	return mvcc.Live(s.table(run), run, snapshot, func(k string, _ Doc) string { return k })
+	keys := mvcc.Live(s.table(run), run, snapshot, func(k string, _ Doc) string { return k })
+	slices.Sort(keys)
+	return keys
 }
 
 func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, Doc] {

@@ -8,7 +8,7 @@ import (
 // Fresh returns an empty one-shard store, for replaying a run (extension.Replayable).
 func (s *Store) Fresh() extension.Primitive { return New(1) }
 
-// Items lists the run's live documents at version, encoded, sorted by key (extension.Lister).
+// Items lists the run's live documents at version, encoded (extension.Lister).
 // A document is compared by its encoding, whose object members are sorted.
 func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
 	return mvcc.Live(s.table(run), run, version, func(k string, d Doc) extension.Item {

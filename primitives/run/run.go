@@ -1,28 +1,35 @@
-// Package run is the run primitive (SPEC 3.6): the record and lifecycle of every run, and the
-// guard that refuses writes to runs that are unknown or no longer active.
+// Package run is the run primitive (SPEC 3.6): the record and lifecycle of every run, the
+// guard that refuses writes to runs that are unknown or no longer active, and the run journal
+// (SPEC 9): every committed transaction of a run, kept so that the run can be replayed.
 //
 // Lifecycle changes are system transactions of their own: one entry each, with their own
-// commit version, never part of a user's transaction.
+// commit version, never part of a user's transaction, never journaled.
 //
 // WAL payloads (entry version 1), after the 16-byte run id:
 //
-//	RunBegin 0x63: i64 start time (µs), JSON-encoded Info
-//	RunEnd   0x62: i64 end time (µs), u8 final status, reason (the rest)
-//
+//	RunBegin  0x63: i64 start time (µs), JSON-encoded Info
+//	RunEnd    0x62: i64 end time (µs), u8 final status, reason (the rest)
 //	RunUpdate 0x61: i64 time (µs), u8 new status (Orphaned at recovery, Active on resume)
+//	RunStep   0x64: i64 commit time (µs)
+//
+// RunStep journals a transaction: the sequencer puts one first in every user transaction of a
+// run (JournalEntries; none for GlobalRun). The primitive is an extension.Journaler, so its
+// shard receives such a transaction whole and records the transaction's other entries as one
+// Step — sharing their payloads with the primitives that applied them.
 //
 // Snapshot section: one chunk per run with a record at the frozen version (extension.Chunk),
 // body
 //
-//	u8 format version (1) | uvarint commit version of the record | u8 status |
+//	u8 format version (2) | uvarint commit version of the record | u8 status |
 //	i64 started-at (µs) | i64 ended-at (µs) | uvarint len(reason) | reason |
-//	uvarint len(info) | JSON-encoded Info (as in RunBegin)
+//	uvarint len(info) | JSON-encoded Info (as in RunBegin) |
+//	uvarint steps | per step: uvarint commit version | i64 commit time (µs) | uvarint entries |
+//	  per entry: u8 type | u8 version | uvarint len(payload) | payload
 //
-// Only the record a reader at the version sees is written; LoadSection pushes it with its commit
-// version, so later WAL entries apply on top of it. The journal and counters will need format 2.
-//
-// Not here yet: the per-run transaction and operation counters of RunMetadata, which come with
-// the run journal (every committed transaction of a run recorded in this primitive).
+// Only the record a reader at the version sees is written, and the journal's steps up to the
+// version; LoadSection pushes the record with its commit version, so later WAL entries apply on
+// top of it. Loaded journal payloads alias the snapshot buffer, and must each start with the
+// chunk's run id.
 package run
 
 import (

@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -137,7 +138,9 @@ func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uin
 
 // Names returns the sorted names of the cells live at snapshot.
 func (s *Store) Names(run extension.RunID, snapshot uint64) []string {
-	return mvcc.Live(s.table(run), run, snapshot, func(n string, _ Cell) string { return n })
+	names := mvcc.Live(s.table(run), run, snapshot, func(n string, _ Cell) string { return n })
+	slices.Sort(names)
+	return names
 }
 
 func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, Cell] {
