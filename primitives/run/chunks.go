@@ -13,8 +13,9 @@ import (
 // each reader a snapshot, whose block headers are its own; appends write only past the
 // elements a snapshot covers.
 type chunks[T any] struct {
-	blocks [][]T
-	n      int
+	full [][]T // the full blocks, oldest first
+	tail []T   // the block being filled: appends touch only it (and its header, here)
+	n    int
 }
 
 const (
@@ -24,26 +25,48 @@ const (
 
 func (c *chunks[T]) append(vs ...T) {
 	for _, v := range vs {
-		k := len(c.blocks)
-		if k == 0 || len(c.blocks[k-1]) == cap(c.blocks[k-1]) {
+		if len(c.tail) == cap(c.tail) {
 			size := firstBlock
-			if k > 0 {
-				size = min(2*cap(c.blocks[k-1]), maxBlock)
+			if c.tail != nil {
+				c.full = append(c.full, c.tail)
+				size = min(2*cap(c.tail), maxBlock)
 			}
-			c.blocks = append(c.blocks, make([]T, 0, size))
-			k++
+			c.tail = make([]T, 0, size)
 		}
-		c.blocks[k-1] = append(c.blocks[k-1], v)
+		c.tail = append(c.tail, v)
 		c.n++
 	}
 }
 
 // snapshot returns the sequence as it is now; later appends do not change it.
-func (c *chunks[T]) snapshot() chunks[T] { return chunks[T]{blocks: slices.Clone(c.blocks), n: c.n} }
+func (c *chunks[T]) snapshot() chunks[T] {
+	return chunks[T]{full: slices.Clone(c.full), tail: c.tail, n: c.n}
+}
+
+// last returns the last element; false if there is none.
+func (c *chunks[T]) last() (T, bool) {
+	if c.n == 0 {
+		var zero T
+		return zero, false
+	}
+	return c.tail[len(c.tail)-1], true
+}
+
+// blocks yields every block, the partial tail last.
+func (c chunks[T]) blocks() iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		for _, b := range c.full {
+			if !yield(b) {
+				return
+			}
+		}
+		yield(c.tail)
+	}
+}
 
 // at returns element i < n.
 func (c chunks[T]) at(i int) T {
-	for _, b := range c.blocks {
+	for b := range c.blocks() {
 		if i < len(b) {
 			return b[i]
 		}
@@ -56,7 +79,7 @@ func (c chunks[T]) at(i int) T {
 func (c chunks[T]) first(n int) iter.Seq[T] {
 	return func(yield func(T) bool) {
 		left := n
-		for _, b := range c.blocks {
+		for b := range c.blocks() {
 			if left <= 0 {
 				return
 			}

@@ -31,54 +31,55 @@ type journal struct {
 // add appends a step; it refuses (false) one that is not newer than the last.
 func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if n := j.steps.n; n > 0 && j.steps.at(n-1).Version >= s.Version {
+	if last, ok := j.steps.last(); ok && last.Version >= s.Version {
+		j.mu.Unlock()
 		return false
 	}
 	j.entries.append(entries...)
 	s.End = j.entries.n
 	j.steps.append(s)
+	j.mu.Unlock() // not deferred: this is on every run transaction's apply path
 	return true
 }
 
 func (j *journal) snapshot() Journal {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return Journal{steps: j.steps.snapshot(), entries: j.entries.snapshot()}
+	return Journal{steps: j.steps.snapshot(), entries: j.entries.snapshot(), n: j.steps.n}
 }
 
 // counts returns the number of steps and entries committed at or before version.
 func (j *journal) counts(version uint64) (steps, ops int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	n := j.steps.n
-	if n == 0 || j.steps.at(n-1).Version <= version { // the common case: nothing newer
-		return n, j.entries.n
+	if last, ok := j.steps.last(); !ok || last.Version <= version { // the common case: nothing newer
+		return j.steps.n, j.entries.n
 	}
-	return Journal{steps: j.steps}.at(version).counts()
+	return Journal{steps: j.steps, n: j.steps.n}.at(version).counts()
 }
 
-// Journal is a run's journal as one reader sees it: immutable.
+// Journal is a run's journal as one reader sees it: its first n steps, immutable.
 type Journal struct {
-	steps   chunks[Step] // n may be cut below what the blocks hold
+	steps   chunks[Step]
 	entries chunks[commitlog.Entry]
+	n       int
 }
 
 // Len returns the number of steps.
-func (j Journal) Len() int { return j.steps.n }
+func (j Journal) Len() int { return j.n }
 
 // Steps returns the steps, oldest first.
-func (j Journal) Steps() []Step { return slices.Collect(j.steps.first(j.steps.n)) }
+func (j Journal) Steps() []Step { return slices.Collect(j.steps.first(j.n)) }
 
 // Until returns the journal's first n steps (all of them if it has fewer).
 func (j Journal) Until(n int) Journal {
-	j.steps.n = max(0, min(n, j.steps.n))
+	j.n = max(0, min(n, j.n))
 	return j
 }
 
 // at returns the steps committed at or before version.
 func (j Journal) at(version uint64) Journal {
-	return j.Until(sort.Search(j.steps.n, func(i int) bool { return j.steps.at(i).Version > version }))
+	return j.Until(sort.Search(j.n, func(i int) bool { return j.steps.at(i).Version > version }))
 }
 
 // Ops returns the number of entries (operations) in the journal's steps.
@@ -88,10 +89,10 @@ func (j Journal) Ops() int {
 }
 
 func (j Journal) counts() (steps, ops int) {
-	if j.steps.n == 0 {
+	if j.n == 0 {
 		return 0, 0
 	}
-	return j.steps.n, j.steps.at(j.steps.n - 1).End
+	return j.n, j.steps.at(j.n - 1).End
 }
 
 // Entries yields the entries of every step, in commit order, each stamped with its commit

@@ -99,16 +99,23 @@ func TestChunks(t *testing.T) {
 		c.append(i)
 	}
 	snap := c.snapshot()
-	first := &snap.blocks[0][0]
+	first := &snap.full[0][0]
 	for i := range 3000 {
 		c.append(5000 + i)
 	}
-	assert.Same(t, first, &c.blocks[0][0], "blocks never move")
+	assert.Same(t, first, &c.full[0][0], "blocks never move")
 	assert.Equal(t, 5000, snap.n)
 	for _, i := range []int{0, 7, 8, 23, 1023, 1024, 4999} {
 		assert.Equal(t, i, snap.at(i))
 	}
 	assert.Equal(t, 7999, c.at(7999))
+	last, ok := c.last()
+	assert.True(t, ok)
+	assert.Equal(t, 7999, last)
+	last, ok = snap.last()
+	assert.True(t, ok && last == 4999, "a snapshot's last is its own")
+	_, ok = new(chunks[int]).last()
+	assert.False(t, ok)
 	for _, n := range []int{0, 1, 8, 9, 2040, 5000} {
 		seq := snap.first(n)
 		got := slices.Collect(seq)
@@ -118,8 +125,8 @@ func TestChunks(t *testing.T) {
 			assert.Equal(t, n-1, got[n-1])
 		}
 	}
-	for _, b := range c.blocks {
+	for b := range c.blocks() {
 		assert.LessOrEqual(t, cap(b), maxBlock)
 	}
-	assert.Equal(t, firstBlock, cap(c.blocks[0]), "a short journal stays small")
+	assert.Equal(t, firstBlock, cap(c.full[0]), "a short journal stays small")
 }
