@@ -97,20 +97,43 @@ func DecodeEntry(b []byte) (e Entry, n int, err error) {
 	if err != nil {
 		return Entry{}, 0, err
 	}
-	return entryAt(b, n), n, nil
+	return entryAt(b, n, bytes.Clone), n, nil
 }
 
-// entryAt builds the entry of the n checked bytes at the start of b, copying the payload.
-func entryAt(b []byte, n int) Entry {
+// entryAt builds the entry of the n checked bytes at the start of b, its payload copied by
+// clone.
+func entryAt(b []byte, n int, clone func([]byte) []byte) Entry {
 	e := Entry{
 		Type:    b[offType],
 		Version: b[offVersion],
 		TxID:    binary.LittleEndian.Uint64(b[offTxID:]),
 	}
 	if p := b[offPayload : n-crcSize]; len(p) > 0 {
-		e.Payload = bytes.Clone(p)
+		e.Payload = clone(p)
 	}
 	return e
+}
+
+// slab copies small payloads into shared blocks: one allocation for many entries instead of
+// one each. A block stays allocated while any payload in it is referenced; payloads are mostly
+// kept for good (state, run journals), and blocks are small, so little is held for nothing.
+type slab struct{ block []byte }
+
+const (
+	slabBlock = 4 << 10       // bytes of a block
+	slabLimit = slabBlock / 8 // larger payloads get their own allocation
+)
+
+func (s *slab) clone(p []byte) []byte {
+	if len(p) > slabLimit {
+		return bytes.Clone(p)
+	}
+	if cap(s.block)-len(s.block) < len(p) {
+		s.block = make([]byte, 0, slabBlock)
+	}
+	start := len(s.block)
+	s.block = append(s.block, p...)
+	return s.block[start:len(s.block):len(s.block)] // capped: an append cannot reach the next
 }
 
 // checkEntry validates the entry at the start of b without allocating and returns its encoded

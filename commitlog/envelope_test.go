@@ -1,12 +1,15 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -175,4 +178,29 @@ func TestEntryTooLarge(t *testing.T) {
 	out, err := AppendEntry(dst, Entry{Type: 0x10, Version: 1, Payload: p})
 	isErr(t, err, ErrEntryTooLarge)
 	eq(t, dst, out)
+}
+
+// The reader's slab hands out copies that are independent of the input and of each other:
+// appending to one payload never reaches the next, and large payloads get their own memory.
+func TestSlabClone(t *testing.T) {
+	var s slab
+	src := []byte("abc")
+	a := s.clone(src)
+	b := s.clone([]byte("def"))
+	src[0] = 'X'
+	assert.Equal(t, "abc", string(a), "a copy, not the input")
+	_ = append(a, 'Z')
+	assert.Equal(t, "def", string(b), "an append to one payload does not reach the next")
+	big := bytes.Repeat([]byte("x"), slabLimit+1)
+	used := len(s.block)
+	c := s.clone(big)
+	assert.Equal(t, big, c)
+	assert.Equal(t, used, len(s.block), "a large payload has its own allocation")
+	var many [][]byte
+	for i := range 3 * slabBlock / 10 {
+		many = append(many, s.clone(bytes.Repeat([]byte{byte(i)}, 10)))
+	}
+	for i, p := range many {
+		require.Equal(t, bytes.Repeat([]byte{byte(i)}, 10), p, "payload %d across blocks", i)
+	}
 }

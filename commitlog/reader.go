@@ -80,6 +80,8 @@ type Reader struct {
 	data   []byte // the whole current segment file, header included
 	off    int    // file offset of the next entry in data
 
+	payloads slab // the entries' payloads are copied here, not kept in data
+
 	err error // sticky result (see the type doc)
 	// When err is a *CorruptionError, what Resync does: continue the scan for a valid entry at
 	// scanFrom, counting skipped bytes from skipFrom; or, for a gap, just go on (gap).
@@ -148,7 +150,7 @@ func (r *Reader) Next() (e Entry, lsn uint64, err error) {
 		if derr != nil {
 			return Entry{}, 0, r.fail(r.damage(r.off, derr))
 		}
-		e = entryAt(r.data[r.off:], n)
+		e = entryAt(r.data[r.off:], n, r.payloads.clone)
 		lsn = r.lsnAt(r.off)
 		r.off += n
 		return e, lsn, nil

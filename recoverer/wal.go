@@ -189,7 +189,11 @@ func (p *replay) entry(e commitlog.Entry) error {
 			p.res.UnknownEntries++
 			return nil
 		}
-		p.open[e.TxID] = append(p.open[e.TxID], e)
+		tx, ok := p.open[e.TxID]
+		if !ok {
+			tx = make([]commitlog.Entry, 0, 4) // one allocation for most transactions
+		}
+		p.open[e.TxID] = append(tx, e)
 	}
 	return nil
 }
