@@ -27,14 +27,14 @@ type ReadOnlyView struct {
 	traces  *trace.Store
 }
 
-// The built-in primitives' places in the registry: Open registers them first, in this order.
+// The built-in primitives' places in the registry: Open registers them first, in this order
+// (the run primitive last).
 const (
 	ownerKV = iota
 	ownerJSON
 	ownerEvent
 	ownerState
 	ownerTrace
-	ownerRun
 )
 
 // ReplayRun replays run's whole journal into a view: it equals the run's current state. An
