@@ -40,11 +40,16 @@ fuzz:
 	  done; \
 	done
 
-# Long runs of the crash suites: many SIGKILL cycles and crash-simulating-filesystem seeds.
-# (The randomized multi-primitive suites of stress/ join this target when they exist.)
-STRESS_CYCLES ?= 300
-STRESS_SEEDS ?= 500
+# The randomized suites of stress/, each mode for STRESS_DURATION (in-process, simulated power
+# loss, injected faults, SIGKILL crash loop; each prints its report), then the root package's
+# crash suites with more SIGKILL cycles and crash-simulating-filesystem seeds. About 13 minutes
+# with the defaults; STRESS_DURATION=30m for a long run.
+STRESS_DURATION ?= 2m
+STRESS_CYCLES ?= 100
+STRESS_SEEDS ?= 200
 stress:
+	INMEM_STRESS_DURATION=$(STRESS_DURATION) $(GO) test -v -count=1 -timeout 0 \
+	  -run 'TestInProcess|TestCrashFS|TestFaults|TestCrashLoop' ./stress
 	INMEM_CRASH_CYCLES=$(STRESS_CYCLES) INMEM_CRASHFS_SEEDS=$(STRESS_SEEDS) \
 	  $(GO) test -race -count=1 -timeout 30m -run 'Crash' .
 

@@ -1,0 +1,195 @@
+package stress
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/inmemdb/inmem"
+)
+
+// ChildEnv names the environment variable that makes a test binary play the crash loop's
+// child on the directory it holds (see Child). The seed and agent count travel beside it.
+const (
+	ChildEnv  = "INMEM_STRESS_CHILD_DIR"
+	seedEnv   = "INMEM_STRESS_SEED"
+	agentsEnv = "INMEM_STRESS_AGENTS"
+)
+
+// CrashLoop runs cfg.Dir through cycles of a child process (exe, a test binary whose TestMain
+// calls Child when ChildEnv is set) that works until it is SIGKILLed at a random moment; the
+// parent then recovers the directory and checks it against what the child reported as
+// acknowledged. The next child resumes where recovery left every run.
+func CrashLoop(cfg Config, exe string) *Report {
+	w, rng, deadline := start(cfg, 4)
+	rep := w.report
+	for cycle := 0; time.Now().Before(deadline); cycle++ {
+		if err := w.killChild(exe, cfg, time.Duration(rng.Int64N(int64(cfg.Round)))+cfg.Round/4); err != nil {
+			rep.violate(invR1, "cycle %d: child: %v", cycle, err)
+			return rep
+		}
+		rep.Crashes.Add(1)
+		db, err := inmem.Open(cfg.Dir, options())
+		if !rep.check(err == nil, invR1, "cycle %d: Open after SIGKILL: %v", cycle, err) {
+			return rep
+		}
+		w.adopt(db)
+		w.verify(db, nil, w.incAcked.Load(), rng)
+		_ = db.Close()
+		cfg.logf("crash-loop cycle %d: %d operations acknowledged so far", cycle, rep.Operations.Load())
+	}
+	return rep
+}
+
+// killChild runs a child for after, then kills it with SIGKILL, learning from its output what
+// it had acknowledged.
+func (w *workload) killChild(exe string, cfg Config, after time.Duration) error {
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), ChildEnv+"="+cfg.Dir, seedEnv+"="+strconv.FormatUint(cfg.Seed, 10),
+		agentsEnv+"="+strconv.Itoa(cfg.Agents))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { w.listen(out) })
+	time.Sleep(after)
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	wg.Wait() // the pipe ends with the process
+	_ = cmd.Wait()
+	return nil
+}
+
+// listen learns from a child's lines (see Child). Every line was printed after the database
+// acknowledged what it reports, so what it says must survive; each agent may have one more
+// transaction, and the counter one more increment per agent, in flight.
+func (w *workload) listen(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var a, run, n int
+		switch line := sc.Text(); {
+		case sscan(line, "ack %d %d %d", &a, &run, &n):
+			t := w.tracked(a, run)
+			t.acked.Store(int64(n))
+			t.attempted.Store(int64(n + 1))
+			w.report.Operations.Add(1)
+		case sscan(line, "begin %d %d", &a, &run):
+			w.tracked(a, run).attempted.Store(1)
+		case sscan(line, "end %d %d %d", &a, &run, &n):
+			t := w.tracked(a, run)
+			t.ended.Store(int32(n))
+			t.attempted.Store(t.acked.Load())
+		case line == "inc":
+			w.incAcked.Add(1)
+			w.incAttempted.Store(w.incAcked.Load() + int64(w.agents))
+			w.report.Increments.Add(1)
+		}
+	}
+}
+
+func sscan(line, format string, args ...any) bool {
+	n, err := fmt.Sscanf(line, format, args...)
+	return err == nil && n == len(args)
+}
+
+// tracked returns agent a's r-th run's tracker, creating it.
+func (w *workload) tracked(a, r int) *tracker {
+	id := runID(w.seed, a, r)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.trackers[id]
+	if !ok {
+		t = &tracker{agent: a, r: r, run: id}
+		w.trackers[id] = t
+	}
+	w.next[a] = max(w.next[a], r+1)
+	return t
+}
+
+// adopt tracks the runs a child began without living to say so: the workload's own, by their
+// derivation, with nothing acknowledged and one begin attempted. Any other run stays unknown
+// and verify reports it (R4).
+func (w *workload) adopt(db *inmem.DB) {
+	runs, _ := db.ListRuns(inmem.RunFilter{})
+	for _, r := range runs {
+		for a := range w.agents {
+			w.mu.Lock()
+			next := w.next[a]
+			_, known := w.trackers[r.ID]
+			w.mu.Unlock()
+			if !known && r.ID == runID(w.seed, a, next) {
+				w.tracked(a, next).attempted.Store(1)
+			}
+		}
+	}
+	for _, t := range w.all() {
+		t.attempted.Store(max(t.attempted.Load(), 1)) // a begin may have landed unreported
+	}
+}
+
+// Child is the crash loop's writer process: it opens dir, finds where each agent's runs stand,
+// and works until it is killed, printing "begin a r", "ack a r n" (run r of agent a holds n
+// acknowledged transactions), "end a r kind" and "inc" lines, each after the acknowledgement.
+// It returns an exit status.
+func Child(dir string, out io.Writer) int {
+	seed, _ := strconv.ParseUint(os.Getenv(seedEnv), 10, 64)
+	agents, _ := strconv.Atoi(os.Getenv(agentsEnv))
+	db, err := inmem.Open(dir, options())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stress child: open:", err)
+		return 1
+	}
+	w := newWorkload(seed, max(agents, 1), new(Report))
+	var mu sync.Mutex
+	w.acked = func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(out, format+"\n", args...)
+		mu.Unlock()
+	}
+	if err := w.pickUp(db); err != nil {
+		fmt.Fprintln(os.Stderr, "stress child: resume:", err)
+		return 1
+	}
+	w.work(db, time.Hour, rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano()))), true)
+	_ = db.Close()
+	return 0
+}
+
+// pickUp finds each agent's last run and, if it is unfinished, resumes it from the
+// transactions it holds.
+func (w *workload) pickUp(db *inmem.DB) error {
+	for a := range w.agents {
+		r := 0
+		for db.RunStatus(runID(w.seed, a, r)) != inmem.RunNotFound {
+			r++
+		}
+		w.next[a] = r
+		if r == 0 {
+			continue
+		}
+		last := &tracker{agent: a, r: r - 1, run: runID(w.seed, a, r-1)}
+		if st := db.RunStatus(last.run); st != inmem.RunActive && st != inmem.RunOrphaned {
+			continue
+		}
+		m, err := db.Run(last.run)
+		if err != nil {
+			return err
+		}
+		last.acked.Store(int64(m.TxCount))
+		last.attempted.Store(int64(m.TxCount))
+		w.trackers[last.run] = last
+		w.current[a] = last
+	}
+	return w.resume(db)
+}

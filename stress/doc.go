@@ -1,0 +1,21 @@
+// Package stress runs long randomized workloads against inmem and checks them against a plain
+// reference model, reporting every invariant it verified by name (R1–R5 and P1–P6 of SPEC 1,
+// the rules of SPEC 3, 4 and 9) and every violation it found.
+//
+// Agents (goroutines) each own a sequence of runs. A run's transactions are a pure function of
+// the run's id and their index (ops.go): key-value puts and deletes, JSON documents created and
+// patched, events, state cells set and deleted, spans with parents, and transactions over
+// several primitives at once; between them, agents increment a counter in GlobalRun with a
+// read-modify-write, so that their commits conflict and Update retries. Runs end or abort, new
+// ones begin. Snapshots are taken and runs replayed while all this goes on.
+//
+// Because a run's content is a function of how many of its transactions committed, the model
+// needs to learn only that number: what was acknowledged is the lower bound after any crash,
+// what was attempted the upper one, and the database must hold exactly the fold of some count
+// in between (R3, R4, R5) — live, and replayed through its journal (SPEC 9).
+//
+// Modes: InProcess (clean Close and Open between rounds, Strict and Buffered), CrashFS (a
+// simulated power loss at a random moment of every round), Faults (one failed write or fsync
+// poisons the log), CrashLoop (a child process SIGKILLed at random moments, the parent checking
+// what it reported as acknowledged).
+package stress

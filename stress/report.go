@@ -1,0 +1,91 @@
+package stress
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Invariants a check guards, by the names SPEC 1, 4 and 9 give them.
+const (
+	invR1       = "R1 deterministic: the same files recover to the same state"
+	invR3       = "R3 prefix-consistent: each run holds a prefix of its transactions, whole"
+	invR4       = "R4 never invents data: nothing beyond what was attempted"
+	invR5       = "R5 no acknowledged commit lost"
+	invChain    = "SPEC 3.3 the event chain verifies"
+	invLostUpd  = "SPEC 4 no lost update: the shared counter counts every acknowledged increment"
+	invReplay   = "P1-P3, SPEC 9: ReplayRun equals the run's live state"
+	invReplayAt = "P5/P6: ReplayRunUntil(k) equals the first k transactions, every time"
+	invStatus   = "SPEC 3.6 an acknowledged end or abort survives"
+)
+
+// Report is what a stress run did and found. Violations make it fail.
+type Report struct {
+	Operations atomic.Int64 // run transactions acknowledged
+	Increments atomic.Int64 // shared-counter increments acknowledged (conflicts retried)
+	Snapshots  atomic.Int64
+	Replays    atomic.Int64 // replays compared with the model
+	Crashes    atomic.Int64 // SIGKILLs or simulated power losses survived
+	Reopens    atomic.Int64 // clean Close and Open cycles
+
+	mu         sync.Mutex
+	verified   map[string]int64
+	violations []string
+}
+
+func (r *Report) verify(inv string) {
+	r.mu.Lock()
+	if r.verified == nil {
+		r.verified = map[string]int64{}
+	}
+	r.verified[inv]++
+	r.mu.Unlock()
+}
+
+func (r *Report) violate(inv, format string, args ...any) {
+	r.mu.Lock()
+	r.violations = append(r.violations, inv+": "+fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+// check records one verification of inv: ok, or a violation described by format and args.
+func (r *Report) check(ok bool, inv, format string, args ...any) bool {
+	if ok {
+		r.verify(inv)
+	} else {
+		r.violate(inv, format, args...)
+	}
+	return ok
+}
+
+// Violations returns what was found broken.
+func (r *Report) Violations() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.violations)
+}
+
+// String summarizes the run: counts, then each invariant with how often it was verified.
+func (r *Report) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "operations %d, shared increments %d, snapshots %d, replays checked %d, crashes survived %d, clean reopens %d\n",
+		r.Operations.Load(), r.Increments.Load(), r.Snapshots.Load(), r.Replays.Load(), r.Crashes.Load(), r.Reopens.Load())
+	for _, inv := range slices.Sorted(func(yield func(string) bool) {
+		for k := range r.verified {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		fmt.Fprintf(&b, "  %-80s verified %d times\n", inv, r.verified[inv])
+	}
+	fmt.Fprintf(&b, "violations: %d\n", len(r.violations))
+	for _, v := range r.violations {
+		fmt.Fprintf(&b, "  %s\n", v)
+	}
+	return b.String()
+}
