@@ -169,6 +169,9 @@ func TestCLI(t *testing.T) {
 		{args: []string{"demo", "-h"}, code: 0, stderr: "-agents"},
 		{args: []string{"demo", "-agents", "3", "-steps", "5", "-seed", "9"}, code: 0,
 			stdout: "→ no lost updates", noStderr: true},
+		{args: []string{"bench", "-committers", "1,x"}, code: 2, stderr: "committer counts must be positive"},
+		{args: []string{"bench", "-duration", "0s"}, code: 2, stderr: "duration positive"},
+		{args: []string{"bench", "-h"}, code: 0, stderr: "-committers"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -191,7 +194,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	for _, c := range []string{"demo", "inspect", "verify", "wal dump", "replay", "diff", "bench"} {
 		assert.Contains(t, buf.String(), "  "+c+" ")
 	}
-	assert.Equal(t, len(commands)-1, strings.Count(buf.String(), "(not yet available)"))
+	assert.Equal(t, len(commands)-2, strings.Count(buf.String(), "(not yet available)"))
 }
 
 func TestNum(t *testing.T) {
@@ -199,4 +202,19 @@ func TestNum(t *testing.T) {
 		assert.Equal(t, want, num(n))
 	}
 	assert.Equal(t, "10,000,000", num(uint64(10_000_000)))
+}
+
+// inmem bench: a row per mode and committer count, a bar per row, a progress bar on stderr.
+func TestBenchCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "-duration", "150ms", "-committers", "1,4", "-dir", t.TempDir()}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	out := stdout.String()
+	for _, row := range []string{`Strict\s+1\s+[\d,]+\s`, `Strict\s+4\s+[\d,]+\s`, `Buffered\s+1\s`, `Buffered\s+4\s`} {
+		assert.Regexp(t, row, out)
+	}
+	assert.Equal(t, 4, strings.Count(out, "│"), "one plot bar per row")
+	assert.Contains(t, stderr.String(), "100%", "the progress bar reaches the end")
+	m := match(t, out, `Strict\s+4\s+([\d,]+)`)
+	assert.Positive(t, atoi(t, m[1]))
 }
