@@ -5,7 +5,7 @@ BENCH   ?= .
 BENCHTIME ?= 1s
 FUZZTIME ?= 30s
 
-.PHONY: all build test race lint vet fmt demo bench fuzz stress clean
+.PHONY: all build test race lint vet fmt demo bench compare fuzz stress clean
 
 all: build test
 
@@ -31,6 +31,11 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# inmem against pebble, badger, bbolt, SQLite and a raw fdatasync baseline (the bench/ module,
+# its own dependencies): a table, and the chart in bench/chart.svg. About 4 minutes.
+compare:
+	cd bench && $(GO) run . -duration 3s -svg chart.svg
 
 # Each fuzz target briefly; FUZZTIME=10m for a longer run.
 fuzz:
