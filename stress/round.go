@@ -71,6 +71,7 @@ func (w *workload) snapshotWhileWriting(ctx context.Context, db *inmem.DB) {
 				return // closed, crashed or poisoned: the round is ending
 			}
 			w.report.Snapshots.Add(1)
+			w.tell("snap")
 		}
 	}
 }
