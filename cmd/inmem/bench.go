@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -41,21 +39,13 @@ func (r benchResult) rate() float64 { return float64(r.commits) / r.elapsed.Seco
 
 func benchCommand(args []string, stdout, stderr io.Writer) int {
 	cfg := benchConfig{Duration: 2 * time.Second, Committers: []int{1, 8, 64, 256}}
-	fs := flag.NewFlagSet("inmem bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("inmem bench", stderr, "[-duration 2s] [-committers 1,8,64,256] [-dir d]",
+		"Measures durable commits/s of concurrent committers, Strict and Buffered, with a\nprogress bar, then prints a table and a plot.")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long each cell runs")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the databases (default: a temporary one, removed after)")
 	committers := fs.String("committers", "1,8,64,256", "comma-separated committer counts")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: inmem bench [-duration 2s] [-committers 1,8,64,256] [-dir d]\n\n")
-		fmt.Fprintf(fs.Output(), "Measures durable commits/s of concurrent committers, Strict and Buffered, with a\nprogress bar, then prints a table and a plot.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	var err error
 	if cfg.Committers, err = parseCounts(*committers); err != nil || cfg.Duration <= 0 || fs.NArg() > 0 {

@@ -110,21 +110,13 @@ func demoCommand(args []string, stdout, stderr io.Writer) int {
 	if exe, err := os.Executable(); err == nil {
 		cfg.WriterExe = exe
 	}
-	fs := flag.NewFlagSet("inmem demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("inmem demo", stderr, "[-agents n] [-steps n] [-seed n]",
+		"Runs a concurrent agent workload on an in-memory database, then kills a durable writer\nprocess and recovers its commits, and explains what it shows.")
 	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "number of concurrent agent runs (at least 2)")
 	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "transactions per agent")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the workload's random choices")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: inmem demo [-agents n] [-steps n] [-seed n]\n\n")
-		fmt.Fprintf(fs.Output(), "Runs a concurrent agent workload on an in-memory database, then kills a durable writer\nprocess and recovers its commits, and explains what it shows.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "inmem demo: unexpected argument %q\n", fs.Arg(0))
@@ -142,4 +134,27 @@ func demoCommand(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// newFlagSet returns a command's flag set, its usage text made of the synopsis and about.
+func newFlagSet(name string, stderr io.Writer, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\n%s\n\n", name, synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; if the command must stop (a bad flag, or -h), ok is false and code
+// is its exit status.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return exitOK, true
 }
