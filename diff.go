@@ -64,16 +64,9 @@ func (db *DB) DiffRuns(a, b RunID) (*RunDiff, error) {
 	now := db.clock.Now()
 	var views [2]*replayer.View
 	var errs [2]error
-	replay := func(i int, id RunID) {
-		j, err := db.journal(id, now)
-		if err == nil {
-			views[i], err = replayer.Replay(&db.registry, id, j.Entries())
-		}
-		errs[i] = err
-	}
 	var wg sync.WaitGroup
-	wg.Go(func() { replay(1, b) })
-	replay(0, a)
+	wg.Go(func() { views[1], _, errs[1] = db.replayed(b, now, allSteps) })
+	views[0], _, errs[0] = db.replayed(a, now, allSteps)
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"github.com/inmemdb/inmem/primitives/event"
 	jsondoc "github.com/inmemdb/inmem/primitives/json"
 	"github.com/inmemdb/inmem/primitives/kv"
-	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/inmemdb/inmem/primitives/state"
 	"github.com/inmemdb/inmem/primitives/trace"
 	"github.com/inmemdb/inmem/replayer"
@@ -41,11 +40,7 @@ const (
 // unknown run is ErrRunNotFound, GlobalRun ErrNotReplayable; a run that committed nothing
 // gives an empty view. Replay reads only the run's own journal: O(run size).
 func (db *DB) ReplayRun(id RunID) (*ReadOnlyView, error) {
-	j, err := db.journal(id, db.clock.Now())
-	if err != nil {
-		return nil, err
-	}
-	return db.replay(id, j)
+	return db.view(id, allSteps)
 }
 
 // ReplayRunUntil replays the first step transactions of run (lifecycle changes are not
@@ -54,34 +49,39 @@ func (db *DB) ReplayRunUntil(id RunID, step int) (*ReadOnlyView, error) {
 	if step < 0 {
 		return nil, fmt.Errorf("%w: replay until step %d", ErrInvalidArgument, step)
 	}
-	j, err := db.journal(id, db.clock.Now())
+	return db.view(id, step)
+}
+
+// allSteps asks replayed for the whole journal.
+const allSteps = -1
+
+func (db *DB) view(id RunID, steps int) (*ReadOnlyView, error) {
+	rv, n, err := db.replayed(id, db.clock.Now(), steps)
 	if err != nil {
 		return nil, err
 	}
-	return db.replay(id, j.Until(step))
+	return newView(rv, n), nil
 }
 
-// journal returns run's journal at snapshot (journals are never trimmed: no pin is needed).
-func (db *DB) journal(id RunID, snapshot uint64) (run.Journal, error) {
+// replayed replays the first steps transactions (allSteps: every one) of run id's journal as
+// of snapshot, and returns the replay with the number of steps it holds. Journals are never
+// trimmed: snapshot needs no pin.
+func (db *DB) replayed(id RunID, snapshot uint64, steps int) (*replayer.View, int, error) {
 	if err := db.usable(); err != nil {
-		return run.Journal{}, err
+		return nil, 0, err
 	}
 	if id == GlobalRun {
-		return run.Journal{}, fmt.Errorf("%w: GlobalRun is not journaled", ErrNotReplayable)
+		return nil, 0, fmt.Errorf("%w: GlobalRun is not journaled", ErrNotReplayable)
 	}
 	j, ok := db.runs.Journal(id, snapshot)
 	if !ok {
-		return run.Journal{}, fmt.Errorf("%w: %s", ErrRunNotFound, id)
+		return nil, 0, fmt.Errorf("%w: %s", ErrRunNotFound, id)
 	}
-	return j, nil
-}
-
-func (db *DB) replay(id RunID, j run.Journal) (*ReadOnlyView, error) {
+	if steps != allSteps {
+		j = j.Until(steps)
+	}
 	rv, err := replayer.Replay(&db.registry, id, j.Entries())
-	if err != nil {
-		return nil, err
-	}
-	return newView(rv, j.Len()), nil
+	return rv, j.Len(), err
 }
 
 func newView(rv *replayer.View, steps int) *ReadOnlyView {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -43,8 +44,10 @@ type shardActor struct {
 	names    []string            // index: owner
 	trimmers []extension.Trimmer // index: owner; nil if the shard keeps no old versions
 	whole    []bool              // index: owner; the primitive journals whole transactions
-	in       *mailbox.Mailbox[shardMsg]
-	shares   [][]commitlog.Entry // scratch: each owner's share of the batch at hand
+	// journalers is scratch for split: the journaling owners of the commit at hand.
+	journalers []int
+	in         *mailbox.Mailbox[shardMsg]
+	shares     [][]commitlog.Entry // scratch: each owner's share of the batch at hand
 }
 
 // ApplierConfig wires an Applier.
@@ -166,35 +169,28 @@ func (a *Applier) Close() {
 }
 
 // split sorts the entries of b's commits of this actor's shard into each owner's share, in
-// commit order. A primitive that journals whole transactions gets every entry of each
-// transaction that holds one of its own; it gets no other.
+// commit order, in one pass over each commit. A primitive that journals whole transactions gets
+// every entry of each transaction that holds one of its own; it gets no other.
 func (act *shardActor) split(a *Applier, b *Batch) {
 	for _, c := range b.Commits {
 		if c.shard != act.shard {
 			continue
 		}
+		journalers := act.journalers[:0]
 		for _, e := range c.Entries {
 			owner, _ := a.registry.Owner(e.Type) // Submit checked every type has one
-			if !act.whole[owner] {
+			switch {
+			case !act.whole[owner]:
 				act.shares[owner] = append(act.shares[owner], e)
+			case !slices.Contains(journalers, owner):
+				journalers = append(journalers, owner)
 			}
 		}
-		for owner, whole := range act.whole {
-			if whole && holds(a.registry, c, owner) {
-				act.shares[owner] = append(act.shares[owner], c.Entries...)
-			}
+		for _, owner := range journalers {
+			act.shares[owner] = append(act.shares[owner], c.Entries...)
 		}
+		act.journalers = journalers
 	}
-}
-
-// holds reports whether c has an entry of owner.
-func holds(r *extension.Registry, c *Commit, owner int) bool {
-	for _, e := range c.Entries {
-		if o, _ := r.Owner(e.Type); o == owner {
-			return true
-		}
-	}
-	return false
 }
 
 // apply applies the actor's share of b, primitive by primitive.
