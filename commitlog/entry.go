@@ -12,6 +12,11 @@ type Entry struct {
 	Version uint8  // payload format version of this entry type (1 for every type today)
 	TxID    uint64 // commit version of the transaction; 0 = not part of a transaction
 	Payload []byte // owned by the entry once it is handed to the log: never modified afterwards
+
+	// Decoded is in memory only, never logged: what the primitive that built the entry decoded
+	// its payload to, so that its Apply need not decode the payload again on the commit path.
+	// Nil in every entry read back from a log or a snapshot; Apply decodes those.
+	Decoded any
 }
 
 // Core entry types (range 0x00–0x0F, owned by the engine).

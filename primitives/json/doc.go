@@ -1,9 +1,9 @@
 package json
 
 import (
-	"bytes"
 	stdjson "encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/inmemdb/inmem/internal/dberr"
 )
@@ -19,68 +19,104 @@ const (
 // string, []any, map[string]any. Values inside the store are immutable: setValue and
 // deleteValue return new values sharing every subtree off the changed path.
 
-// parseValue decodes one JSON value; invalid JSON (or trailing data) is ErrInvalidArgument.
-// Depth and array lengths are checked too (ErrTooLarge); the size is the caller's.
-func parseValue(b []byte) (any, error) {
-	if !stdjson.Valid(b) {
-		return nil, dberr.Invalid("invalid JSON")
-	}
-	dec := stdjson.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, dberr.Invalid("invalid JSON: %v", err)
-	}
-	if err := checkShape(v, 0); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // encodeValue encodes v compactly (object members sorted, numbers as written).
 func encodeValue(v any) ([]byte, error) { return stdjson.Marshal(v) }
 
-// checkShape checks nesting (depth is the number of containers around v) and array lengths.
-func checkShape(v any, depth int) error {
-	switch x := v.(type) {
-	case map[string]any:
-		if depth+1 > MaxDepth {
-			return fmt.Errorf("%w: nesting deeper than %d", dberr.ErrTooLarge, MaxDepth)
-		}
-		for _, c := range x {
-			if err := checkShape(c, depth+1); err != nil {
-				return err
-			}
-		}
-	case []any:
-		if depth+1 > MaxDepth {
-			return fmt.Errorf("%w: nesting deeper than %d", dberr.ErrTooLarge, MaxDepth)
-		}
-		if len(x) > MaxArrayLen {
-			return fmt.Errorf("%w: array of %d elements, limit %d", dberr.ErrTooLarge, len(x), MaxArrayLen)
-		}
-		for _, c := range x {
-			if err := checkShape(c, depth+1); err != nil {
-				return err
-			}
-		}
+// checkDoc checks a whole resulting document against every limit.
+func checkDoc(v any) error {
+	n, err := measure(v, 0)
+	if err != nil {
+		return err
+	}
+	if n > MaxDocSize {
+		return dberr.TooLarge("document", n, MaxDocSize)
 	}
 	return nil
 }
 
-// checkDoc checks a whole resulting document against every limit.
-func checkDoc(v any) error {
-	if err := checkShape(v, 0); err != nil {
-		return err
+// measure checks nesting (depth is the number of containers around v) and array lengths, and
+// returns len(encodeValue(v)), counted without building the encoding: every validation of a
+// write measures the resulting document.
+func measure(v any, depth int) (int, error) {
+	switch x := v.(type) {
+	case nil:
+		return len("null"), nil
+	case bool:
+		if x {
+			return len("true"), nil
+		}
+		return len("false"), nil
+	case stdjson.Number:
+		return len(x), nil // a stored number is valid and written as is
+	case string:
+		return quotedSize(x), nil
+	case []any:
+		if depth+1 > MaxDepth {
+			return 0, tooDeep()
+		}
+		if len(x) > MaxArrayLen {
+			return 0, fmt.Errorf("%w: array of %d elements, limit %d", dberr.ErrTooLarge, len(x), MaxArrayLen)
+		}
+		n := 2 + max(len(x)-1, 0) // brackets and commas
+		for _, e := range x {
+			m, err := measure(e, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+		return n, nil
+	case map[string]any:
+		if depth+1 > MaxDepth {
+			return 0, tooDeep()
+		}
+		n := 2 + max(len(x)-1, 0) // braces and commas
+		for k, e := range x {
+			m, err := measure(e, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			n += quotedSize(k) + 1 + m // name, colon, value
+		}
+		return n, nil
 	}
-	b, err := encodeValue(v)
-	if err != nil {
-		return dberr.Invalid("document does not encode: %v", err)
+	return 0, fmt.Errorf("%w: a %T in a document", dberr.ErrInvalidArgument, v) // a bug: parseValue builds none
+}
+
+// quotedSize is the length of s as encoding/json writes it: quoted, with '"', '\\' and the
+// control characters escaped, '<', '>', '&', U+2028 and U+2029 escaped for HTML, and each
+// invalid UTF-8 byte replaced by \ufffd.
+func quotedSize(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '<' || c == '>' || c == '&' || (c < 0x20 && !shortEscape(c)):
+				n += len(`\u0000`)
+			case c == '"' || c == '\\' || c < 0x20:
+				n += 2
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += len(`\ufffd`)
+		default:
+			n += size
+		}
+		i += size
 	}
-	if len(b) > MaxDocSize {
-		return dberr.TooLarge("document", len(b), MaxDocSize)
-	}
-	return nil
+	return n
+}
+
+// shortEscape reports whether encoding/json writes control character c as a two-byte escape.
+func shortEscape(c byte) bool {
+	return c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t'
 }
 
 // getValue returns the value at p: ErrNotFound for a missing member or index, ErrTypeMismatch

@@ -485,6 +485,18 @@ func TestLimits(t *testing.T) {
 	assert.ErrorIs(t, err, dberr.ErrTooLarge)
 	assert.Empty(t, c.StagedAt)
 
+	// A document whose text fits but whose encoding does not: '<' encodes as \u003c. The size
+	// counted while parsing a created (or wholly replaced) document decides.
+	html := []byte(`"` + strings.Repeat("<", MaxDocSize/6+1) + `"`)
+	for name, fn := range map[string]func(tx *Tx){
+		"create":   func(tx *Tx) { require.NoError(t, tx.Create("h", html)) },
+		"set root": func(tx *Tx) { require.NoError(t, tx.Set("d", "$", html)) },
+	} {
+		err, c = validateOne(s, 2, fn)
+		assert.ErrorIs(t, err, dberr.ErrTooLarge, name)
+		assert.Empty(t, c.StagedAt, name)
+	}
+
 	// Array length: appending the 1,000,001st element.
 	var big bytes.Buffer
 	big.WriteByte('[')
@@ -532,7 +544,7 @@ func setOp(path, value string) op {
 
 func TestApplyRejectsMalformedPayloads(t *testing.T) {
 	createOp := op{kind: opCreate, pathText: "$", raw: []byte(`{}`)}
-	good := encode(run, "d", 1, []op{createOp})
+	good := payloadFor(1, []op{createOp})
 	require.NoError(t, func() error { _, sh := newStore(); return sh.Apply([]commitlog.Entry{entry(TypeCreate, good)}) }())
 	for name, e := range map[string]commitlog.Entry{
 		"short":              entry(TypeCreate, good[:10]),
@@ -544,18 +556,18 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 		"zero ops":           entry(TypePatch, append(run[:], 1, 'd', 1, 0)),
 		"truncated op":       entry(TypeCreate, good[:len(good)-1]),
 		"trailing bytes":     entry(TypeCreate, append(append([]byte{}, good...), 0)),
-		"unknown op kind":    entry(TypePatch, encode(run, "d", 1, []op{{kind: 9, pathText: "$"}})),
-		"bad path":           entry(TypePatch, encode(run, "d", 1, []op{createOp, setOp("$..", "1")})),
-		"bad value":          entry(TypeCreate, encode(run, "d", 1, []op{{kind: opCreate, pathText: "$", raw: []byte(`{`)}})),
-		"value on delete":    entry(TypeDelete, encode(run, "d", 1, []op{{kind: opDelete, pathText: "$.a", raw: []byte(`1`)}})),
-		"create with a path": entry(TypeCreate, encode(run, "d", 1, []op{{kind: opCreate, pathText: "$.a", raw: []byte(`1`)}})),
+		"unknown op kind":    entry(TypePatch, payloadFor(1, []op{{kind: 9, pathText: "$"}})),
+		"bad path":           entry(TypePatch, payloadFor(1, []op{createOp, setOp("$..", "1")})),
+		"bad value":          entry(TypeCreate, payloadFor(1, []op{{kind: opCreate, pathText: "$", raw: []byte(`{`)}})),
+		"value on delete":    entry(TypeDelete, payloadFor(1, []op{{kind: opDelete, pathText: "$.a", raw: []byte(`1`)}})),
+		"create with a path": entry(TypeCreate, payloadFor(1, []op{{kind: opCreate, pathText: "$.a", raw: []byte(`1`)}})),
 		"type mismatch":      entry(TypeSet, good),
 		"unknown type":       entry(0x2F, good),
 		"version 2":          {Type: TypeCreate, Version: 2, TxID: 1, Payload: good},
-		"set on missing doc": entry(TypeSet, encode(run, "d", 1, []op{setOp("$.a", "1")})),
-		"wrong version":      entry(TypeCreate, encode(run, "d", 2, []op{createOp})),
-		"replay fails":       entry(TypePatch, encode(run, "d", 1, []op{createOp, setOp("$[3]", "1")})),
-		"too deep":           entry(TypeCreate, encode(run, "d", 1, []op{{kind: opCreate, pathText: "$", raw: []byte(nested(MaxDepth + 1))}})),
+		"set on missing doc": entry(TypeSet, payloadFor(1, []op{setOp("$.a", "1")})),
+		"wrong version":      entry(TypeCreate, payloadFor(2, []op{createOp})),
+		"replay fails":       entry(TypePatch, payloadFor(1, []op{createOp, setOp("$[3]", "1")})),
+		"too deep":           entry(TypeCreate, payloadFor(1, []op{{kind: opCreate, pathText: "$", raw: []byte(nested(MaxDepth + 1))}})),
 	} {
 		s, sh := newStore()
 		assert.ErrorIs(t, sh.Apply([]commitlog.Entry{e}), ErrMalformed, name)
@@ -567,7 +579,7 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 	assert.ErrorIs(t, sh.Apply(bad), ErrMalformed, "create of an existing document")
 	assert.Nil(t, s.chain(run, "d"))
 	// Entries of one batch replay on each other.
-	ok := []commitlog.Entry{entry(TypeCreate, good), entry(TypeSet, encode(run, "d", 2, []op{setOp("$.a", "1")}))}
+	ok := []commitlog.Entry{entry(TypeCreate, good), entry(TypeSet, payloadFor(2, []op{setOp("$.a", "1")}))}
 	ok[1].TxID = 2
 	require.NoError(t, sh.Apply(ok))
 	assert.Equal(t, `{"a":1}`, get(t, s, "d", "$", 2))
@@ -575,9 +587,9 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 }
 
 func FuzzApply(f *testing.F) {
-	f.Add(TypeCreate, encode(run, "d", 1, []op{{kind: opCreate, pathText: "$", raw: []byte(`{"a":[1]}`)}}))
-	f.Add(TypePatch, encode(run, "d", 1, []op{{kind: opCreate, pathText: "$", raw: []byte(`[]`)}, setOp("$[0].x", `"v"`), {kind: opDelete, pathText: "$[0]"}}))
-	f.Add(TypeDeleteDoc, encode(run, "d", 0, []op{{kind: opDeleteDoc, pathText: "$"}}))
+	f.Add(TypeCreate, payloadFor(1, []op{{kind: opCreate, pathText: "$", raw: []byte(`{"a":[1]}`)}}))
+	f.Add(TypePatch, payloadFor(1, []op{{kind: opCreate, pathText: "$", raw: []byte(`[]`)}, setOp("$[0].x", `"v"`), {kind: opDelete, pathText: "$[0]"}}))
+	f.Add(TypeDeleteDoc, payloadFor(0, []op{{kind: opDeleteDoc, pathText: "$"}}))
 	f.Add(TypeSet, []byte{})
 	f.Fuzz(func(t *testing.T, typ uint8, payload []byte) {
 		s, sh := newStore()
@@ -621,4 +633,9 @@ func TestConcurrentReadsDuringApply(t *testing.T) {
 	ver, err := s.Version(run, "d", 100)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(100), ver)
+}
+
+// payloadFor is the WAL payload of ops on document "d" of run, resulting in version.
+func payloadFor(version uint64, ops []op) []byte {
+	return encode(&decoded{run: run, key: "d", version: version, ops: ops})
 }

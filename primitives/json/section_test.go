@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
@@ -30,6 +31,29 @@ func commitRun(t testing.TB, s *Store, sh *shard, r extension.RunID, version uin
 		es[i].TxID = c.Ver
 	}
 	require.NoError(t, sh.Apply(es))
+	if logApplied != nil {
+		logApplied(es)
+	}
+}
+
+// logApplied, when set, sees the entries commitRun applies.
+var logApplied func([]commitlog.Entry)
+
+// Apply takes the ops a transaction already parsed from Entry.Decoded; what it builds from the
+// payload alone (recovery, replay) must be the same.
+func TestApplyOfPayloadsEqualsApplyOfDecoded(t *testing.T) {
+	s, sh := newStore()
+	replica, replicaShard := newStore()
+	logApplied = func(es []commitlog.Entry) {
+		for _, e := range es {
+			require.NotNil(t, e.Decoded, "a transaction's entry carries its decoded ops")
+			e.Decoded = nil
+			require.NoError(t, replicaShard.Apply([]commitlog.Entry{e}))
+		}
+	}
+	defer func() { logApplied = nil }()
+	steps(t, s, sh, 1, lastStep)
+	assert.Equal(t, fingerprint(t, s), fingerprint(t, replica))
 }
 
 func writeSection(t testing.TB, fv extension.FrozenView) []byte {

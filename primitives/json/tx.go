@@ -26,6 +26,7 @@ type op struct {
 	pathText string // canonical, as logged
 	value    any
 	raw      []byte // the value's encoded JSON (a private copy), as logged
+	size     int    // len(encodeValue(value)) when the parse knew it, else -1
 }
 
 // state is a document as a sequence of ops leaves it.
@@ -292,11 +293,11 @@ func valueOp(kind opKind, path string, value []byte) (op, error) {
 		return op{}, dberr.TooLarge("json value", len(value), MaxDocSize)
 	}
 	raw := append(make([]byte, 0, len(value)), value...)
-	v, err := parseValue(raw)
+	v, size, err := parseSized(raw)
 	if err != nil {
 		return op{}, err
 	}
-	return op{kind: kind, path: p, pathText: p.String(), value: v, raw: raw}, nil
+	return op{kind: kind, path: p, pathText: p.String(), value: v, raw: raw, size: size}, nil
 }
 
 func (t *Tx) find(key string) int { return t.index.Find(t.docs, key) }
@@ -348,7 +349,7 @@ func (t *Tx) Validate(c extension.Commit) error {
 		// No write newer than the snapshot: the snapshot's document is the newest.
 		st, err := replay(t.snapshotState(d.key), d.key, d.ops)
 		if err == nil && st.live {
-			err = checkDoc(st.value)
+			err = checkResult(st.value, d.ops)
 		}
 		if err == nil && payloadSize(d.key, d.ops) > maxPayloadSize {
 			err = dberr.TooLarge("json entry", payloadSize(d.key, d.ops), maxPayloadSize)
@@ -367,12 +368,25 @@ func (t *Tx) Validate(c extension.Commit) error {
 	return nil
 }
 
+// checkResult checks the document v that ops leave against every limit. When the last op
+// replaced the whole document, parsing its value checked the nesting and counted the size.
+func checkResult(v any, ops []op) error {
+	last := ops[len(ops)-1]
+	if (last.kind == opCreate || last.kind == opSet && len(last.path) == 0) && last.size >= 0 {
+		if last.size > MaxDocSize {
+			return dberr.TooLarge("document", last.size, MaxDocSize)
+		}
+		return nil
+	}
+	return checkDoc(v)
+}
+
 // Entries appends one entry per written document carrying its ops and resulting version.
 func (t *Tx) Entries(dst []commitlog.Entry, c extension.Commit) []commitlog.Entry {
 	for i := range t.docs {
 		r := t.results[i]
-		p := encode(t.run, t.docs[i].key, r.version, t.docs[i].ops)
-		dst = append(dst, commitlog.Entry{Type: r.typ, Version: 1, Payload: p})
+		d := &decoded{run: t.run, key: t.docs[i].key, version: r.version, ops: t.docs[i].ops}
+		dst = append(dst, commitlog.Entry{Type: r.typ, Version: 1, Payload: encode(d), Decoded: d})
 	}
 	return dst
 }

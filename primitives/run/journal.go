@@ -35,7 +35,10 @@ func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 		j.mu.Unlock()
 		return false
 	}
-	j.entries.append(entries...)
+	for _, e := range entries {
+		e.Decoded = nil // the journal keeps payloads only: a decoded form may hold much more
+		j.entries.append(e)
+	}
 	s.End = j.entries.n
 	j.steps.append(s)
 	j.mu.Unlock() // not deferred: this is on every run transaction's apply path
