@@ -3,7 +3,6 @@ package inmem
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/inmemdb/inmem/actors"
@@ -41,13 +40,15 @@ func (e *Events) Append(ctx context.Context, run RunID, typ string, payload []by
 	if err := e.db.submit(ctx, c); err != nil {
 		return Event{}, err
 	}
-	// The commit is published: find the event it appended by its commit version.
-	es := e.db.events.Events(run, e.db.clock.Now())
-	i := sort.Search(len(es), func(i int) bool { return es[i].Commit >= c.Version })
-	if i == len(es) || es[i].Commit != c.Version {
-		return Event{}, fmt.Errorf("inmem: appended event of version %d not found", c.Version)
+	// The commit is published: find the event it appended by its commit version, from the
+	// newest event back: only the events committed since are passed over.
+	es := e.db.events.Log(run, e.db.clock.Now())
+	for i := es.Len() - 1; i >= 0 && es.At(i).Commit >= c.Version; i-- {
+		if ev := es.At(i); ev.Commit == c.Version {
+			return publicEvent(ev), nil
+		}
 	}
-	return publicEvent(es[i]), nil
+	return Event{}, fmt.Errorf("inmem: appended event of version %d not found", c.Version)
 }
 
 // Get returns the event with sequence seq.
@@ -56,10 +57,10 @@ func (e *Events) Get(run RunID, seq uint64) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if seq >= uint64(len(es)) {
-		return Event{}, fmt.Errorf("%w: event %d of run %s (it has %d)", ErrNotFound, seq, run, len(es))
+	if seq >= uint64(es.Len()) {
+		return Event{}, fmt.Errorf("%w: event %d of run %s (it has %d)", ErrNotFound, seq, run, es.Len())
 	}
-	return publicEvent(es[seq]), nil
+	return publicEvent(es.At(int(seq))), nil
 }
 
 // Range returns the events with from ≤ seq < to; to past the end stops at the end.
@@ -71,17 +72,17 @@ func (e *Events) Range(run RunID, from, to uint64) ([]Event, error) {
 	if from > to {
 		return nil, fmt.Errorf("%w: range [%d, %d)", ErrInvalidArgument, from, to)
 	}
-	to = min(to, uint64(len(es)))
+	to = min(to, uint64(es.Len()))
 	if from >= to {
 		return nil, nil
 	}
-	return publicEvents(es[from:to]), nil
+	return publicEvents(es.Slice(int(from), int(to))), nil
 }
 
 // Len returns the number of events in the run's log.
 func (e *Events) Len(run RunID) (uint64, error) {
 	es, err := e.log(run)
-	return uint64(len(es)), err
+	return uint64(es.Len()), err
 }
 
 // Head returns the newest event; an empty log is ErrNotFound.
@@ -90,10 +91,11 @@ func (e *Events) Head(run RunID) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if len(es) == 0 {
+	last, ok := es.Last()
+	if !ok {
 		return Event{}, fmt.Errorf("%w: run %s has no events", ErrNotFound, run)
 	}
-	return publicEvent(es[len(es)-1]), nil
+	return publicEvent(last), nil
 }
 
 // ByType returns the events of type typ, oldest first.
@@ -103,7 +105,7 @@ func (e *Events) ByType(run RunID, typ string) ([]Event, error) {
 		return nil, err
 	}
 	var out []Event
-	for _, ev := range es {
+	for _, ev := range es.All() {
 		if ev.Type == typ {
 			out = append(out, publicEvent(ev))
 		}
@@ -117,19 +119,19 @@ func (e *Events) VerifyChain(run RunID) error {
 	if err != nil {
 		return err
 	}
-	return event.VerifyChain(es)
+	return event.VerifyChain(es.All())
 }
 
 // log returns the run's events at the newest published version.
-func (e *Events) log(run RunID) ([]event.Event, error) {
+func (e *Events) log(run RunID) (event.Log, error) {
 	if err := e.db.usable(); err != nil {
-		return nil, err
+		return event.Log{}, err
 	}
 	s := e.db.clock.Now()
 	if err := e.db.runCheck(run, s, false); err != nil {
-		return nil, err
+		return event.Log{}, err
 	}
-	return e.db.events.Events(run, s), nil
+	return e.db.events.Log(run, s), nil
 }
 
 // EventTx is the event log inside a transaction.

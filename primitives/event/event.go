@@ -29,11 +29,11 @@
 //
 // The first event's PrevHash is 32 zero bytes.
 //
-// State layout: each run's log is an append-only slice published through an atomic pointer.
-// The actor appends in place while capacity lasts (readers hold an older header whose length
-// stops before the new element) and copies when it grows, so readers never lock and never see a
-// half-written event. A reader at snapshot S sees the events whose commit version is ≤ S: a
-// prefix, since the log follows the commit order.
+// State layout: each run's log is a chunked.List (blocks that never move: a long log grows
+// without copying on the actor) whose View the actor publishes through an atomic pointer once
+// per applied batch, so readers never lock and never see a half-written event. A reader at
+// snapshot S sees the events whose commit version is ≤ S: a prefix, since the log follows the
+// commit order.
 package event
 
 import (
@@ -42,12 +42,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"sort"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/chunked"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/puzpuzpuz/xsync/v3"
 )
@@ -106,16 +109,29 @@ type shard struct {
 	logs *xsync.MapOf[extension.RunID, *runLog]
 }
 
-// runLog is one run's events. Only the actor appends; readers load view.
+// Log is a run's events as one reader sees them: a prefix of the log, immutable. Event i has
+// sequence number i.
+type Log = chunked.View[Event]
+
+// runLog is one run's events. Only the actor appends to list; readers load view.
 type runLog struct {
-	view atomic.Pointer[[]Event]
+	list chunked.List[Event]
+	view atomic.Pointer[Log]
 }
 
-func (l *runLog) events() []Event {
+func (l *runLog) events() Log {
 	if p := l.view.Load(); p != nil {
 		return *p
 	}
-	return nil
+	return Log{}
+}
+
+// publish makes everything appended so far visible to readers; nothing for a nil log.
+func (l *runLog) publish() {
+	if l != nil {
+		v := l.list.View()
+		l.view.Store(&v)
+	}
 }
 
 func (s *Store) log(run extension.RunID) *runLog {
@@ -123,52 +139,53 @@ func (s *Store) log(run extension.RunID) *runLog {
 	return l
 }
 
-// Events returns the run's events visible at snapshot, oldest first. The slice is shared.
-func (s *Store) Events(run extension.RunID, snapshot uint64) []Event {
+// Log returns the run's events visible at snapshot.
+func (s *Store) Log(run extension.RunID, snapshot uint64) Log {
 	l := s.log(run)
 	if l == nil {
-		return nil
+		return Log{}
 	}
 	return visible(l.events(), snapshot)
 }
 
-// visible returns the prefix of es a reader at snapshot sees: the events with Commit ≤ snapshot.
-func visible(es []Event, snapshot uint64) []Event {
-	n := sort.Search(len(es), func(i int) bool { return es[i].Commit > snapshot })
-	return es[:n:n]
+// Events returns a copy of the run's events visible at snapshot, oldest first (payloads and
+// types shared).
+func (s *Store) Events(run extension.RunID, snapshot uint64) []Event {
+	l := s.Log(run, snapshot)
+	return l.Slice(0, l.Len())
 }
 
-// Apply appends committed events, deriving their sequence numbers and hashes. A run's new
-// slice header is published once per batch (readers see none of it before the engine
-// publishes the batch's versions anyway).
+// visible returns the prefix of l a reader at snapshot sees: the events with Commit ≤ snapshot.
+func visible(l Log, snapshot uint64) Log {
+	if last, ok := l.Last(); !ok || last.Commit <= snapshot { // a reader of the newest version
+		return l
+	}
+	return l.Prefix(sort.Search(l.Len(), func(i int) bool { return l.At(i).Commit > snapshot }))
+}
+
+// Apply appends committed events, deriving their sequence numbers and hashes. A run's log is
+// published once per batch (readers see none of it before the engine publishes the batch's
+// versions anyway).
 func (sh *shard) Apply(batch []commitlog.Entry) error {
-	var l *runLog // the log being appended to, and its events so far
-	var es []Event
+	var l *runLog // the log being appended to
 	for _, e := range batch {
 		run, ev, err := decode(e)
 		if err != nil {
-			l.publish(es)
+			l.publish()
 			return err
 		}
 		if next, _ := sh.logs.LoadOrCompute(run, func() *runLog { return new(runLog) }); next != l {
-			l.publish(es)
-			l, es = next, next.events()
+			l.publish()
+			l = next
 		}
-		if n := len(es); n > 0 {
-			ev.Seq, ev.PrevHash = es[n-1].Seq+1, es[n-1].Hash
+		if last, ok := l.list.Last(); ok {
+			ev.Seq, ev.PrevHash = last.Seq+1, last.Hash
 		}
 		ev.Hash = Hash(ev)
-		es = append(es, ev) // in place while capacity lasts: readers' headers stop before it
+		l.list.Append(ev)
 	}
-	l.publish(es)
+	l.publish()
 	return nil
-}
-
-// publish makes es the log's events; nothing for a nil log.
-func (l *runLog) publish(es []Event) {
-	if l != nil {
-		l.view.Store(&es)
-	}
 }
 
 // Hash computes an event's chain hash over the encoding in the package doc. An event that
@@ -193,10 +210,11 @@ func Hash(e Event) [32]byte {
 	return sum
 }
 
-// VerifyChain checks every event's hash and link; nil when intact.
-func VerifyChain(es []Event) error {
+// VerifyChain checks every event's hash and link (i is the event's index in the log, from 0);
+// nil when intact. Pass slices.All of a slice, or a Log's All.
+func VerifyChain(events iter.Seq2[int, Event]) error {
 	var prev [32]byte
-	for i, e := range es {
+	for i, e := range events {
 		if e.Seq != uint64(i) {
 			return fmt.Errorf("%w: event %d has sequence %d", ErrBrokenChain, i, e.Seq)
 		}
@@ -239,6 +257,11 @@ func encode(run extension.RunID, ts int64, typ string, payload []byte) []byte {
 	return append(p, payload...)
 }
 
+// stamp sets the timestamp of an encoded EventAppend payload.
+func stamp(p []byte, ts int64) {
+	binary.LittleEndian.PutUint64(p[commitlog.RunIDSize:], uint64(ts))
+}
+
 // decode reads an EventAppend entry; Seq and hashes are left to Apply.
 func decode(e commitlog.Entry) (run extension.RunID, ev Event, err error) {
 	p := e.Payload
@@ -253,6 +276,8 @@ func decode(e commitlog.Entry) (run extension.RunID, ev Event, err error) {
 	if w <= 0 || n == 0 || n > MaxTypeSize || n > uint64(len(p)-w) {
 		return run, ev, fmt.Errorf("%w: bad type length", ErrMalformed)
 	}
-	ev.Type, ev.Payload, ev.Commit = string(p[w:w+int(n)]), p[w+int(n):], e.TxID
+	typ := p[w : w+int(n)]
+	// The type aliases the payload, as the event's payload does: a logged payload never changes.
+	ev.Type, ev.Payload, ev.Commit = unsafe.String(&typ[0], len(typ)), p[w+int(n):], e.TxID
 	return run, ev, nil
 }

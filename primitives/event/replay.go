@@ -14,9 +14,9 @@ func (s *Store) Fresh() extension.Primitive { return New(1) }
 // sequence number, the value {"type":…,"payload":…}. Timestamps and hashes are left out:
 // two runs that appended the same events at different times agree.
 func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
-	es := s.Events(run, version)
-	items := make([]extension.Item, len(es))
-	for i, e := range es {
+	es := s.Log(run, version)
+	items := make([]extension.Item, es.Len())
+	for i, e := range es.All() {
 		items[i] = extension.Item{Key: strconv.FormatUint(e.Seq, 10), Value: comparedForm(e)}
 	}
 	return items, true

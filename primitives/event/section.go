@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/chunked"
 	"github.com/inmemdb/inmem/internal/dberr"
 )
 
@@ -36,7 +37,7 @@ func (f frozen) WriteSection(w io.Writer) error {
 	var err error
 	f.sh.logs.Range(func(run extension.RunID, l *runLog) bool {
 		es := visible(l.events(), f.at)
-		if len(es) == 0 {
+		if es.Len() == 0 {
 			return true // created after the view's version
 		}
 		body = appendEvents(body[:0], es)
@@ -47,16 +48,15 @@ func (f frozen) WriteSection(w io.Writer) error {
 }
 
 // appendEvents appends a chunk body holding es (a log's prefix: Seq = index).
-func appendEvents(dst []byte, es []Event) []byte {
+func appendEvents(dst []byte, es Log) []byte {
 	size := 1 + binary.MaxVarintLen64
-	for i := range es {
-		size += 3*binary.MaxVarintLen64 + 8 + 32 + len(es[i].Type) + len(es[i].Payload)
+	for _, e := range es.All() {
+		size += 3*binary.MaxVarintLen64 + 8 + 32 + len(e.Type) + len(e.Payload)
 	}
 	dst = slices.Grow(dst, size)
 	dst = append(dst, sectionFormat)
-	dst = binary.AppendUvarint(dst, uint64(len(es)))
-	for i := range es {
-		e := &es[i]
+	dst = binary.AppendUvarint(dst, uint64(es.Len()))
+	for _, e := range es.All() {
 		dst = binary.AppendUvarint(dst, e.Seq)
 		dst = binary.AppendUvarint(dst, e.Commit)
 		dst = binary.LittleEndian.AppendUint64(dst, uint64(e.Timestamp))
@@ -81,46 +81,44 @@ func (sh *shard) LoadSection(r io.Reader) error {
 		return fmt.Errorf("%w: event section, run %s: %w", dberr.ErrCorruption, run, err)
 	}
 	l, _ := sh.logs.LoadOrCompute(run, func() *runLog { return new(runLog) })
-	if len(l.events()) != 0 {
+	if l.list.Len() != 0 {
 		return fmt.Errorf("%w: event section: run %s loaded twice", dberr.ErrCorruption, run)
 	}
-	l.view.Store(&es)
+	l.list = es
+	l.publish()
 	return nil
 }
 
-// decodeEvents decodes a chunk body into one allocation; types and payloads alias the body.
-// Stored hashes are trusted (not recomputed); PrevHash is the previous event's Hash.
-func decodeEvents(body []byte) ([]Event, error) {
+// decodeEvents decodes a chunk body; types and payloads alias the body. Stored hashes are
+// trusted (not recomputed); PrevHash is the previous event's Hash.
+func decodeEvents(body []byte) (es chunked.List[Event], err error) {
 	if len(body) == 0 || body[0] != sectionFormat {
-		return nil, fmt.Errorf("unknown format (want version %d)", sectionFormat)
+		return es, fmt.Errorf("unknown format (want version %d)", sectionFormat)
 	}
 	p := body[1:]
 	count, n := binary.Uvarint(p)
 	if n <= 0 || count == 0 || count > uint64(len(p)-n)/minEncodedEvent {
-		return nil, fmt.Errorf("bad event count")
+		return es, fmt.Errorf("bad event count")
 	}
 	p = p[n:]
-	es := make([]Event, count)
-	var prev *Event
-	for i := range es {
-		e := &es[i]
+	for i := range count {
+		var e Event
 		var ok bool
-		if p, ok = decodeEvent(p, e); !ok {
-			return nil, fmt.Errorf("event %d: truncated or malformed", i)
+		if p, ok = decodeEvent(p, &e); !ok {
+			return es, fmt.Errorf("event %d: truncated or malformed", i)
 		}
+		prev, hasPrev := es.Last()
 		switch {
-		case e.Seq != uint64(i):
-			return nil, fmt.Errorf("event %d has sequence %d", i, e.Seq)
-		case e.Commit == 0 || (prev != nil && e.Commit < prev.Commit):
-			return nil, fmt.Errorf("event %d: commit version %d out of order", i, e.Commit)
+		case e.Seq != i:
+			return es, fmt.Errorf("event %d has sequence %d", i, e.Seq)
+		case e.Commit == 0 || (hasPrev && e.Commit < prev.Commit):
+			return es, fmt.Errorf("event %d: commit version %d out of order", i, e.Commit)
 		}
-		if prev != nil {
-			e.PrevHash = prev.Hash
-		}
-		prev = e
+		e.PrevHash = prev.Hash // zero for the first
+		es.Append(e)
 	}
 	if len(p) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(p))
+		return es, fmt.Errorf("%d trailing bytes", len(p))
 	}
 	return es, nil
 }

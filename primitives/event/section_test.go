@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/extension/extensiontest"
+	"github.com/inmemdb/inmem/internal/chunked"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,7 +113,7 @@ func TestSectionRoundTrip(t *testing.T) {
 		want := s.Events(r, frozenAt)
 		sameEvents(t, want, ls.Events(r, frozenAt), "run %s at the frozen version", r)
 		sameEvents(t, want, ls.Events(r, math.MaxUint64), "run %s: nothing of the later commits", r)
-		assert.NoError(t, VerifyChain(ls.Events(r, math.MaxUint64)))
+		assert.NoError(t, VerifyChain(slices.All(ls.Events(r, math.MaxUint64))))
 	}
 	require.Len(t, ls.Events(run, frozenAt), 6)
 	require.Len(t, ls.Events(runB, frozenAt), 2)
@@ -124,7 +126,7 @@ func TestSectionRoundTrip(t *testing.T) {
 	for _, r := range runs {
 		es := ls.Events(r, math.MaxUint64)
 		assert.Equal(t, s.Events(r, math.MaxUint64), es, "run %s after the later commits", r)
-		assert.NoError(t, VerifyChain(es), "run %s", r)
+		assert.NoError(t, VerifyChain(slices.All(es)), "run %s", r)
 	}
 	es := ls.Events(run, math.MaxUint64)
 	require.Len(t, es, 7)
@@ -220,7 +222,7 @@ func TestLoadSectionFlippedBytes(t *testing.T) {
 		require.NotEqual(t, 0, d.At, "format byte accepted: %s", d.What)
 		// Accepted (a changed type, payload, timestamp, commit or hash): the stored hashes
 		// are trusted, so VerifyChain is what notices.
-		if VerifyChain(s.Events(run, math.MaxUint64)) != nil {
+		if VerifyChain(slices.All(s.Events(run, math.MaxUint64))) != nil {
 			broken++
 		}
 	}
@@ -291,7 +293,8 @@ func TestLoadSectionRejects(t *testing.T) {
 	assert.Equal(t, fp, fingerprint(s))
 }
 
-// The loaded log is one allocation: types and payloads alias the chunk body.
+// Loading allocates per block of the log (5 blocks for 200 events), not per event: types and
+// payloads alias the chunk body.
 func TestLoadSectionAllocations(t *testing.T) {
 	s := New(1)
 	sh := s.NewShard(0)
@@ -308,7 +311,7 @@ func TestLoadSectionAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	assert.Less(t, allocs, 20.0, "200 events load in a handful of allocations")
+	assert.Less(t, allocs, 30.0, "200 events load in a few dozen allocations at most")
 }
 
 func FuzzLoadSection(f *testing.F) {
@@ -351,16 +354,16 @@ func FuzzLoadSection(f *testing.F) {
 // BenchmarkLoadSection loads a ~100 MB chunk of 1M events (SPEC 12: loading must stay well
 // under 0.5 s for such a snapshot).
 func BenchmarkLoadSection(b *testing.B) {
-	es := make([]Event, 1_000_000)
+	var es chunked.List[Event]
 	payload := []byte(`{"tool":"search","args":{"query":"some words to look up","limit":10},"ok":true}`)
-	for i := range es {
-		es[i] = Event{Seq: uint64(i), Type: "tool.call", Payload: payload, Timestamp: int64(i), Commit: uint64(i/4 + 1)}
-		if i > 0 {
-			es[i].PrevHash = es[i-1].Hash
-		}
-		es[i].Hash = Hash(es[i])
+	for i := range 1_000_000 {
+		e := Event{Seq: uint64(i), Type: "tool.call", Payload: payload, Timestamp: int64(i), Commit: uint64(i/4 + 1)}
+		prev, _ := es.Last()
+		e.PrevHash = prev.Hash // zero for the first
+		e.Hash = Hash(e)
+		es.Append(e)
 	}
-	body := appendEvents(nil, es)
+	body := appendEvents(nil, es.View())
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
 	for range b.N {
@@ -368,7 +371,7 @@ func BenchmarkLoadSection(b *testing.B) {
 		if err := s.NewShard(0).LoadSection(extension.NewChunk(run, body)); err != nil {
 			b.Fatal(err)
 		}
-		if len(s.Events(run, math.MaxUint64)) != len(es) {
+		if s.Log(run, math.MaxUint64).Len() != es.Len() {
 			b.Fatal("short log")
 		}
 	}

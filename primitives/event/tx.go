@@ -12,12 +12,7 @@ type Tx struct {
 	store    *Store
 	run      extension.RunID
 	snapshot uint64
-	appends  []pending
-}
-
-type pending struct {
-	typ     string
-	payload []byte // a copy of the caller's
+	appends  [][]byte // each append's entry payload, encoded at once (the caller's copy)
 }
 
 // NewTx starts the event part of a transaction of run reading at snapshot.
@@ -30,7 +25,7 @@ func (t *Tx) Append(typ string, payload []byte) error {
 	if err := Check(typ, payload); err != nil {
 		return err
 	}
-	t.appends = append(t.appends, pending{typ, append([]byte(nil), payload...)})
+	t.appends = append(t.appends, encode(t.run, 0, typ, payload))
 	return nil
 }
 
@@ -38,7 +33,7 @@ func (t *Tx) Append(typ string, payload []byte) error {
 // not part of the read set: appends never conflict, so a count read in a transaction may be
 // overtaken by a concurrent append (as in any snapshot read).
 func (t *Tx) Len() uint64 {
-	return uint64(len(t.store.Events(t.run, t.snapshot)) + len(t.appends))
+	return uint64(t.store.Log(t.run, t.snapshot).Len() + len(t.appends))
 }
 
 // Pending returns how many appends the transaction buffered.
@@ -47,11 +42,12 @@ func (t *Tx) Pending() int { return len(t.appends) }
 func (t *Tx) Empty() bool                       { return len(t.appends) == 0 }
 func (t *Tx) Validate(c extension.Commit) error { return nil }
 
-// Entries appends one EventAppend per buffered event, stamped with the commit's timestamp.
+// Entries appends one EventAppend per buffered event, stamping the commit's timestamp into
+// the payloads encoded by Append (the engine builds a commit's entries once).
 func (t *Tx) Entries(dst []commitlog.Entry, c extension.Commit) []commitlog.Entry {
-	for _, a := range t.appends {
-		dst = append(dst, commitlog.Entry{Type: TypeAppend, Version: 1,
-			Payload: encode(t.run, c.Timestamp(), a.typ, a.payload)})
+	for _, p := range t.appends {
+		stamp(p, c.Timestamp())
+		dst = append(dst, commitlog.Entry{Type: TypeAppend, Version: 1, Payload: p})
 	}
 	return dst
 }

@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
-	"slices"
 	"sort"
 	"sync"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/chunked"
 )
 
 // Step is one journaled transaction of a run.
@@ -21,26 +21,26 @@ type Step struct {
 }
 
 // journal is a run's journaled transactions, append-only. The shard's actor appends; a
-// reader takes a snapshot under mu and reads it without the lock.
+// reader takes a view under mu and reads it without the lock.
 type journal struct {
 	mu      sync.Mutex
-	steps   chunks[Step]
-	entries chunks[commitlog.Entry] // every step's entries, without the step entry; payloads shared
+	steps   chunked.List[Step]
+	entries chunked.List[commitlog.Entry] // every step's entries, without the step entry; payloads shared
 }
 
 // add appends a step; it refuses (false) one that is not newer than the last.
 func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 	j.mu.Lock()
-	if last, ok := j.steps.last(); ok && last.Version >= s.Version {
+	if last, ok := j.steps.Last(); ok && last.Version >= s.Version {
 		j.mu.Unlock()
 		return false
 	}
 	for _, e := range entries {
 		e.Decoded = nil // the journal keeps payloads only: a decoded form may hold much more
-		j.entries.append(e)
+		j.entries.Append(e)
 	}
-	s.End = j.entries.n
-	j.steps.append(s)
+	s.End = j.entries.Len()
+	j.steps.Append(s)
 	j.mu.Unlock() // not deferred: this is on every run transaction's apply path
 	return true
 }
@@ -48,41 +48,40 @@ func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 func (j *journal) snapshot() Journal {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return Journal{steps: j.steps.snapshot(), entries: j.entries.snapshot(), n: j.steps.n}
+	return Journal{steps: j.steps.View(), entries: j.entries.View()}
 }
 
 // counts returns the number of steps and entries committed at or before version.
 func (j *journal) counts(version uint64) (steps, ops int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if last, ok := j.steps.last(); !ok || last.Version <= version { // the common case: nothing newer
-		return j.steps.n, j.entries.n
+	if last, ok := j.steps.Last(); !ok || last.Version <= version { // the common case: nothing newer
+		return j.steps.Len(), j.entries.Len()
 	}
-	return Journal{steps: j.steps, n: j.steps.n}.at(version).counts()
+	return Journal{steps: j.steps.View()}.at(version).counts()
 }
 
-// Journal is a run's journal as one reader sees it: its first n steps, immutable.
+// Journal is a run's journal as one reader sees it: a prefix of its steps, immutable.
 type Journal struct {
-	steps   chunks[Step]
-	entries chunks[commitlog.Entry]
-	n       int
+	steps   chunked.View[Step]
+	entries chunked.View[commitlog.Entry]
 }
 
 // Len returns the number of steps.
-func (j Journal) Len() int { return j.n }
+func (j Journal) Len() int { return j.steps.Len() }
 
 // Steps returns the steps, oldest first.
-func (j Journal) Steps() []Step { return slices.Collect(j.steps.first(j.n)) }
+func (j Journal) Steps() []Step { return j.steps.Slice(0, j.steps.Len()) }
 
 // Until returns the journal's first n steps (all of them if it has fewer).
 func (j Journal) Until(n int) Journal {
-	j.n = max(0, min(n, j.n))
+	j.steps = j.steps.Prefix(max(0, min(n, j.steps.Len())))
 	return j
 }
 
 // at returns the steps committed at or before version.
 func (j Journal) at(version uint64) Journal {
-	return j.Until(sort.Search(j.n, func(i int) bool { return j.steps.at(i).Version > version }))
+	return j.Until(sort.Search(j.steps.Len(), func(i int) bool { return j.steps.At(i).Version > version }))
 }
 
 // Ops returns the number of entries (operations) in the journal's steps.
@@ -92,15 +91,24 @@ func (j Journal) Ops() int {
 }
 
 func (j Journal) counts() (steps, ops int) {
-	if j.n == 0 {
+	last, ok := j.steps.Last()
+	if !ok {
 		return 0, 0
 	}
-	return j.n, j.steps.at(j.n - 1).End
+	return j.steps.Len(), last.End
 }
 
 // Entries yields the entries of every step, in commit order, each stamped with its commit
 // version. The payloads are shared with the live state: read them, never modify them.
-func (j Journal) Entries() iter.Seq[commitlog.Entry] { return j.entries.first(j.Ops()) }
+func (j Journal) Entries() iter.Seq[commitlog.Entry] {
+	return func(yield func(commitlog.Entry) bool) {
+		for _, e := range j.entries.Prefix(j.Ops()).All() {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
 
 // step is the entry that journals a transaction: the run id, then the commit time.
 const stepSize = commitlog.RunIDSize + 8

@@ -1,7 +1,6 @@
 package run
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -89,44 +88,4 @@ func TestBadInput(t *testing.T) {
 	assert.ErrorIs(t, err, dberr.ErrInvalidArgument)
 	sh := s.NewShard(0).(*shard)
 	assert.ErrorIs(t, sh.Apply([]commitlog.Entry{{Type: TypeBegin, Version: 1, Payload: []byte{1}}}), ErrMalformed)
-}
-
-// chunks keeps every element across block boundaries, and a snapshot does not see later
-// appends, nor do later appends move what it holds.
-func TestChunks(t *testing.T) {
-	var c chunks[int]
-	for i := range 5000 {
-		c.append(i)
-	}
-	snap := c.snapshot()
-	first := &snap.full[0][0]
-	for i := range 3000 {
-		c.append(5000 + i)
-	}
-	assert.Same(t, first, &c.full[0][0], "blocks never move")
-	assert.Equal(t, 5000, snap.n)
-	for _, i := range []int{0, 7, 8, 23, 1023, 1024, 4999} {
-		assert.Equal(t, i, snap.at(i))
-	}
-	assert.Equal(t, 7999, c.at(7999))
-	last, ok := c.last()
-	assert.True(t, ok)
-	assert.Equal(t, 7999, last)
-	last, ok = snap.last()
-	assert.True(t, ok && last == 4999, "a snapshot's last is its own")
-	_, ok = new(chunks[int]).last()
-	assert.False(t, ok)
-	for _, n := range []int{0, 1, 8, 9, 2040, 5000} {
-		seq := snap.first(n)
-		got := slices.Collect(seq)
-		require.Len(t, got, n)
-		require.Equal(t, got, slices.Collect(seq), "a sequence ranges the same twice")
-		if n > 0 {
-			assert.Equal(t, n-1, got[n-1])
-		}
-	}
-	for b := range c.blocks() {
-		assert.LessOrEqual(t, cap(b), maxBlock)
-	}
-	assert.Equal(t, firstBlock, cap(c.full[0]), "a short journal stays small")
 }

@@ -178,7 +178,7 @@ func decodeJournal(id extension.RunID, b []byte, j *journal) error {
 			if !bytes.HasPrefix(e.Payload, id[:]) {
 				d.fail("a payload of another run")
 			}
-			j.entries.append(e)
+			j.entries.Append(e)
 		}
 		// The step's entries are in j.entries already: add records where they end.
 		if d.err == nil && (s.Version == 0 || !j.add(s, nil)) {
