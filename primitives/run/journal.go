@@ -25,7 +25,18 @@ type Step struct {
 type journal struct {
 	mu      sync.Mutex
 	steps   chunked.List[Step]
-	entries chunked.List[commitlog.Entry] // every step's entries, without the step entry; payloads shared
+	entries chunked.List[entry] // every step's entries, without the step entry; payloads shared
+}
+
+// entry is a journaled commitlog.Entry: the logged fields only, a third smaller.
+type entry struct {
+	Type, Version uint8
+	TxID          uint64
+	Payload       []byte
+}
+
+func (e entry) logEntry() commitlog.Entry {
+	return commitlog.Entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: e.Payload}
 }
 
 // add appends a step; it refuses (false) one that is not newer than the last.
@@ -35,9 +46,8 @@ func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 		j.mu.Unlock()
 		return false
 	}
-	for _, e := range entries {
-		e.Decoded = nil // the journal keeps payloads only: a decoded form may hold much more
-		j.entries.Append(e)
+	for _, e := range entries { // not e.Decoded: the journal keeps payloads only
+		j.entries.Append(entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: e.Payload})
 	}
 	s.End = j.entries.Len()
 	j.steps.Append(s)
@@ -64,7 +74,7 @@ func (j *journal) counts(version uint64) (steps, ops int) {
 // Journal is a run's journal as one reader sees it: a prefix of its steps, immutable.
 type Journal struct {
 	steps   chunked.View[Step]
-	entries chunked.View[commitlog.Entry]
+	entries chunked.View[entry]
 }
 
 // Len returns the number of steps.
@@ -103,7 +113,7 @@ func (j Journal) counts() (steps, ops int) {
 func (j Journal) Entries() iter.Seq[commitlog.Entry] {
 	return func(yield func(commitlog.Entry) bool) {
 		for _, e := range j.entries.Prefix(j.Ops()).All() {
-			if !yield(e) {
+			if !yield(e.logEntry()) {
 				return
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"iter"
 
-	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
 )
@@ -170,7 +169,7 @@ func decodeJournal(id extension.RunID, b []byte, j *journal) error {
 		s.Timestamp = d.i64()
 		entries := d.count(minEncodedEntry)
 		for range entries {
-			e := commitlog.Entry{Type: d.byte(), Version: d.byte(), TxID: s.Version}
+			e := entry{Type: d.byte(), Version: d.byte(), TxID: s.Version}
 			e.Payload = d.bytes()
 			if e.Type >= typesLow && e.Type <= typesHigh {
 				d.fail("a run entry in the journal")
