@@ -45,10 +45,10 @@ fuzz:
 	  done; \
 	done
 
-# The randomized suites of stress/, each mode for STRESS_DURATION (in-process, simulated power
-# loss, injected faults, SIGKILL crash loop; each prints its report), then the root package's
-# crash suites with more SIGKILL cycles and crash-simulating-filesystem seeds (without -race:
-# make test runs them with it). About 10 minutes with the defaults; STRESS_DURATION=30m for a
+# The randomized suites of stress/, each mode for STRESS_DURATION (in-process, InMemory,
+# simulated power loss, injected faults, SIGKILL crash loop; each prints its report), then
+# the root package's crash suites with more SIGKILL cycles and crash-simulating-filesystem
+# seeds (without -race: make test runs them with it). About 12 minutes with the defaults; STRESS_DURATION=30m for a
 # long run. The SIGKILL suite's cycles grow dearer as its one run's history grows (snapshots
 # carry the run journal), so more cycles cost more than linearly.
 STRESS_DURATION ?= 2m
@@ -56,7 +56,7 @@ STRESS_CYCLES ?= 40
 STRESS_SEEDS ?= 200
 stress:
 	INMEM_STRESS_DURATION=$(STRESS_DURATION) $(GO) test -v -count=1 -timeout 0 \
-	  -run 'TestInProcess|TestCrashFS|TestFaults|TestCrashLoop' ./stress
+	  -run 'TestInProcess|TestInMemory|TestCrashFS|TestFaults|TestCrashLoop' ./stress
 	INMEM_CRASH_CYCLES=$(STRESS_CYCLES) INMEM_CRASHFS_SEEDS=$(STRESS_SEEDS) \
 	  $(GO) test -count=1 -timeout 30m -run 'Crash' .
 

@@ -41,6 +41,11 @@
 //   - ReplayRunUntil counts data transactions only (a run's setup transaction is step 1);
 //     a step past the end replays everything; a negative one is ErrInvalidArgument. Views
 //     stay readable after Close.
+//   - In InMemory mode a commit that finds nothing else in flight runs the pipeline's steps
+//     (sequencing, its shard actor's apply, publication) on the committer's goroutine, taking
+//     each stage's state under that stage's mutex, instead of crossing three goroutines: the
+//     steps, their order and their owners-one-at-a-time are SPEC 2.2's, the hand-offs are not
+//     (package actors). Durable modes always hand commits over: the log actor groups them.
 //   - DiffRuns compares values, not histories: a cell's version and time, an event's time and
 //     hashes, and a span's id, parent and times are left out, so runs that reached the same
 //     state by different routes, or recorded the same reasoning under generated ids, agree.
@@ -132,7 +137,8 @@ func (db *DB) startEngine() {
 	db.engine = actors.StartPipeline(actors.PipelineConfig{
 		Registry: &db.registry, Shards: db.opts.Shards, Clock: &db.clock, Stats: &db.stats,
 		Guard: db.runs, MaxBatchBytes: db.opts.MaxBatchBytes,
-		OnFail: func(err error) { db.opts.Logger.Error("inmem: engine stopped", "err", err) },
+		OnFail:            func(err error) { db.opts.Logger.Error("inmem: engine stopped", "err", err) },
+		InlineLoneCommits: true,
 	})
 }
 

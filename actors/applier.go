@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -27,6 +28,8 @@ type Applier struct {
 	shards    int
 	actors    []*shardActor // index: shard
 	publisher *Publisher
+	clock     *mvcc.Clock
+	group     *Group
 	touched   []bool // scratch for Submit, one per actor
 	order     []int  // scratch for Submit
 }
@@ -39,6 +42,12 @@ type shardMsg struct {
 }
 
 type shardActor struct {
+	// own is held while the shard state is in use: by the actor's goroutine for each drain of
+	// its mailbox, or by a committer applying its own commit (Applier.claim). failure, once set
+	// (a failed Apply), makes the actor apply nothing more: the state is suspect.
+	own     sync.Mutex
+	failure error
+
 	shard    int
 	states   []extension.Shard   // index: owner (the primitive's place in the registry)
 	names    []string            // index: owner
@@ -63,7 +72,8 @@ type ApplierConfig struct {
 
 // StartApplier starts one actor per shard index in the group.
 func StartApplier(cfg ApplierConfig) *Applier {
-	a := &Applier{registry: cfg.Registry, shards: cfg.Count, publisher: cfg.Publisher}
+	a := &Applier{registry: cfg.Registry, shards: cfg.Count, publisher: cfg.Publisher,
+		clock: cfg.Clock, group: cfg.Group}
 	prims := cfg.Registry.Primitives()
 	for shard := range cfg.Count {
 		act := &shardActor{shard: shard, in: mailbox.New[shardMsg](cfg.Mailbox),
@@ -77,7 +87,7 @@ func StartApplier(cfg ApplierConfig) *Applier {
 			act.whole = append(act.whole, cfg.Registry.WholeTransactions(owner))
 		}
 		a.actors = append(a.actors, act)
-		cfg.Group.Go(fmt.Sprintf("shard/%d", shard), func() error { return act.run(a, cfg.Clock, cfg.Group) })
+		cfg.Group.Go(fmt.Sprintf("shard/%d", shard), func() error { return act.run(a) })
 	}
 	a.touched = make([]bool, len(a.actors))
 	return a
@@ -89,13 +99,11 @@ func (a *Applier) Submit(b *Batch) {
 	order := a.order[:0]
 	for _, c := range b.Commits {
 		c.shard = c.Run.Shard(a.shards)
-		for _, e := range c.Entries {
-			if _, ok := a.registry.Owner(e.Type); !ok {
-				a.reset(order)
-				b.Fail(fmt.Errorf("entry type %#02x has no owner", e.Type))
-				a.publisher.Complete(b)
-				return
-			}
+		if err := a.owned(c); err != nil {
+			a.reset(order)
+			b.Fail(err)
+			a.publisher.Complete(b)
+			return
 		}
 		if len(c.Entries) > 0 && !a.touched[c.shard] {
 			a.touched[c.shard] = true
@@ -117,6 +125,49 @@ func (a *Applier) Submit(b *Batch) {
 			a.done(b)
 		}
 	}
+}
+
+// owned checks that every entry of c has an owning primitive.
+func (a *Applier) owned(c *Commit) error {
+	for _, e := range c.Entries {
+		if _, ok := a.registry.Owner(e.Type); !ok {
+			return fmt.Errorf("entry type %#02x has no owner", e.Type)
+		}
+	}
+	return nil
+}
+
+// claim takes the state of the shard actor of run for the caller, if the actor is idle: not
+// draining its mailbox, and nothing in it. The caller applies with applyClaimed, then releases
+// the actor with act.own.Unlock.
+func (a *Applier) claim(run extension.RunID) (*shardActor, bool) {
+	act := a.actors[run.Shard(a.shards)]
+	if !act.own.TryLock() {
+		return nil, false
+	}
+	if act.in.Len() > 0 {
+		act.own.Unlock()
+		return nil, false
+	}
+	return act, true
+}
+
+// applyClaimed applies b, a batch of commits of the claimed actor's runs, on the caller's
+// goroutine, as the actor would, and completes it.
+func (a *Applier) applyClaimed(act *shardActor, b *Batch) {
+	for _, c := range b.Commits {
+		c.shard = act.shard
+		if err := a.owned(c); err != nil {
+			b.Fail(err)
+		}
+	}
+	if b.Err() == nil {
+		act.applyBatch(a, b)
+		if act.failure == nil {
+			act.trim(a.clock.Oldest())
+		}
+	}
+	a.publisher.Complete(b)
 }
 
 func (a *Applier) reset(order []int) {
@@ -210,36 +261,43 @@ func (act *shardActor) apply(a *Applier, b *Batch) error {
 
 // run is a shard actor's loop. After a failed Apply the shards' state is suspect: the actor
 // applies nothing more but goes on completing batches (as failed) so no commit waits forever.
-func (act *shardActor) run(a *Applier, clock *mvcc.Clock, group *Group) error {
-	var failure error
+func (act *shardActor) run(a *Applier) error {
 	var msgs []shardMsg
 	for {
 		var ok bool
 		msgs, ok = act.in.Receive(msgs[:0], 0)
+		act.own.Lock()
 		for _, m := range msgs {
 			if m.task != nil {
 				m.task(act)
 				continue
 			}
-			b := m.batch
-			if failure == nil {
-				if err := act.apply(a, b); err != nil {
-					failure = err
-					group.Fail(failure) // stop accepting commits now, not at shutdown
-				}
-			}
-			if failure != nil {
-				b.Fail(failure)
-			}
-			a.done(b)
+			act.applyBatch(a, m.batch)
+			a.done(m.batch)
 		}
+		if act.failure == nil {
+			act.trim(a.clock.Oldest())
+		}
+		failure := act.failure
+		act.own.Unlock()
 		clear(msgs)
-		if failure == nil {
-			act.trim(clock.Oldest())
-		}
 		if !ok {
 			return failure
 		}
+	}
+}
+
+// applyBatch applies the actor's share of b, unless an earlier Apply failed; a failure stops
+// the engine and fails b.
+func (act *shardActor) applyBatch(a *Applier, b *Batch) {
+	if act.failure == nil {
+		if err := act.apply(a, b); err != nil {
+			act.failure = err
+			a.group.Fail(err) // stop accepting commits now, not at shutdown
+		}
+	}
+	if act.failure != nil {
+		b.Fail(act.failure)
 	}
 }
 

@@ -31,6 +31,10 @@ type PipelineConfig struct {
 	MaxBatchBytes int
 	// OnFail is called once with the engine's first failure.
 	OnFail func(error)
+	// InlineLoneCommits lets a lone commit run the pipeline on its committer's goroutine when
+	// there is no log stage (see Submit). Off, every commit is handed over and Submit returns
+	// at once.
+	InlineLoneCommits bool
 }
 
 // LogFactory builds the log stage in front of the applier (see NewLogStage).
@@ -50,6 +54,10 @@ type Pipeline struct {
 	inflight   atomic.Int64 // commits submitted and not yet answered
 	recovering *Batch       // recovered transactions not yet submitted
 	recovered  *Commit      // the last recovered transaction submitted
+
+	// inline is the sequencer when a lone commit may run the pipeline on its committer's
+	// goroutine (InlineLoneCommits, and no log stage), else nil. Set by Serve, before any Submit.
+	inline *Sequencer
 }
 
 // StartPipeline creates every primitive's shards and starts their actors.
@@ -128,6 +136,9 @@ func (p *Pipeline) Serve(lastVersion, logEnd uint64, log LogFactory) error {
 		LastVersion: lastVersion, Inflight: &p.inflight,
 	})
 	p.serving = true
+	if log == nil && p.cfg.InlineLoneCommits {
+		p.inline = seq
+	}
 	p.group.Go("sequencer", seq.Run)
 	return nil
 }
@@ -177,16 +188,39 @@ func (p *Pipeline) Freeze(ctx context.Context, version uint64) ([][]extension.Fr
 }
 
 // Submit hands c to the sequencer, waiting while its mailbox is full. It fails with
-// mailbox.ErrClosed after Stop, or ctx.Err(); then c was not handed over.
+// mailbox.ErrClosed after Stop, or ctx.Err(); then c was not handed over. With
+// InlineLoneCommits, a lone commit is instead committed before Submit returns (commitInline).
 func (p *Pipeline) Submit(ctx context.Context, c *Commit) error {
 	c.inflight = &p.inflight
 	p.inflight.Add(1)
+	if p.commitInline(c) {
+		return nil
+	}
 	if err := p.in.Send(ctx, c); err != nil {
 		p.inflight.Add(-1)
 		c.inflight = nil
 		return err
 	}
 	return nil
+}
+
+// commitInline runs c through the sequencer's and its shard actor's steps on the caller's
+// goroutine, when c is the only commit in the pipeline, the sequencer and the actor are idle and
+// there is no log stage; c is answered when it returns true. The steps and their order are the
+// pipeline's own; only the goroutine differs, and each state still has one owner at a time (the
+// sequencer's and the actor's mutexes). A lone committer so pays no hand-off between goroutines
+// (three per commit otherwise); concurrent committers always find another commit in flight and
+// take the pipeline, where they are batched.
+func (p *Pipeline) commitInline(c *Commit) bool {
+	if p.inline == nil || p.inflight.Load() > 1 {
+		return false
+	}
+	act, ok := p.applier.claim(c.Run)
+	if !ok {
+		return false
+	}
+	defer act.own.Unlock()
+	return p.inline.Inline(c, func(b *Batch) { p.applier.applyClaimed(act, b) })
 }
 
 // Err returns the engine's failure, or nil while it is healthy.

@@ -21,15 +21,16 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // toy is a primitive that records what its shards apply. A payload "fail" makes Apply fail; a
-// payload "block" makes Apply wait until the test releases it.
+// payload "block" makes Apply signal entered and wait until the test releases it.
 type toy struct {
 	mu      sync.Mutex
 	applied map[int][]commitlog.Entry // shard → entries in apply order
+	entered chan struct{}
 	release chan struct{}
 }
 
 func newToy() *toy {
-	return &toy{applied: map[int][]commitlog.Entry{}, release: make(chan struct{})}
+	return &toy{applied: map[int][]commitlog.Entry{}, entered: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
 func (*toy) Name() string               { return "toy" }
@@ -56,6 +57,7 @@ func (s *toyShard) Apply(batch []commitlog.Entry) error {
 		case "fail":
 			return errors.New("toy: cannot apply")
 		case "block":
+			s.p.entered <- struct{}{}
 			<-s.p.release
 		}
 		s.p.mu.Lock()
@@ -106,13 +108,18 @@ type rig struct {
 	toy   *toy
 }
 
-func start(t *testing.T, shards int) *rig {
+// start starts a pipeline that hands every commit over (Submit returns at once).
+func start(t *testing.T, shards int) *rig { return startWith(t, shards, false) }
+
+// startWith starts a pipeline; inline lets a lone commit run on its committer's goroutine.
+func startWith(t *testing.T, shards int, inline bool) *rig {
 	t.Helper()
 	r := &rig{clock: new(mvcc.Clock), stats: new(actors.Stats), toy: newToy()}
 	var reg extension.Registry
 	require.NoError(t, reg.Register(r.toy))
 	r.pipe = actors.StartPipeline(actors.PipelineConfig{
 		Registry: &reg, Shards: shards, Clock: r.clock, Stats: r.stats, MaxBatchBytes: 1 << 20,
+		InlineLoneCommits: inline,
 	})
 	require.NoError(t, r.pipe.Serve(0, 0, nil))
 	return r
@@ -138,7 +145,18 @@ func run(i int) extension.RunID { return extension.RunID{byte(i), byte(i >> 8), 
 
 // Versions are dense, every shard applies in version order, and the clock ends at the last one.
 func TestPipelineVersionsDenseAndOrdered(t *testing.T) {
-	r := start(t, 3)
+	bothModes(t, testVersionsDenseAndOrdered)
+}
+
+// bothModes runs test with commits always handed over, and with lone commits inline.
+func bothModes(t *testing.T, test func(t *testing.T, inline bool)) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) { test(t, inline) })
+	}
+}
+
+func testVersionsDenseAndOrdered(t *testing.T, inline bool) {
+	r := startWith(t, 3, inline)
 	const goroutines, each = 16, 100
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -174,7 +192,11 @@ func TestPipelineVersionsDenseAndOrdered(t *testing.T) {
 }
 
 func TestValidationFailureConsumesNoVersion(t *testing.T) {
-	r := start(t, 1)
+	bothModes(t, testValidationFailureConsumesNoVersion)
+}
+
+func testValidationFailureConsumesNoVersion(t *testing.T, inline bool) {
+	r := startWith(t, 1, inline)
 	defer func() { require.NoError(t, r.pipe.Stop()) }()
 	require.NoError(t, r.commitWait(&part{run: run(1), key: "a", payload: "x"}))
 	bad := errors.New("invalid")
@@ -205,8 +227,10 @@ func TestValidationSeesStagedWrites(t *testing.T) {
 
 // An Apply failure stops the engine: the failing commit and every later one fail, the batch is
 // never published, and Stop reports the cause.
-func TestApplyFailureStopsEngine(t *testing.T) {
-	r := start(t, 2)
+func TestApplyFailureStopsEngine(t *testing.T) { bothModes(t, testApplyFailureStopsEngine) }
+
+func testApplyFailureStopsEngine(t *testing.T, inline bool) {
+	r := startWith(t, 2, inline)
 	require.NoError(t, r.commitWait(&part{run: run(1), key: "a", payload: "x"}))
 	err := r.commitWait(&part{run: run(1), key: "b", payload: "fail"})
 	require.ErrorContains(t, err, "cannot apply")
@@ -283,4 +307,33 @@ func TestRecoverApplyFailure(t *testing.T) {
 	require.NoError(t, r.pipe.Recover(1, p.run, p.Entries(nil, nil)))
 	require.ErrorContains(t, r.pipe.Serve(1, 0, nil), "cannot apply")
 	require.Error(t, r.pipe.Stop())
+}
+
+// A lone commit is sequenced, applied and published before Submit returns; a commit submitted
+// while another is in flight takes the pipeline and gets the next version.
+func TestLoneCommitRunsInline(t *testing.T) {
+	r := startWith(t, 1, true)
+	c, err := r.commit(context.Background(), &part{run: run(1), key: "a", payload: "x"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, r.clock.Now(), "published when Submit returned")
+	require.Len(t, r.toy.entries(0), 1)
+	require.NoError(t, c.Await(context.Background()))
+
+	blocked := make(chan error, 1)
+	go func() { blocked <- r.commitWait(&part{run: run(1), key: "b", payload: "block"}) }()
+	<-r.toy.entered // the lone commit is in Apply, on its committer's goroutine
+	second, err := r.commit(context.Background(), &part{run: run(2), key: "c", payload: "x"})
+	require.NoError(t, err, "Submit returns: the commit was handed over, not run inline")
+	assert.EqualValues(t, 1, r.clock.Now())
+	close(r.toy.release)
+	require.NoError(t, <-blocked)
+	require.NoError(t, second.Await(context.Background()))
+	es := r.toy.entries(0)
+	require.Len(t, es, 3)
+	for i, e := range es {
+		assert.EqualValues(t, i+1, e.TxID, "versions in apply order")
+	}
+	require.NoError(t, r.pipe.Stop())
+	_, err = r.commit(context.Background(), &part{run: run(1), key: "late", payload: "x"})
+	assert.ErrorIs(t, err, mailbox.ErrClosed, "nothing runs inline after Stop")
 }

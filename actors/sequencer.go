@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,11 @@ type Sequencer struct {
 	view commitView // reused for every commit: no allocation per validation
 
 	inflight *atomic.Int64 // commits handed to the pipeline and not yet answered
+
+	// mu is held while the sequencer's state above is in use: by Run for each drain, or by a
+	// committer sequencing its own commit (Inline). closed: Run has returned.
+	mu     sync.Mutex
+	closed bool
 }
 
 // minSweep is the staged-table size below which stale entries are not worth sweeping.
@@ -103,7 +109,10 @@ func (s *Sequencer) Run() error {
 	for {
 		var ok bool
 		msgs, ok = s.in.Receive(msgs[:0], 0)
-		s.sequence(msgs)
+		s.mu.Lock()
+		s.sequence(msgs, s.forward)
+		s.closed = !ok
+		s.mu.Unlock()
 		clear(msgs) // drop references to finished commits
 		if !ok {
 			return nil
@@ -132,9 +141,28 @@ const (
 	gatherEnough = 64
 )
 
+// Inline sequences c on the caller's goroutine, if c is the only commit in the pipeline and the
+// sequencer is idle, and hands its batch (if it validates) to apply instead of the next stage;
+// false if it did not, and c must be submitted. See Pipeline.Submit.
+func (s *Sequencer) Inline(c *Commit, apply func(*Batch)) bool {
+	if !s.mu.TryLock() {
+		return false
+	}
+	defer s.mu.Unlock()
+	if s.closed || s.in.Len() > 0 || s.inflight.Load() > 1 {
+		return false
+	}
+	s.sequence([]*Commit{c}, func(b *Batch) {
+		s.stats.Batches.Add(1)
+		s.publisher.Enqueue(b)
+		apply(b)
+	})
+	return true
+}
+
 // sequence validates msgs in order and forwards the survivors in batches of at most maxBatch
 // bytes (a larger commit travels alone).
-func (s *Sequencer) sequence(msgs []*Commit) {
+func (s *Sequencer) sequence(msgs []*Commit, forward func(*Batch)) {
 	s.published = s.clock.Now()
 	s.sweep()
 	// One timestamp per drain: the clock is read once, and commits sequenced together share
@@ -161,7 +189,7 @@ func (s *Sequencer) sequence(msgs []*Commit) {
 			size += len(e.Payload)
 		}
 		if b != nil && b.Bytes+size > s.maxBatch {
-			s.forward(b)
+			forward(b)
 			b = nil
 		}
 		if b == nil {
@@ -173,7 +201,7 @@ func (s *Sequencer) sequence(msgs []*Commit) {
 		b.Bytes += size
 	}
 	if b != nil {
-		s.forward(b)
+		forward(b)
 	}
 }
 

@@ -14,7 +14,8 @@
 // what was attempted the upper one, and the database must hold exactly the fold of some count
 // in between (R3, R4, R5) — live, and replayed through its journal (SPEC 9).
 //
-// Modes: InProcess (clean Close and Open between rounds, Strict and Buffered), CrashFS (a
+// Modes: InProcess (clean Close and Open between rounds, Strict and Buffered), InMemory (one
+// database, checked after every round; lone commits run the pipeline inline there), CrashFS (a
 // simulated power loss at a random moment of every round), Faults (one failed write or fsync
 // poisons the log), CrashLoop (a child process SIGKILLed at random moments, the parent checking
 // what it reported as acknowledged).

@@ -31,6 +31,28 @@ func InProcess(cfg Config) *Report {
 	return rep
 }
 
+// InMemory runs rounds of work on one InMemory database — nothing to reopen: its state lives
+// only in the process — and checks every run after each round. There a lone commit runs the
+// pipeline on its committer's goroutine (actors.Pipeline.Submit), so this is where that path
+// meets concurrent commits, conflicts, replays and reads.
+func InMemory(cfg Config) *Report {
+	w, rng, deadline := start(cfg, 5)
+	rep := w.report
+	o := options()
+	o.Durability = inmem.InMemory
+	db, err := inmem.Open("", o)
+	if !w.recovered(db, err, 0, rng) {
+		return rep
+	}
+	for round := 0; time.Now().Before(deadline); round++ {
+		w.work(db, cfg.Round, rng, false) // no snapshots in InMemory mode
+		w.verify(db, nil, w.incAcked.Load(), rng)
+		cfg.logf("in-memory round %d: %d operations so far", round, rep.Operations.Load())
+	}
+	rep.check(db.Close() == nil, invR1, "Close failed")
+	return rep
+}
+
 // recovered checks a database just opened (err is Open's) and resumes the runs its agents will
 // go on with; false if the round cannot start (the database is then closed).
 func (w *workload) recovered(db *inmem.DB, err error, round int, rng *rand.Rand) bool {

@@ -38,6 +38,11 @@ func TestInProcess(t *testing.T) {
 	finish(t, cfg, stress.InProcess(cfg))
 }
 
+func TestInMemory(t *testing.T) {
+	cfg := config(t, 2*time.Second)
+	finish(t, cfg, stress.InMemory(cfg))
+}
+
 func TestCrashFS(t *testing.T) {
 	cfg := config(t, 2*time.Second)
 	rep := stress.CrashFS(cfg)
