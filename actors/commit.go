@@ -30,22 +30,22 @@ type Commit struct {
 
 	shard    int           // the run's shard, computed once by the applier
 	inflight *atomic.Int64 // the pipeline's count of unanswered commits, if submitted
-	done     chan struct{} // one send, after err is set; buffered, so it never blocks
-	err      error         // the outcome, readable once done has delivered
+	// done carries one send, after err is set (buffered, so it never blocks); nil for a
+	// commit answered before Submit returned (run inline), which needs no channel.
+	done chan struct{}
+	err  error // the outcome, readable once done has delivered
 	// Inline storage: a one- or two-part commit with a couple of entries allocates nothing
-	// beyond the Commit itself and its channel.
+	// beyond the Commit itself (and its channel, if it is handed over).
 	partBuf  [2]extension.TxPart
 	entryBuf [2]commitlog.Entry
 }
 
-// NewCommit prepares a commit for run. Hand it to the sequencer, then Await it.
+// NewCommit prepares a commit for run. Hand it to the pipeline (Pipeline.Submit), then Await it.
 //
 // Commits are not pooled: a pool would hand a done channel created in one testing/synctest
 // bubble to a goroutine outside it, and the allocation it saves is small next to a commit.
 func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) *Commit {
-	// done carries no data (the outcome is in err), so its buffer needs no pointers and the
-	// channel is one allocation instead of two.
-	c := &Commit{Run: run, Snapshot: snapshot, done: make(chan struct{}, 1)}
+	c := &Commit{Run: run, Snapshot: snapshot}
 	c.Parts = append(c.partBuf[:0], parts...)
 	c.Entries = c.entryBuf[:0]
 	return c
@@ -54,6 +54,9 @@ func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) 
 // Await waits for the commit's outcome. If ctx ends first it returns ctx.Err(): the commit was
 // handed over and may still land (SPEC 4).
 func (c *Commit) Await(ctx context.Context) error {
+	if c.done == nil { // answered before Submit returned
+		return c.err
+	}
 	if ctx.Done() == nil { // context.Background and friends: a plain receive is cheaper than select
 		<-c.done
 		return c.err
@@ -72,8 +75,15 @@ func (c *Commit) finish(err error) {
 		c.inflight.Add(-1)
 	}
 	c.err = err
-	c.done <- struct{}{} // publishes err to the receiver
+	if c.done != nil {
+		c.done <- struct{}{} // publishes err to the receiver
+	}
 }
+
+// handOver prepares c to be answered on another goroutine: Await then waits for finish.
+// done carries no data (the outcome is in err), so its buffer needs no pointers and the
+// channel is one allocation.
+func (c *Commit) handOver() { c.done = make(chan struct{}, 1) }
 
 // Batch is the commits the sequencer forwarded together, with dense versions First..Last.
 type Batch struct {

@@ -89,6 +89,7 @@ func (p *Pipeline) Recover(version uint64, run extension.RunID, entries []commit
 		p.recovering = b
 	}
 	c := NewCommit(run, 0)
+	c.handOver()
 	c.Version, c.Entries = version, entries
 	b.Commits = append(b.Commits, c)
 	b.Last = version
@@ -196,6 +197,7 @@ func (p *Pipeline) Submit(ctx context.Context, c *Commit) error {
 	if p.commitInline(c) {
 		return nil
 	}
+	c.handOver()
 	if err := p.in.Send(ctx, c); err != nil {
 		p.inflight.Add(-1)
 		c.inflight = nil
