@@ -39,7 +39,6 @@ package event
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -52,6 +51,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/chunked"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/jsonvalid"
 	"github.com/puzpuzpuz/xsync/v3"
 )
 
@@ -241,7 +241,7 @@ func Check(typ string, payload []byte) error {
 		return dberr.Invalid("event type %q is not valid UTF-8", typ)
 	case len(payload) > MaxPayloadSize:
 		return dberr.TooLarge("event payload", len(payload), MaxPayloadSize)
-	case !json.Valid(payload):
+	case !jsonvalid.Valid(payload):
 		return dberr.Invalid("event payload is not valid JSON")
 	}
 	return nil

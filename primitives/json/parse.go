@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/jsonvalid"
 )
 
 // parseValue decodes one JSON value (RFC 8259, surrounding whitespace allowed) into a document
@@ -267,28 +268,12 @@ func (p *parser) escaped(start int) (string, error) {
 
 // escape checks and skips the escape sequence at p.off.
 func (p *parser) escape() error {
-	if p.off+1 >= len(p.b) {
-		return p.invalid("unterminated string")
+	n := jsonvalid.EscapeLen(p.b[p.off:])
+	if n == 0 {
+		return p.invalid("bad escape")
 	}
-	switch p.b[p.off+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		p.off += 2
-		return nil
-	case 'u':
-		if len(p.b)-p.off < 6 {
-			return p.invalid("short \\u escape")
-		}
-		if !allHex(p.b[p.off+2 : p.off+6]) {
-			return p.invalid("bad \\u escape")
-		}
-		p.off += 6
-		return nil
-	}
-	return p.invalid("bad escape")
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+	p.off += n
+	return nil
 }
 
 // unquote decodes the checked string token b[start:p.off] as encoding/json does: escapes
@@ -334,7 +319,7 @@ func appendEscape(out, s []byte) ([]byte, int) {
 		if !utf16.IsSurrogate(r) {
 			return utf8.AppendRune(out, r), 6
 		}
-		if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' && allHex(s[8:12]) {
+		if jsonvalid.EscapeLen(s[6:]) == 6 { // another \uXXXX
 			if pair := utf16.DecodeRune(r, hex4(s[8:12])); pair != utf8.RuneError {
 				return utf8.AppendRune(out, pair), 12
 			}
@@ -342,15 +327,6 @@ func appendEscape(out, s []byte) ([]byte, int) {
 		return utf8.AppendRune(out, utf8.RuneError), 6
 	}
 	return append(out, s[1]), 2 // '"', '\\', '/'
-}
-
-func allHex(h []byte) bool {
-	for _, c := range h {
-		if !isHex(c) {
-			return false
-		}
-	}
-	return true
 }
 
 // hex4 is the value of four checked hex digits.
@@ -382,7 +358,7 @@ func (p *parser) number() (any, error) {
 		p.off++
 	}
 	s := p.b[start:p.off]
-	if !validNumber(s) {
+	if !jsonvalid.Number(s) {
 		return nil, p.invalid("bad number")
 	}
 	p.size += len(s)

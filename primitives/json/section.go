@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/jsonvalid"
 	"github.com/inmemdb/inmem/internal/tablesection"
 )
 
@@ -153,7 +154,7 @@ func (d *valueDecoder) value(depth int) (any, error) {
 		return true, nil
 	case tagNumber:
 		s, ok := d.bytes()
-		if !ok || !validNumber(s) {
+		if !ok || !jsonvalid.Number(s) {
 			return nil, fmt.Errorf("%w: bad number", errValue)
 		}
 		return stdjson.Number(unsafe.String(unsafe.SliceData(s), len(s))), nil
@@ -206,42 +207,4 @@ func (d *valueDecoder) value(depth int) (any, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("%w: tag %d", errValue, tag)
-}
-
-// validNumber reports whether s is a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-// (what encoding/json accepts in a Number).
-func validNumber(s []byte) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		return i - start
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(s)
 }

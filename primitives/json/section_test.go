@@ -13,6 +13,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/extension/extensiontest"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/jsonvalid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -406,13 +407,13 @@ func TestLoadSectionRejects(t *testing.T) {
 
 func TestValidNumber(t *testing.T) {
 	for _, n := range []string{"0", "-0", "1", "-12", "1.5", "0.0", "1e5", "1E+5", "-1.25e-10", "12345678901234567890"} {
-		assert.True(t, validNumber([]byte(n)), n)
+		assert.True(t, jsonvalid.Number([]byte(n)), n)
 		v, err := parseValue([]byte(n))
 		require.NoError(t, err, n)
 		assert.Equal(t, stdjson.Number(n), v, n)
 	}
 	for _, n := range []string{"", "-", "01", "-01", "1.", ".5", "1e", "1e+", "+1", "0x1", "1.5.5", "Infinity", "NaN", "1_0", "--1", "1e5e5"} {
-		assert.False(t, validNumber([]byte(n)), n)
+		assert.False(t, jsonvalid.Number([]byte(n)), n)
 		v, err := parseValue([]byte(n))
 		_, isNum := v.(stdjson.Number)
 		assert.False(t, err == nil && isNum, n)
