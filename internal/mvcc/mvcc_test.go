@@ -137,7 +137,7 @@ func TestSettleAndTrimList(t *testing.T) {
 
 func TestTableForgetsOrKeepsDeadNames(t *testing.T) {
 	for _, keep := range []bool{false, true} {
-		tb := NewTable[int, string](keep)
+		tb := NewTable[int, string](keep, func(r int, seed uint64) uint64 { return uint64(r) ^ seed })
 		tb.Push(1, "a", 1, "x", false)
 		tb.Push(1, "a", 2, "", true)
 		tb.Push(1, "b", 3, "y", false)

@@ -29,9 +29,10 @@ type record[V any] struct {
 	listed bool // in the trim list; actor-owned
 }
 
-// NewTable returns an empty table; keepDead says whether dead names are kept (see Table).
-func NewTable[R comparable, V any](keepDead bool) *Table[R, V] {
-	return &Table[R, V]{runs: xsync.NewMapOf[R, *names[V]](), keepDead: keepDead}
+// NewTable returns an empty table; keepDead says whether dead names are kept (see Table), hash
+// is the seeded hash of a run id for the table's map of runs.
+func NewTable[R comparable, V any](keepDead bool, hash func(run R, seed uint64) uint64) *Table[R, V] {
+	return &Table[R, V]{runs: xsync.NewMapOfWithHasher[R, *names[V]](hash), keepDead: keepDead}
 }
 
 // Chain returns the chain of run's name, or nil if the name was never written (or forgotten).

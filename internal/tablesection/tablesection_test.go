@@ -24,14 +24,14 @@ func roundTrip(t *testing.T, c *Codec[[]byte], src *mvcc.Table[extension.RunID, 
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, View[[]byte]{Codec: c, Frozen: src.Freeze(at)}.WriteSection(&buf))
-	dst := mvcc.NewTable[extension.RunID, []byte](c.KeepDead)
+	dst := mvcc.NewTable[extension.RunID, []byte](c.KeepDead, extension.RunID.Hash)
 	require.NoError(t, extension.SplitChunks(buf.Bytes(), func(ch *extension.Chunk) error { return c.Load(ch, dst) }))
 	return dst
 }
 
 func TestTombstonesOnlyWhenKept(t *testing.T) {
 	for _, keep := range []bool{false, true} {
-		src := mvcc.NewTable[extension.RunID, []byte](keep)
+		src := mvcc.NewTable[extension.RunID, []byte](keep, extension.RunID.Hash)
 		src.Push(run, "live", 1, []byte("a"), false)
 		src.Push(run, "dead", 2, nil, true)
 		src.Push(run, "live", 5, []byte("later"), false)
@@ -60,7 +60,7 @@ func TestMalformedBodiesChangeNothing(t *testing.T) {
 		{1, 1, 0, 1, 'k', 9, 1}, // value past the end
 		{1, 1, 3, 1, 'k', 0},    // unknown flags
 	} {
-		dst := mvcc.NewTable[extension.RunID, []byte](false)
+		dst := mvcc.NewTable[extension.RunID, []byte](false, extension.RunID.Hash)
 		err := codec(false).Load(extension.NewChunk(run, body), dst)
 		assert.ErrorIs(t, err, dberr.ErrCorruption, "%v", body)
 		assert.Nil(t, dst.Chain(run, "k"))

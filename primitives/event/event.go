@@ -100,7 +100,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{logs: xsync.NewMapOf[extension.RunID, *runLog]()}
+	sh := &shard{logs: xsync.NewMapOfWithHasher[extension.RunID, *runLog](extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }

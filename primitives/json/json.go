@@ -129,7 +129,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{mvcc.NewTable[extension.RunID, Doc](false)}
+	sh := &shard{mvcc.NewTable[extension.RunID, Doc](false, extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }

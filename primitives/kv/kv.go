@@ -68,7 +68,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{mvcc.NewTable[extension.RunID, []byte](false)}
+	sh := &shard{mvcc.NewTable[extension.RunID, []byte](false, extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }

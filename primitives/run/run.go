@@ -113,7 +113,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOf[extension.RunID, *runState]()}
+	sh := &shard{runs: xsync.NewMapOfWithHasher[extension.RunID, *runState](extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }

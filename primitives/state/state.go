@@ -97,7 +97,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 func (s *Store) NewShard(id int) extension.Shard {
 	// Dead cells are kept: a tombstone remembers the version counter re-creation continues
 	// from (no ABA), so it is never forgotten.
-	sh := &shard{mvcc.NewTable[extension.RunID, Cell](true)}
+	sh := &shard{mvcc.NewTable[extension.RunID, Cell](true, extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }
