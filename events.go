@@ -76,7 +76,7 @@ func (e *Events) Range(run RunID, from, to uint64) ([]Event, error) {
 	if from >= to {
 		return nil, nil
 	}
-	return publicEvents(es.Slice(int(from), int(to))), nil
+	return publicEvents(es, int(from), int(to)), nil
 }
 
 // Len returns the number of events in the run's log.
@@ -161,10 +161,11 @@ func publicEvent(e event.Event) Event {
 		Timestamp: time.UnixMicro(e.Timestamp).UTC(), PrevHash: e.PrevHash, Hash: e.Hash}
 }
 
-func publicEvents(es []event.Event) []Event {
-	out := make([]Event, len(es))
-	for i, e := range es {
-		out[i] = publicEvent(e)
+// publicEvents converts events [from, to) of l, copying each once.
+func publicEvents(l event.Log, from, to int) []Event {
+	out := make([]Event, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, publicEvent(l.At(i)))
 	}
 	return out
 }

@@ -131,7 +131,10 @@ func (v *ReadOnlyView) State(name string) (Cell, bool) {
 func (v *ReadOnlyView) StateNames() []string { return v.states.Names(v.run, v.version) }
 
 // Events returns the event log, oldest first, with the sequences and hashes the live log has.
-func (v *ReadOnlyView) Events() []Event { return publicEvents(v.events.Events(v.run, v.version)) }
+func (v *ReadOnlyView) Events() []Event {
+	l := v.events.Log(v.run, v.version)
+	return publicEvents(l, 0, l.Len())
+}
 
 // Spans returns the spans ordered by start time, then id (as Traces.List).
 func (v *ReadOnlyView) Spans() []Span { return publicSpans(v.traces.List(v.run, v.version)) }
