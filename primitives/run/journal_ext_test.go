@@ -1,8 +1,10 @@
 package run_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 
@@ -177,6 +179,28 @@ func TestJournalSectionRoundTrip(t *testing.T) {
 	assert.Error(t, fresh.shardOf(a).Apply(fresh.journaled(a, 5, "replayed twice")), "a step at or below the loaded journal's last")
 }
 
+// Steps with no operations (first, in the middle and last) survive a section round trip in
+// their places: the writer emits each step's header before its entries.
+func TestJournalSectionEmptySteps(t *testing.T) {
+	st := newStore(1)
+	id := sectionRunIDs(1)[0]
+	ch, err := st.s.Begin(id, run.Info{Name: "empty steps"})
+	st.do(t, ch, err, id, 1)
+	for _, step := range []struct {
+		ver uint64
+		ops []string
+	}{{2, nil}, {3, []string{"a", "b"}}, {4, nil}, {5, nil}, {6, []string{"c"}}, {7, nil}} {
+		require.NoError(t, st.shardOf(id).Apply(st.journaled(id, step.ver, step.ops...)))
+	}
+	fresh := loadSection(t, writeSection(t, st.freeze(7)), 1)
+	wantSteps, wantOps, _ := journal(st.s, id, 7)
+	steps, ops, ok := journal(fresh.s, id, 7)
+	require.True(t, ok)
+	require.Len(t, steps, 6)
+	assert.Equal(t, wantSteps, steps)
+	assert.Equal(t, wantOps, ops)
+}
+
 // Damaged journals in a section: every cut and count fails with ErrCorruption and loads
 // nothing; flips never panic.
 func TestJournalSectionDamage(t *testing.T) {
@@ -237,4 +261,34 @@ func TestJournalSectionDamage(t *testing.T) {
 	steps, ops, _ := journal(f.s, id, ^uint64(0))
 	assert.Equal(t, []run.Step{{Version: 8, Timestamp: 9, End: 1}, {Version: 9, Timestamp: 9, End: 2}}, steps)
 	assert.Equal(t, []string{"8 0x10 x", "9 0x10 y"}, ops)
+}
+
+// BenchmarkJournalSection writes the section of 64 runs with 2 000 journaled one-operation
+// transactions each (a 120-byte operation): what a snapshot spends on run journals.
+func BenchmarkJournalSection(b *testing.B) {
+	st := newStore(1)
+	ids := sectionRunIDs(64)
+	ver := uint64(0)
+	for i, id := range ids {
+		ver++
+		ch, err := st.s.Begin(id, run.Info{Name: fmt.Sprint(i)})
+		st.do(b, ch, err, id, ver)
+	}
+	op := string(bytes.Repeat([]byte("x"), 120))
+	for range 2000 {
+		for _, id := range ids {
+			ver++
+			require.NoError(b, st.shardOf(id).Apply(st.journaled(id, ver, op)))
+		}
+	}
+	views := st.freeze(ver)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, v := range views {
+			if err := v.WriteSection(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
