@@ -55,13 +55,17 @@ func benchDurableCommits(b *testing.B, d inmem.Durability) {
 }
 
 // runCommitters runs n goroutines that together call commit b.N times, and returns every
-// call's latency.
+// call's latency. It reports the process's CPU time (user + system, every goroutine: the
+// engine's actors, the garbage collector, the kernel's share of writes and syncs) per call, the
+// cost that bounds throughput when committers outnumber cores; it varies less from run to run
+// on a shared machine than throughput does.
 func runCommitters(b *testing.B, n int, commit func(g, i int) error) []time.Duration {
 	var next atomic.Int64
 	lats := make([][]time.Duration, n)
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for g := range n {
 		wg.Add(1)
 		go func() {
@@ -82,6 +86,9 @@ func runCommitters(b *testing.B, n int, commit func(g, i int) error) []time.Dura
 	}
 	wg.Wait()
 	b.StopTimer()
+	if cpu > 0 {
+		b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+	}
 	return slices.Concat(lats...)
 }
 

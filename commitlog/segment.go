@@ -274,6 +274,10 @@ func (s *SegmentFile) Sync() error {
 	return nil
 }
 
+// zeroChunk is what extend writes, so that extending allocates and clears nothing (it was a
+// fresh 1 MiB slice per extension).
+var zeroChunk [PreallocChunk]byte
+
 // extend appends zeros past the allocated end so that at least n more bytes fit, then puts the
 // file position back at the end of the data.
 func (s *SegmentFile) extend(n int64) error {
@@ -281,8 +285,12 @@ func (s *SegmentFile) extend(n int64) error {
 	if _, err := s.f.Seek(HeaderSize+s.allocated, io.SeekStart); err != nil {
 		return err
 	}
-	if err := writeFull(s.f, make([]byte, grow)); err != nil {
-		return err
+	for left := grow; left > 0; {
+		n := min(left, int64(len(zeroChunk)))
+		if err := writeFull(s.f, zeroChunk[:n]); err != nil {
+			return err
+		}
+		left -= n
 	}
 	s.allocated += grow
 	_, err := s.f.Seek(HeaderSize+s.size, io.SeekStart)

@@ -19,8 +19,8 @@ import (
 // LoadSection with a reader over the chunk. The body is the primitive's own format and starts
 // with its own format version byte, so each primitive evolves its encoding on its own.
 //
-// A run's state is encoded into one body, so writing a chunk buffers one run's state, never a
-// whole section.
+// A run's state is encoded into one body, so writing a chunk buffers at most one run's state,
+// never a whole section (WriteChunkHeader lets a shard stream even that).
 
 // ChunkHeaderSize is the size of a chunk's run id and length.
 const ChunkHeaderSize = 16 + 8
@@ -30,13 +30,21 @@ const MaxChunkSize = 1 << 40
 
 // WriteChunk writes one run chunk to w.
 func WriteChunk(w io.Writer, run RunID, body []byte) error {
-	var h [ChunkHeaderSize]byte
-	copy(h[:16], run[:])
-	binary.LittleEndian.PutUint64(h[16:], uint64(len(body)))
-	if _, err := w.Write(h[:]); err != nil {
+	if err := WriteChunkHeader(w, run, len(body)); err != nil {
 		return err
 	}
 	_, err := w.Write(body)
+	return err
+}
+
+// WriteChunkHeader writes the run id and body length of a chunk whose size bytes of body the
+// caller then writes itself: a shard whose run state is large streams it instead of buffering
+// it whole.
+func WriteChunkHeader(w io.Writer, run RunID, size int) error {
+	var h [ChunkHeaderSize]byte
+	copy(h[:16], run[:])
+	binary.LittleEndian.PutUint64(h[16:], uint64(size))
+	_, err := w.Write(h[:])
 	return err
 }
 

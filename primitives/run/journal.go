@@ -25,7 +25,38 @@ type Step struct {
 type journal struct {
 	mu      sync.Mutex
 	steps   chunked.List[Step]
-	entries chunked.List[entry] // every step's entries, without the step entry; payloads shared
+	entries chunked.List[entry] // every step's entries, without the step entry
+	// arena holds the payloads of journaled entries, copied in one after the other: a snapshot
+	// writes every payload of every run, and reads them from a few large blocks instead of one
+	// small allocation per write scattered over the heap. Payloads loaded from a snapshot stay
+	// where they are (in the snapshot's buffer), which is contiguous already.
+	arena arena
+}
+
+// arena is append-only payload storage in blocks that never move, doubling from minArenaBlock
+// to maxArenaBlock (a run with a few small writes keeps little memory).
+type arena struct {
+	block []byte // the block being filled; earlier ones are referenced by the entries only
+}
+
+const (
+	minArenaBlock = 512
+	maxArenaBlock = 64 << 10
+)
+
+// copy returns a copy of p in the arena.
+func (a *arena) copy(p []byte) []byte {
+	if len(p) > maxArenaBlock/4 { // a large payload gets a block of its own
+		c := make([]byte, len(p))
+		copy(c, p)
+		return c
+	}
+	if len(p) > cap(a.block)-len(a.block) {
+		a.block = make([]byte, 0, min(max(2*cap(a.block), minArenaBlock, 4*len(p)), maxArenaBlock))
+	}
+	n := len(a.block)
+	a.block = append(a.block, p...)
+	return a.block[n:len(a.block):len(a.block)]
 }
 
 // entry is a journaled commitlog.Entry: the logged fields only, a third smaller.
@@ -47,7 +78,7 @@ func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 		return false
 	}
 	for _, e := range entries { // not e.Decoded: the journal keeps payloads only
-		j.entries.Append(entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: e.Payload})
+		j.entries.Append(entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: j.arena.copy(e.Payload)})
 	}
 	s.End = j.entries.Len()
 	j.steps.Append(s)
@@ -109,7 +140,8 @@ func (j Journal) counts() (steps, ops int) {
 }
 
 // Entries yields the entries of every step, in commit order, each stamped with its commit
-// version. The payloads are shared with the live state: read them, never modify them.
+// version. The payloads are the journal's own (or the loaded snapshot's): read them, never
+// modify them.
 func (j Journal) Entries() iter.Seq[commitlog.Entry] {
 	return func(yield func(commitlog.Entry) bool) {
 		for _, e := range j.entries.Prefix(j.Ops()).All() {

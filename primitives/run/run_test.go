@@ -1,7 +1,9 @@
 package run
 
 import (
+	"bytes"
 	"testing"
+	"unsafe"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -88,4 +90,37 @@ func TestBadInput(t *testing.T) {
 	assert.ErrorIs(t, err, dberr.ErrInvalidArgument)
 	sh := s.NewShard(0).(*shard)
 	assert.ErrorIs(t, sh.Apply([]commitlog.Entry{{Type: TypeBegin, Version: 1, Payload: []byte{1}}}), ErrMalformed)
+}
+
+// The arena copies payloads (a later change to the input does not reach the journal), packs
+// small ones into shared blocks of at most maxArenaBlock, and gives large ones their own.
+func TestArenaCopies(t *testing.T) {
+	var a arena
+	var inputs, copies [][]byte
+	for i, size := range []int{0, 1, 136, 600, 5000, maxArenaBlock / 4, maxArenaBlock/4 + 1, 200 << 10, 136} {
+		p := bytes.Repeat([]byte{byte(i + 1)}, size)
+		c := a.copy(p)
+		inputs, copies = append(inputs, p), append(copies, c)
+		if cap(a.block) > maxArenaBlock {
+			t.Fatalf("block of %d bytes, more than %d", cap(a.block), maxArenaBlock)
+		}
+		if size > maxArenaBlock/4 && cap(c) != size {
+			t.Errorf("payload of %d bytes: capacity %d, want a block of its own", size, cap(c))
+		}
+	}
+	// Small payloads are packed: the 136-byte copy follows the 1-byte one in the same block.
+	if unsafe.Add(unsafe.Pointer(&copies[1][0]), 1) != unsafe.Pointer(&copies[2][0]) {
+		t.Error("small payloads are not packed into one block")
+	}
+	for _, p := range inputs {
+		clear(p)
+	}
+	for i, c := range copies {
+		if want := bytes.Repeat([]byte{byte(i + 1)}, len(inputs[i])); !bytes.Equal(c, want) {
+			t.Errorf("copy %d changed with its input or a neighbour", i)
+		}
+		if cap(c) != len(c) {
+			t.Errorf("copy %d: capacity %d past its length %d: an append could overwrite the next", i, cap(c), len(c))
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
@@ -26,19 +27,26 @@ type frozen struct {
 }
 
 // WriteSection writes one chunk per run that exists at the view's version: its record and
-// the journal's steps up to that version.
+// the journal's steps up to that version. The journal, which holds every operation of the
+// run, is streamed to w rather than gathered into the chunk's body first.
 func (f frozen) WriteSection(w io.Writer) error {
-	var body []byte
+	var record, steps []byte
 	var err error
 	f.sh.runs.Range(func(id extension.RunID, r *runState) bool {
 		v := r.records.At(f.at)
 		if v == nil {
 			return true
 		}
-		body, err = appendRecord(body[:0], v.Commit, v.Value)
+		if record, err = appendRecord(record[:0], v.Commit, v.Value); err != nil {
+			return false
+		}
+		j := r.journal.snapshot().at(f.at)
+		err = extension.WriteChunkHeader(w, id, len(record)+journalSize(j))
 		if err == nil {
-			body = appendJournal(body, r.journal.snapshot().at(f.at))
-			err = extension.WriteChunk(w, id, body)
+			_, err = w.Write(record)
+		}
+		if err == nil {
+			steps, err = writeJournal(w, j, steps)
 		}
 		return err == nil
 	})
@@ -61,18 +69,37 @@ func appendRecord(b []byte, commit uint64, r *Record) ([]byte, error) {
 	return append(b, info...), nil
 }
 
-func appendJournal(b []byte, j Journal) []byte {
+// journalSize is the encoded size of j (writeJournal), from the steps and the entries' lengths
+// alone: no payload is read.
+func journalSize(j Journal) int {
+	n := uvarintLen(uint64(j.steps.Len()))
+	start := 0
+	for _, s := range j.steps.All() {
+		n += uvarintLen(s.Version) + 8 + uvarintLen(uint64(s.End-start))
+		start = s.End
+	}
+	for _, e := range j.entries.Prefix(j.Ops()).All() {
+		n += 2 + uvarintLen(uint64(len(e.Payload))) + len(e.Payload)
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// journalFlush is how much of the journal writeJournal gathers before each Write.
+const journalFlush = 64 << 10
+
+// writeJournal writes j: its step count, then each step's header followed by its entries. buf
+// is scratch, returned for reuse.
+func writeJournal(w io.Writer, j Journal, buf []byte) ([]byte, error) {
 	steps := j.steps.Len()
-	b = binary.AppendUvarint(b, uint64(steps))
-	// One pass over the entries, each step's header written before its first entry: a
-	// snapshot writes every journaled operation of every run, so this loop is most of a
-	// snapshot's CPU.
+	buf = binary.AppendUvarint(buf[:0], uint64(steps))
 	k, start, end := 0, 0, 0
 	header := func() {
 		s := j.steps.At(k)
-		b = binary.AppendUvarint(b, s.Version)
-		b = binary.LittleEndian.AppendUint64(b, uint64(s.Timestamp))
-		b = binary.AppendUvarint(b, uint64(s.End-start))
+		buf = binary.AppendUvarint(buf, s.Version)
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(s.Timestamp))
+		buf = binary.AppendUvarint(buf, uint64(s.End-start))
 		start, end = s.End, s.End
 		k++
 	}
@@ -80,14 +107,21 @@ func appendJournal(b []byte, j Journal) []byte {
 		for i == end && k < steps {
 			header()
 		}
-		b = append(b, e.Type, e.Version)
-		b = binary.AppendUvarint(b, uint64(len(e.Payload)))
-		b = append(b, e.Payload...)
+		buf = append(buf, e.Type, e.Version)
+		buf = binary.AppendUvarint(buf, uint64(len(e.Payload)))
+		buf = append(buf, e.Payload...)
+		if len(buf) >= journalFlush {
+			if _, err := w.Write(buf); err != nil {
+				return buf, err
+			}
+			buf = buf[:0]
+		}
 	}
 	for k < steps { // steps with no entries after the last entry
 		header()
 	}
-	return b
+	_, err := w.Write(buf)
+	return buf, err
 }
 
 // LoadSection restores one run's record and journal from a snapshot chunk. The chunk is
@@ -165,7 +199,7 @@ func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
 // minEncodedEntry is the smallest journaled entry: type, version, a zero length.
 const minEncodedEntry = 3
 
-// decodeJournal reads run id's journal written by appendJournal into j, which must be empty.
+// decodeJournal reads run id's journal written by writeJournal into j, which must be empty.
 // Counts are checked against the bytes left before anything is allocated for them, and every
 // payload must start with the run's id, as every transactional payload does.
 func decodeJournal(id extension.RunID, b []byte, j *journal) error {
