@@ -30,7 +30,7 @@ type frozen struct {
 // the journal's steps up to that version. The journal, which holds every operation of the
 // run, is streamed to w rather than gathered into the chunk's body first.
 func (f frozen) WriteSection(w io.Writer) error {
-	var record, steps []byte
+	var record, scratch []byte
 	var err error
 	f.sh.runs.Range(func(id extension.RunID, r *runState) bool {
 		v := r.records.At(f.at)
@@ -41,12 +41,17 @@ func (f frozen) WriteSection(w io.Writer) error {
 			return false
 		}
 		j := r.journal.snapshot().at(f.at)
-		err = extension.WriteChunkHeader(w, id, len(record)+journalSize(j))
+		size := journalSize(j)
+		err = extension.WriteChunkHeader(w, id, len(record)+size)
 		if err == nil {
 			_, err = w.Write(record)
 		}
+		var n int
 		if err == nil {
-			steps, err = writeJournal(w, j, steps)
+			n, scratch, err = writeJournal(w, j, scratch)
+		}
+		if err == nil && n != size { // a chunk must be exactly as long as its header says
+			err = fmt.Errorf("run section: journal of %s: wrote %d bytes, sized %d", id, n, size)
 		}
 		return err == nil
 	})
@@ -89,9 +94,16 @@ func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 // journalFlush is how much of the journal writeJournal gathers before each Write.
 const journalFlush = 64 << 10
 
-// writeJournal writes j: its step count, then each step's header followed by its entries. buf
-// is scratch, returned for reuse.
-func writeJournal(w io.Writer, j Journal, buf []byte) ([]byte, error) {
+// writeJournal writes j: its step count, then each step's header followed by its entries. It
+// returns the number of bytes written; buf is scratch, returned for reuse.
+func writeJournal(w io.Writer, j Journal, buf []byte) (int, []byte, error) {
+	written := 0
+	flush := func() error {
+		n, err := w.Write(buf)
+		written += n
+		buf = buf[:0]
+		return err
+	}
 	steps := j.steps.Len()
 	buf = binary.AppendUvarint(buf[:0], uint64(steps))
 	k, start, end := 0, 0, 0
@@ -111,17 +123,16 @@ func writeJournal(w io.Writer, j Journal, buf []byte) ([]byte, error) {
 		buf = binary.AppendUvarint(buf, uint64(len(e.Payload)))
 		buf = append(buf, e.Payload...)
 		if len(buf) >= journalFlush {
-			if _, err := w.Write(buf); err != nil {
-				return buf, err
+			if err := flush(); err != nil {
+				return written, buf, err
 			}
-			buf = buf[:0]
 		}
 	}
 	for k < steps { // steps with no entries after the last entry
 		header()
 	}
-	_, err := w.Write(buf)
-	return buf, err
+	err := flush()
+	return written, buf, err
 }
 
 // LoadSection restores one run's record and journal from a snapshot chunk. The chunk is
