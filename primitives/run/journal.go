@@ -33,16 +33,15 @@ type journal struct {
 	arena arena
 }
 
-// arena is append-only payload storage in blocks that never move, doubling from minArenaBlock
-// to maxArenaBlock (a run with a few small writes keeps little memory).
+// arena is append-only payload storage in blocks that never move. The first block holds just
+// the first payload and each next one doubles, up to maxArenaBlock: a run with one small write
+// keeps no more than it did with one allocation per payload, and at most half of the newest
+// block is ever unused.
 type arena struct {
 	block []byte // the block being filled; earlier ones are referenced by the entries only
 }
 
-const (
-	minArenaBlock = 512
-	maxArenaBlock = 64 << 10
-)
+const maxArenaBlock = 64 << 10
 
 // copy returns a copy of p in the arena.
 func (a *arena) copy(p []byte) []byte {
@@ -52,7 +51,7 @@ func (a *arena) copy(p []byte) []byte {
 		return c
 	}
 	if len(p) > cap(a.block)-len(a.block) {
-		a.block = make([]byte, 0, min(max(2*cap(a.block), minArenaBlock, 4*len(p)), maxArenaBlock))
+		a.block = make([]byte, 0, min(max(2*cap(a.block), len(p)), maxArenaBlock))
 	}
 	n := len(a.block)
 	a.block = append(a.block, p...)

@@ -97,10 +97,11 @@ func TestBadInput(t *testing.T) {
 func TestArenaCopies(t *testing.T) {
 	var a arena
 	var inputs, copies [][]byte
-	for i, size := range []int{0, 1, 136, 600, 5000, maxArenaBlock / 4, maxArenaBlock/4 + 1, 200 << 10, 136} {
+	var blocks []int // the current block's capacity after each copy
+	for i, size := range []int{0, 1, 136, 136, 100, 600, 5000, maxArenaBlock / 4, maxArenaBlock/4 + 1, 200 << 10, 136} {
 		p := bytes.Repeat([]byte{byte(i + 1)}, size)
 		c := a.copy(p)
-		inputs, copies = append(inputs, p), append(copies, c)
+		inputs, copies, blocks = append(inputs, p), append(copies, c), append(blocks, cap(a.block))
 		if cap(a.block) > maxArenaBlock {
 			t.Fatalf("block of %d bytes, more than %d", cap(a.block), maxArenaBlock)
 		}
@@ -108,9 +109,13 @@ func TestArenaCopies(t *testing.T) {
 			t.Errorf("payload of %d bytes: capacity %d, want a block of its own", size, cap(c))
 		}
 	}
-	// Small payloads are packed: the 136-byte copy follows the 1-byte one in the same block.
-	if unsafe.Add(unsafe.Pointer(&copies[1][0]), 1) != unsafe.Pointer(&copies[2][0]) {
+	// Small payloads are packed: the second 136-byte copy opened a block of twice the one
+	// before (272 bytes), and the 100-byte copy follows it there.
+	if unsafe.Add(unsafe.Pointer(&copies[3][0]), 136) != unsafe.Pointer(&copies[4][0]) {
 		t.Error("small payloads are not packed into one block")
+	}
+	if blocks[1] != 1 {
+		t.Errorf("the first block holds %d bytes for a 1-byte payload: a run with one write should keep no more than it wrote", blocks[1])
 	}
 	for _, p := range inputs {
 		clear(p)
