@@ -24,15 +24,20 @@ type scanner struct {
 	off int
 }
 
-func (s *scanner) space() {
-	for s.off < len(s.b) {
-		switch s.b[s.off] {
+func (s *scanner) space() { s.off = SkipSpace(s.b, s.off) }
+
+// SkipSpace returns the offset of the first byte at or after off that is not JSON whitespace
+// (space, tab, newline, carriage return), or len(b).
+func SkipSpace(b []byte, off int) int {
+	for off < len(b) {
+		switch b[off] {
 		case ' ', '\t', '\n', '\r':
-			s.off++
+			off++
 		default:
-			return
+			return off
 		}
 	}
+	return off
 }
 
 // next skips whitespace and returns the next byte (0 at the end, which no JSON token starts with).

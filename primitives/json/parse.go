@@ -60,16 +60,7 @@ func (p *parser) invalid(what string) error {
 	return dberr.Invalid("invalid JSON: %s at offset %d", what, p.off)
 }
 
-func (p *parser) space() {
-	for p.off < len(p.b) {
-		switch p.b[p.off] {
-		case ' ', '\t', '\n', '\r':
-			p.off++
-		default:
-			return
-		}
-	}
-}
+func (p *parser) space() { p.off = jsonvalid.SkipSpace(p.b, p.off) }
 
 // value parses the value at p.off, inside depth containers.
 func (p *parser) value(depth int) (any, error) {
