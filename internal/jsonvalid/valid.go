@@ -155,18 +155,25 @@ func EscapeLen(b []byte) int {
 	return 0
 }
 
-// number checks the number at s.off. No valid JSON has a number followed directly by a digit,
-// sign, '.', 'e' or 'E', so the longest run of those is the number or the input is invalid.
+// number checks the number at s.off.
 func (s *scanner) number() bool {
 	start := s.off
-	for s.off < len(s.b) {
-		c := s.b[s.off]
-		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
-			break
-		}
-		s.off++
-	}
+	s.off = NumberEnd(s.b, s.off)
 	return Number(s.b[start:s.off])
+}
+
+// NumberEnd returns where the number starting at b[off] ends: the end of the longest run of
+// digits, signs, '.', 'e' and 'E'. No valid JSON has a number followed directly by one of
+// those, so that run is the number, or the input is invalid (Number tells).
+func NumberEnd(b []byte, off int) int {
+	for off < len(b) {
+		c := b[off]
+		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
+			return off
+		}
+		off++
+	}
+	return off
 }
 
 // Number reports whether b is exactly a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -337,17 +337,10 @@ func hex4(h []byte) rune {
 	return r
 }
 
-// number parses a number at p.off. No valid JSON has a number followed directly by a digit,
-// sign, '.', 'e' or 'E', so the longest run of those is the number or the input is invalid.
+// number parses a number at p.off.
 func (p *parser) number() (any, error) {
 	start := p.off
-	for p.off < len(p.b) {
-		c := p.b[p.off]
-		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
-			break
-		}
-		p.off++
-	}
+	p.off = jsonvalid.NumberEnd(p.b, p.off)
 	s := p.b[start:p.off]
 	if !jsonvalid.Number(s) {
 		return nil, p.invalid("bad number")
