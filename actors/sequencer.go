@@ -110,7 +110,7 @@ func (s *Sequencer) Run() error {
 		var ok bool
 		msgs, ok = s.in.Receive(msgs[:0], 0)
 		s.mu.Lock()
-		s.sequence(msgs, s.forward)
+		s.sequence(msgs, s.next.Submit)
 		s.closed = !ok
 		s.mu.Unlock()
 		clear(msgs) // drop references to finished commits
@@ -152,17 +152,13 @@ func (s *Sequencer) Inline(c *Commit, apply func(*Batch)) bool {
 	if s.closed || s.in.Len() > 0 || s.inflight.Load() > 1 {
 		return false
 	}
-	s.sequence([]*Commit{c}, func(b *Batch) {
-		s.stats.Batches.Add(1)
-		s.publisher.Enqueue(b)
-		apply(b)
-	})
+	s.sequence([]*Commit{c}, apply)
 	return true
 }
 
-// sequence validates msgs in order and forwards the survivors in batches of at most maxBatch
-// bytes (a larger commit travels alone).
-func (s *Sequencer) sequence(msgs []*Commit, forward func(*Batch)) {
+// sequence validates msgs in order and forwards the survivors to next in batches of at most
+// maxBatch bytes (a larger commit travels alone).
+func (s *Sequencer) sequence(msgs []*Commit, next func(*Batch)) {
 	s.published = s.clock.Now()
 	s.sweep()
 	// One timestamp per drain: the clock is read once, and commits sequenced together share
@@ -189,7 +185,7 @@ func (s *Sequencer) sequence(msgs []*Commit, forward func(*Batch)) {
 			size += len(e.Payload)
 		}
 		if b != nil && b.Bytes+size > s.maxBatch {
-			forward(b)
+			s.forward(b, next)
 			b = nil
 		}
 		if b == nil {
@@ -201,7 +197,7 @@ func (s *Sequencer) sequence(msgs []*Commit, forward func(*Batch)) {
 		b.Bytes += size
 	}
 	if b != nil {
-		forward(b)
+		s.forward(b, next)
 	}
 }
 
@@ -240,11 +236,12 @@ func (s *Sequencer) validate(c *Commit) error {
 	return nil
 }
 
-// forward queues the batch for in-order publication and submits it to the next stage.
-func (s *Sequencer) forward(b *Batch) {
+// forward queues the batch for in-order publication and hands it to next: the next stage, or
+// the inline apply of a lone commit.
+func (s *Sequencer) forward(b *Batch, next func(*Batch)) {
 	s.stats.Batches.Add(1)
 	s.publisher.Enqueue(b)
-	s.next.Submit(b)
+	next(b)
 }
 
 // sweep drops stale staged entries once the table has doubled since the last sweep, so its
