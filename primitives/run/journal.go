@@ -35,8 +35,8 @@ type journal struct {
 
 // arena is append-only payload storage in blocks that never move. The first block holds just
 // the first payload and each next one doubles, up to maxArenaBlock: a run with one small write
-// keeps no more than it did with one allocation per payload, and at most half of the newest
-// block is ever unused.
+// keeps no more than it did with one allocation per payload, and the space a run holds unused
+// grows with its payloads, never ahead of them by more than one block.
 type arena struct {
 	block []byte // the block being filled; earlier ones are referenced by the entries only
 }
