@@ -51,6 +51,10 @@ type SnapshotConfig struct {
 	Interval         time.Duration // time between snapshots (30 min)
 	RetentionCount   int           // snapshots kept (2)
 	OnClose          bool          // snapshot at Close (true in DefaultOptions)
+	// NormalPriority writes snapshot files at the process's CPU priority. By default (false),
+	// on Linux, the file is written from a thread lowered to nice 19, so that commits running
+	// meanwhile keep their latency; the snapshot then gets the CPU time commits leave idle.
+	NormalPriority bool
 }
 
 // RecoveryOptions controls recovery at Open.

@@ -77,7 +77,7 @@ func (db *DB) startSnapshots() error {
 	s, err := snapshotter.Start(snapshotter.Config{
 		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), WALDir: filepath.Join(db.dir, walDir),
 		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
-		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger,
+		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, NormalPriority: cfg.NormalPriority,
 		OnSnapshot: func(snapshotter.Info) { db.stats.Snapshots.Add(1) },
 	})
 	db.snaps = s

@@ -215,7 +215,8 @@ func BenchmarkRecovery100MBPlus10K(b *testing.B) {
 }
 
 // BenchmarkCommitDuringSnapshot: Strict commits from 8 committers, with snapshots of the
-// ~100 MB state taken back to back (snapshots=on) or not at all (snapshots=off). SPEC: commit
+// ~100 MB state taken back to back (snapshots=true) or not at all (snapshots=false), written at
+// the default lowered priority or at normal priority (Snapshot.NormalPriority). SPEC: commit
 // latency during a snapshot within 2× of without.
 func BenchmarkCommitDuringSnapshot(b *testing.B) {
 	dir := b.TempDir()
@@ -223,10 +224,15 @@ func BenchmarkCommitDuringSnapshot(b *testing.B) {
 	if err := db.Close(); err != nil {
 		b.Fatal(err)
 	}
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("snapshots=%v", on), func(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		on, normal bool
+	}{{"snapshots=false", false, false}, {"snapshots=true", true, false}, {"snapshots=true-normal-priority", true, true}} {
+		on := c.on
+		b.Run(c.name, func(b *testing.B) {
 			o := reopenOptions()
 			o.Snapshot.RetentionCount = 1
+			o.Snapshot.NormalPriority = c.normal
 			db, err := inmem.Open(dir, o)
 			if err != nil {
 				b.Fatal(err)

@@ -15,6 +15,10 @@
 // Triggered snapshots that fail are logged and retried at the next trigger; a trigger with no
 // commit since the last snapshot does nothing.
 //
+// The file is written from a thread of its own at the lowest CPU priority (Linux; unless
+// Config.NormalPriority): encoding the state keeps a core busy for hundreds of milliseconds,
+// and commits must not wait for it (atLowPriority says why and what it measured).
+//
 // Decisions where the spec is silent: DeleteSnapshot refuses to delete the last snapshot once
 // WAL segments have been retired (the log alone could no longer rebuild the state), with
 // ErrInvalidArgument; snapshot file names are unique even when two are taken within one µs
@@ -67,6 +71,9 @@ type Config struct {
 	Interval     time.Duration // 0: no interval trigger
 	WALThreshold int64         // WAL bytes since the last snapshot that trigger one; 0: never
 	Logger       *slog.Logger
+	// NormalPriority writes snapshot files at the caller's CPU priority. By default (false) they
+	// are written from a thread whose priority is lowered, on Linux (see atLowPriority).
+	NormalPriority bool
 	// OnSnapshot is called after each snapshot is durable (statistics).
 	OnSnapshot func(Info)
 }
@@ -246,11 +253,22 @@ func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
 			_ = fs.Remove(tmp) // best effort: a stray .tmp is removed at the next Open anyway
 		}
 	}()
-	if err := Write(f, info.Header, sectionWriters(views)); err != nil {
-		return fmt.Errorf("snapshotter: write %s: %w", tmp, err)
+	write := func() error {
+		if err := Write(f, info.Header, sectionWriters(views)); err != nil {
+			return fmt.Errorf("snapshotter: write %s: %w", tmp, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("snapshotter: sync %s: %w", tmp, err)
+		}
+		return nil
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("snapshotter: sync %s: %w", tmp, err)
+	if !s.cfg.NormalPriority {
+		err = atLowPriority(write)
+	} else {
+		err = write()
+	}
+	if err != nil {
+		return err
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("snapshotter: close %s: %w", tmp, err)
