@@ -100,4 +100,11 @@
 // turn corruption into a torn tail and silently truncate acknowledged commits). The price is that
 // a torn last entry whose payload happens to contain a complete, correctly checksummed entry is
 // reported as corruption: the safe direction, since corruption is set aside, never deleted.
+//
+// The scan costs a few instructions per byte and computes a checksum only at offsets where an
+// entry could start (a length field in range, the entry inside the segment, the high bytes of
+// tx_id zero), which random bytes almost never offer: 16 MiB of garbage is scanned in ~60 ms.
+// Bytes crafted to offer many such offsets (the payloads of logged entries are the user's)
+// could still make it checksum up to the rest of the segment at each of them; only damage in
+// front of such payloads starts a scan over them.
 package commitlog

@@ -57,6 +57,9 @@ func FuzzDecodeEntry(f *testing.F) {
 		if n < EntryOverhead || n > len(b) || n > MaxEntrySize {
 			t.Fatalf("n = %d for %d bytes", n, len(b))
 		}
+		if !mayStartEntry(b) { // else the scan for the next valid entry would step over it
+			t.Fatalf("a valid entry may not start: %x", b[:n])
+		}
 		re, err := AppendEntry(nil, e)
 		if err != nil {
 			t.Fatalf("decoded entry does not re-encode: %v", err)

@@ -314,10 +314,13 @@ func (r *Reader) damage(off int, reason error) error {
 }
 
 // nextValid returns the first offset at or after from where a valid entry starts (one that
-// passes every check of DecodeEntry), or -1. Candidates are rejected by their length field
-// before any checksum is computed, so zeros and most garbage cost a few instructions a byte.
+// passes every check of DecodeEntry), or -1. Candidates are rejected by mayStartEntry before
+// any checksum is computed, so zeros and garbage cost a few instructions a byte.
 func nextValid(data []byte, from int) int {
 	for o := max(from, 0); o+EntryOverhead <= len(data); o++ {
+		if !mayStartEntry(data[o:]) {
+			continue
+		}
 		if _, err := checkEntry(data[o:]); err == nil {
 			return o
 		}
