@@ -262,10 +262,10 @@ func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
 		}
 		return nil
 	}
-	if !s.cfg.NormalPriority {
-		err = atLowPriority(write)
-	} else {
+	if s.cfg.NormalPriority {
 		err = write()
+	} else {
+		err = atLowPriority(write)
 	}
 	if err != nil {
 		return err
