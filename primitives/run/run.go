@@ -80,13 +80,35 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
 
-// Info describes a run; it is given at BeginRun and never changes.
+// Info describes a run; it is given at BeginRun and never changes. Metadata is kept as
+// encoding/json writes a json.RawMessage: compacted, with <, > and & escaped.
 type Info struct {
 	Name     string          `json:"name,omitempty"`
 	Agent    string          `json:"agent,omitempty"`
 	Tags     []string        `json:"tags,omitempty"`
 	Parent   extension.RunID `json:"parent"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// decodeInfo decodes an Info as the WAL and snapshots hold it. Everything but Metadata is
+// re-encoded the same way whatever spelling the bytes used; Metadata would keep the bytes
+// as they are, so it is brought to the form json.Marshal writes. Otherwise bytes this package
+// did not write (spaces, an unescaped &) would load as they are and be written back changed
+// by the next snapshot: a state that changes across a snapshot and a reopen. Found by
+// FuzzLoadSection.
+func decodeInfo(b []byte, info *Info) error {
+	if err := json.Unmarshal(b, info); err != nil {
+		return err
+	}
+	if len(info.Metadata) == 0 {
+		return nil
+	}
+	m, err := json.Marshal(info.Metadata)
+	if err != nil {
+		return err
+	}
+	info.Metadata = m
+	return nil
 }
 
 // Record is a run's state at one version. Records are immutable: a change pushes a new one.
@@ -216,7 +238,7 @@ func (sh *shard) apply(e commitlog.Entry) error {
 	rest := p[commitlog.RunIDSize+8:]
 	if e.Type == TypeBegin {
 		next := &Record{ID: id, Status: Active, StartedAt: ts}
-		if err := json.Unmarshal(rest, &next.Info); err != nil {
+		if err := decodeInfo(rest, &next.Info); err != nil {
 			return fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 		}
 		r, _ := sh.runs.LoadOrCompute(id, func() *runState { return new(runState) })

@@ -201,7 +201,7 @@ func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
 	if !ok {
 		return 0, nil, nil, fmt.Errorf("%w: bad info length", ErrMalformed)
 	}
-	if err := json.Unmarshal(info, &r.Info); err != nil {
+	if err := decodeInfo(info, &r.Info); err != nil {
 		return 0, nil, nil, fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 	}
 	return commit, r, b, nil

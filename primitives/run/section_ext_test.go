@@ -218,6 +218,23 @@ func rawRecord(format byte, commit uint64, status byte, started, ended int64, re
 	return append(b, info...)
 }
 
+// Run metadata loads in the form the section writer writes, whatever its spelling in the
+// bytes: a section this package did not write still loads to a state that the next snapshot
+// writes back unchanged.
+func TestRunMetadataLoadsCanonical(t *testing.T) {
+	id := sectionRunIDs(1)[0]
+	st := newStore(1)
+	body := rawBody(2, 7, byte(run.Active), 5, 0, "", `{"name":"n", "Metadata": { "q" : "a&b<c>" , "n":[1, 2] }}`)
+	require.NoError(t, st.shards[0].LoadSection(extension.NewChunk(id, body)))
+	r, ok := st.s.Get(id, ^uint64(0))
+	require.True(t, ok)
+	assert.Equal(t, `{"q":"a\u0026b\u003cc\u003e","n":[1,2]}`, string(r.Info.Metadata))
+
+	again := loadSection(t, writeSection(t, st.freeze(^uint64(0))), 1)
+	ids := []extension.RunID{id}
+	assert.Equal(t, view(st.s, ids, ^uint64(0)), view(again.s, ids, ^uint64(0)))
+}
+
 func TestRunSectionMalformed(t *testing.T) {
 	id := extension.RunID{0x61}
 	good := rawBody(2, 7, byte(run.Failed), 5, 9, "why", `{"name":"n","tags":["t"]}`)
