@@ -73,13 +73,16 @@ func (w *workload) killChild(exe string, cfg Config, after time.Duration) error 
 }
 
 // allowInFlight lets every unfinished run gain one transaction the next child commits but
-// does not live to report: its agent may have it in flight when the child is killed.
+// does not live to report: its agent may have it in flight when the child is killed. The
+// same for the shared counter, one increment per agent: a child killed before it reported
+// its first increment may have landed some (listen allows them only once a report comes).
 func (w *workload) allowInFlight() {
 	for _, t := range w.all() {
 		if t.ended.Load() == endNone {
 			t.attempted.Store(t.acked.Load() + 1)
 		}
 	}
+	w.incAttempted.Store(w.incAcked.Load() + int64(w.agents))
 }
 
 // listen learns from a child's lines (see Child). Every line was printed after the database
