@@ -105,6 +105,7 @@
 // entry could start (a length field in range, the entry inside the segment, the high bytes of
 // tx_id zero), which random bytes almost never offer: 16 MiB of garbage is scanned in ~60 ms.
 // Bytes crafted to offer many such offsets (the payloads of logged entries are the user's)
-// could still make it checksum up to the rest of the segment at each of them; only damage in
-// front of such payloads starts a scan over them.
+// would make it checksum up to the rest of the segment at each; so a scan checksums at most a
+// few times the segment's size and then gives up, and damage whose scan gave up is
+// corruption (a valid entry may follow), never a torn tail: nothing is truncated on a guess.
 package commitlog

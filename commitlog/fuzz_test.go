@@ -181,7 +181,7 @@ func FuzzSegmentReader(f *testing.F) {
 				if torn.ValidEnd == 0 {
 					scan = HeaderSize
 				}
-				if nextValid(data, scan) >= 0 {
+				if nextValid(data, scan) != noValidEntry {
 					t.Fatalf("torn tail at %d with a valid entry after it", torn.ValidEnd)
 				}
 				if _, _, err := r.Next(); err != io.EOF {
@@ -194,7 +194,7 @@ func FuzzSegmentReader(f *testing.F) {
 				}
 				data := fs.bytes(segPath(ce.Base))
 				if ce.Base == lastBase && ce.Offset >= HeaderSize && !contentDamage(ce.Reason) &&
-					!errors.Is(ce.Reason, ErrSegmentGap) && nextValid(data, int(ce.Offset)+1) < 0 {
+					!errors.Is(ce.Reason, ErrSegmentGap) && nextValid(data, int(ce.Offset)+1) == noValidEntry {
 					t.Fatalf("corruption in the last segment with nothing valid after offset %d", ce.Offset)
 				}
 				if _, err := r.Resync(); err != nil {

@@ -158,7 +158,8 @@ func (r *Reader) Next() (e Entry, lsn uint64, err error) {
 }
 
 // Resync skips the damage a *CorruptionError reported and positions the reader at the next
-// offset where a valid entry decodes (or the end of the segment, and so the next segment),
+// offset where a valid entry decodes (or the end of the segment, and so the next segment, when
+// none does or the scan for one gave up: see nextValid),
 // returning the number of entry bytes skipped. A segment gap is accepted as it is (0 bytes
 // skipped; LSNs continue from the next segment's base). Without pending corruption Resync does
 // nothing. Use it only when continuing past damage is acceptable (SkipCorrupt recovery).
@@ -261,7 +262,7 @@ func (r *Reader) load() error {
 	}
 	if herr != nil {
 		r.off = start
-		if tearable && r.seg == len(r.bases)-1 && nextValid(data, HeaderSize) < 0 {
+		if tearable && r.seg == len(r.bases)-1 && nextValid(data, HeaderSize) == noValidEntry {
 			// Crash while the segment was being created: nothing in it was ever acknowledged.
 			return &TornTailError{Segment: name, Base: base, ValidEnd: 0, LSN: base,
 				Dropped: int64(len(data)), Reason: herr}
@@ -305,7 +306,7 @@ func (r *Reader) damage(off int, reason error) error {
 	name := SegmentName(base)
 	r.skipFrom, r.scanFrom, r.resumeAt = off, off+1, unknown
 	if r.seg == len(r.bases)-1 && !contentDamage(reason) {
-		if r.resumeAt = nextValid(r.data, r.scanFrom); r.resumeAt < 0 {
+		if r.resumeAt = nextValid(r.data, r.scanFrom); r.resumeAt == noValidEntry {
 			return &TornTailError{Segment: name, Base: base, ValidEnd: int64(off), LSN: r.lsnAt(off),
 				Dropped: int64(len(r.data) - off), Reason: reason}
 		}
@@ -313,19 +314,34 @@ func (r *Reader) damage(off int, reason error) error {
 	return &CorruptionError{Segment: name, Base: base, Offset: int64(off), LSN: r.lsnAt(off), Reason: reason}
 }
 
+// Answers of nextValid besides an offset.
+const (
+	noValidEntry = -1 // no valid entry starts after from
+	scanGaveUp   = -3 // the checksums passed the budget first: unknown (-2 is unknown's)
+)
+
 // nextValid returns the first offset at or after from where a valid entry starts (one that
-// passes every check of DecodeEntry), or -1. Candidates are rejected by mayStartEntry before
-// any checksum is computed, so zeros and garbage cost a few instructions a byte.
+// passes every check of DecodeEntry), noValidEntry, or scanGaveUp. Candidates are rejected by
+// mayStartEntry before any checksum is computed, so zeros and garbage cost a few instructions
+// a byte. The bytes checksummed are bounded by a few times len(data): no log this package
+// writes comes near it (random bytes and ordinary payloads offer almost no candidates), but
+// bytes crafted to offer a candidate every few bytes would cost a checksum of up to the rest
+// of the segment at each. Callers treat scanGaveUp as "a valid entry may follow": corruption,
+// never a torn tail, so nothing is truncated on a guess.
 func nextValid(data []byte, from int) int {
+	budget := 4*len(data) + 4<<20
 	for o := max(from, 0); o+EntryOverhead <= len(data); o++ {
 		if !mayStartEntry(data[o:]) {
 			continue
+		}
+		if budget -= lengthSize + int(binary.LittleEndian.Uint32(data[o:])); budget < 0 {
+			return scanGaveUp
 		}
 		if _, err := checkEntry(data[o:]); err == nil {
 			return o
 		}
 	}
-	return -1
+	return noValidEntry
 }
 
 // boundaryAt reports whether target can be an entry boundary of the segment: walking the length

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -70,4 +71,39 @@ func BenchmarkScanGarbage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// crafted returns n bytes that offer a plausible entry start every 32 bytes, each announcing
+// an entry of length bytes whose checksum fails: what a user's payload could hold on purpose.
+func crafted(n int, length uint32) []byte {
+	b := make([]byte, n)
+	for o := 0; o+32 <= n; o += 32 {
+		binary.LittleEndian.PutUint32(b[o:], length)
+		b[o+offType], b[o+offVersion], b[o+offTxID] = 0x10, 1, byte(o) // tx_id high bytes stay zero
+	}
+	return b
+}
+
+// Damage followed by bytes crafted to offer many plausible entry starts: the scan gives up
+// after checksumming a few times the segment's size and reports corruption, the safe side
+// (kept, never truncated away), instead of checksumming each candidate's length — 2 KiB
+// candidates of 32 KiB each here, ~64 MiB, far past the budget.
+func TestCraftedBytesBoundTheScan(t *testing.T) {
+	fs := newMemFS()
+	seg := AppendSegmentHeader(nil, 0)
+	seg = append(seg, crafted(64<<10, 32<<10)...)
+	fs.set(segPath(0), seg)
+	truth(t, mayStartEntry(seg[HeaderSize:]), "the crafted bytes must offer candidates")
+
+	r, err := NewReader(fs, walDir, 0)
+	noErr(t, err)
+	_, _, err = r.Next()
+	var ce *CorruptionError
+	truth(t, errors.As(err, &ce), "got %v, want corruption (the scan gave up)", err)
+	eq(t, ce.Offset, int64(HeaderSize))
+	skipped, err := r.Resync()
+	noErr(t, err)
+	eq(t, skipped, int64(len(seg)-HeaderSize), "resync after giving up skips the rest of the segment")
+	_, _, err = r.Next()
+	eq(t, err, io.EOF)
 }
