@@ -53,7 +53,8 @@ type SnapshotConfig struct {
 	OnClose          bool          // snapshot at Close (true in DefaultOptions)
 	// NormalPriority writes snapshot files at the process's CPU priority. By default (false),
 	// on Linux, the file is written from a thread lowered to nice 19, so that commits running
-	// meanwhile keep their latency; the snapshot then gets the CPU time commits leave idle.
+	// meanwhile are slowed less (BENCHMARKS.md: commit p99 during snapshots less than half of
+	// what it is at normal priority); the snapshot then gets the CPU time commits leave idle.
 	NormalPriority bool
 }
 
