@@ -9,16 +9,6 @@ import (
 	"testing"
 )
 
-// randomBytes returns n bytes from a seeded generator: garbage as a damaged disk returns it.
-func randomBytes(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, seed+1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
 // Every valid entry may start where it starts, whatever its payload.
 func TestValidEntriesMayStart(t *testing.T) {
 	for _, s := range entrySeeds(t) {
@@ -28,7 +18,7 @@ func TestValidEntriesMayStart(t *testing.T) {
 		truth(t, mayStartEntry(s), "valid entry %x rejected", s)
 	}
 	for _, size := range []int{0, 1, 100, 4096} {
-		b, err := AppendEntry(nil, Entry{Type: 200, Version: 3, TxID: 1<<64 - 1, Payload: randomBytes(size, 7)})
+		b, err := AppendEntry(nil, Entry{Type: 200, Version: 3, TxID: 1<<64 - 1, Payload: randBytes(rand.New(rand.NewPCG(7, 8)), size)})
 		noErr(t, err)
 		truth(t, mayStartEntry(b), "valid entry of %d payload bytes rejected", size)
 		truth(t, !mayStartEntry(b[:len(b)-1]), "an entry cut short may not start")
@@ -40,7 +30,7 @@ func TestValidEntriesMayStart(t *testing.T) {
 // megabyte (its length field below the bytes left), each costing a checksum of up to that many
 // bytes.
 func TestGarbageMayStartNoEntry(t *testing.T) {
-	data := randomBytes(1<<20, 1)
+	data := randBytes(rand.New(rand.NewPCG(1, 2)), 1<<20)
 	lengthOnly := 0
 	for o := range data {
 		truth(t, !mayStartEntry(data[o:]), "random bytes at offset %d may start an entry", o)
@@ -59,7 +49,7 @@ func BenchmarkScanGarbage(b *testing.B) {
 	for _, size := range []int{1 << 20, 4 << 20, 16 << 20} {
 		b.Run(fmt.Sprintf("MiB=%d", size>>20), func(b *testing.B) {
 			fs := newMemFS()
-			fs.set(segPath(0), append(AppendSegmentHeader(nil, 0), randomBytes(size, 2)...))
+			fs.set(segPath(0), append(AppendSegmentHeader(nil, 0), randBytes(rand.New(rand.NewPCG(2, 3)), size)...))
 			b.SetBytes(int64(size))
 			for b.Loop() {
 				r, err := NewReader(fs, walDir, 0)
