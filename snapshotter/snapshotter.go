@@ -15,7 +15,7 @@
 // Triggered snapshots that fail are logged and retried at the next trigger; a trigger with no
 // commit since the last snapshot does nothing.
 //
-// The file is written from a thread of its own at the lowest CPU priority (Linux; unless
+// The file is written from a thread of its own at a lowered CPU priority (Linux; unless
 // Config.NormalPriority): encoding the state keeps a core busy for hundreds of milliseconds,
 // and commits must not wait for it (atLowPriority says why and what it measured).
 //
