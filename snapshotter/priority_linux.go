@@ -18,9 +18,8 @@ const snapshotNice = 10
 // Why: writing a snapshot encodes and copies the whole state, which keeps one core busy for
 // hundreds of milliseconds; at normal priority the kernel gives that thread the same share of
 // the cores as the commit pipeline's threads, and commit latency pays for it (BENCHMARKS.md,
-// "Snapshots written at low CPU priority": commit p99 during back-to-back snapshots mostly
-// 1.0–1.8 ms at nice 19 against 2.1–4.4 ms at normal priority, 0.2–0.4 ms without snapshots;
-// nice 10 measured the same).
+// "Snapshots written at low CPU priority": commit p99 during back-to-back snapshots 1.4–2.5 ms
+// at nice 10 against 3.3–4.5 ms at normal priority, 0.26–0.5 ms without snapshots).
 // Lowered, the snapshot gets the cycles the commits leave idle and gives way to them when they
 // wake. RocksDB lowers its background threads the same way.
 //
