@@ -120,7 +120,7 @@ func TestSettleAndTrimList(t *testing.T) {
 	assert.Equal(t, 3, l.Len(), "a record is listed once")
 
 	var forgotten []*rec
-	l.Sweep(func(r *rec) bool {
+	l.Sweep(3, func(r *rec) bool {
 		pending, isDead := r.Settle(3)
 		if isDead {
 			forgotten = append(forgotten, r)
@@ -155,4 +155,60 @@ func TestTableForgetsOrKeepsDeadNames(t *testing.T) {
 		assert.Len(t, names, map[bool]int{false: 1, true: 2}[keep])
 		assert.Nil(t, tb.Chain(2, "a"), "another run has nothing")
 	}
+}
+
+func TestSweepAtTheSameHorizonSettlesOnlyNewRecords(t *testing.T) {
+	type rec struct{ listed bool }
+	a, b, c := &rec{}, &rec{}, &rec{}
+	var l TrimList[*rec]
+	l.Add(a, &a.listed)
+	l.Add(b, &b.listed)
+	var settled []*rec
+	keep := func(r *rec) bool { settled = append(settled, r); return r != b }
+	sweep := func(oldest uint64) []*rec {
+		settled = nil
+		l.Sweep(oldest, keep)
+		return settled
+	}
+	assert.Equal(t, []*rec{a, b}, sweep(5), "the first sweep settles everything")
+	assert.Empty(t, sweep(5), "same horizon, nothing listed since: nothing to settle")
+	b.listed = false // as a settle that drops it would
+	l.Add(c, &c.listed)
+	l.Add(b, &b.listed)
+	assert.Equal(t, []*rec{c, b}, sweep(5), "same horizon: only what was listed since")
+	assert.Equal(t, 2, l.Len())
+	assert.Equal(t, []*rec{a, c}, sweep(6), "a new horizon settles every listed record again")
+}
+
+// chainLen counts the versions c still links, newest to oldest.
+func chainLen[V any](c *Chain[V]) int {
+	n := 0
+	for v := c.Latest(); v != nil; v = v.older.Load() {
+		n++
+	}
+	return n
+}
+
+func TestTableTrimWhilePinned(t *testing.T) {
+	tb := NewTable[int, int](false, func(r int, seed uint64) uint64 { return uint64(r) ^ seed })
+	const pinned = 2
+	tb.Push(1, "k", 1, 1, false)
+	tb.Push(1, "gone", 1, 1, false)
+	for v := uint64(2); v <= 50; v++ {
+		tb.Push(1, "k", v, int(v), false)
+		if v == 30 {
+			tb.Push(1, "gone", v, 0, true)
+		}
+		tb.Trim(pinned)
+	}
+	k := tb.Chain(1, "k")
+	assert.Equal(t, 49, chainLen(k), "versions 2 to 50: a reader at 2 still needs 2")
+	assert.Equal(t, 2, k.At(pinned).Value)
+	assert.Equal(t, 1, tb.Chain(1, "gone").At(pinned).Value)
+
+	tb.Trim(50) // the reader is gone
+	assert.Equal(t, 1, chainLen(k))
+	assert.Equal(t, 50, k.At(50).Value)
+	assert.Nil(t, tb.Chain(1, "gone"), "the tombstone pushed while pinned is forgotten")
+	assert.Zero(t, tb.Listed())
 }

@@ -93,9 +93,10 @@ func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted b
 }
 
 // Trim drops versions no reader at a snapshot ≥ oldest can see, and forgets dead names unless
-// the table keeps them. Actor only.
+// the table keeps them. Actor only. Versions pushed are newer than every oldest given so far
+// (see TrimList); one that is not waits for the next, later, oldest to be trimmed.
 func (t *Table[R, V]) Trim(oldest uint64) {
-	t.trim.Sweep(func(r *record[V]) bool {
+	t.trim.Sweep(oldest, func(r *record[V]) bool {
 		pending, dead := r.Settle(oldest)
 		if dead && !t.keepDead {
 			r.owner.m.Delete(r.name)

@@ -20,8 +20,18 @@ func (c *Chain[V]) Settle(oldest uint64) (pending, dead bool) {
 // TrimList is a shard actor's list of the records whose chains a later Trim may shrink: those
 // that got a second version or a tombstone since the last sweep. Each record keeps its own
 // "listed" flag, so that it is listed once however often it is written. Actor-owned.
+//
+// A sweep at the horizon of the previous sweep settles only the records listed since: the
+// others cannot have changed in any way a sweep looks at. A record kept by a sweep at horizon h
+// still had a version newer than h, and every version pushed since is newer still (a commit is
+// applied before it is published, and no horizon passes the published version), so its cut
+// point, and whether it is pending, are what they were. Without this, a reader pinning an old
+// version (a snapshot being written) made every sweep walk every hot chain down to it: the
+// cost of each commit grew with the number of commits since the pin.
 type TrimList[R any] struct {
-	items []R
+	items   []R
+	settled int    // items[:settled] were kept by the sweep at horizon sweptAt
+	sweptAt uint64 // the horizon of the last sweep
 }
 
 // Add lists r unless *listed says it already is.
@@ -32,17 +42,23 @@ func (l *TrimList[R]) Add(r R, listed *bool) {
 	}
 }
 
-// Sweep calls settle for every listed record and keeps listing those it returns true for
-// (settle clears the record's flag for the others).
-func (l *TrimList[R]) Sweep(settle func(R) bool) {
-	kept := l.items[:0]
-	for _, r := range l.items {
+// Sweep calls settle for every listed record that needs it at horizon oldest (all of them,
+// unless the last sweep was at the same horizon: see TrimList) and keeps listing those it
+// returns true for (settle clears the record's flag for the others).
+func (l *TrimList[R]) Sweep(oldest uint64, settle func(R) bool) {
+	from := 0
+	if oldest == l.sweptAt {
+		from = l.settled
+	}
+	kept := l.items[:from]
+	for _, r := range l.items[from:] {
 		if settle(r) {
 			kept = append(kept, r)
 		}
 	}
 	clear(l.items[len(kept):]) // drop references to what is no longer listed
 	l.items = kept
+	l.settled, l.sweptAt = len(kept), oldest
 }
 
 // Len reports how many records are listed.
