@@ -65,11 +65,13 @@ type file interface {
 	io.Seeker
 }
 
-// Write writes a whole snapshot to f, streaming each section: memory stays bounded by what the
-// section writers buffer, however large the snapshot. It does not sync.
-func Write(f file, h Header, sections []SectionWriter) error {
+// Write writes a whole snapshot to f from its current offset, which must be 0, streaming each
+// section: memory stays bounded by what the section writers buffer, however large the
+// snapshot. It returns the snapshot's size. It does not sync, and it writes nothing past the
+// size, so bytes f already held there remain: truncate a reused file to the size.
+func Write(f file, h Header, sections []SectionWriter) (size int64, err error) {
 	if len(sections) > 255 {
-		return fmt.Errorf("snapshotter: %d sections, at most 255", len(sections))
+		return 0, fmt.Errorf("snapshotter: %d sections, at most 255", len(sections))
 	}
 	hdr := make([]byte, 0, HeaderSize)
 	hdr = append(hdr, Magic...)
@@ -79,13 +81,13 @@ func Write(f file, h Header, sections []SectionWriter) error {
 	hdr = binary.LittleEndian.AppendUint64(hdr, h.TxCount)
 	hdr = append(hdr, byte(len(sections)))
 	if _, err := f.Write(hdr); err != nil {
-		return err
+		return 0, err
 	}
 	crc, off := crc32.Checksum(hdr, castagnoli), int64(len(hdr))
 	for _, s := range sections {
 		n, dataCRC, err := writeSection(f, off, s)
 		if err != nil {
-			return fmt.Errorf("snapshotter: section %d: %w", s.ID, err)
+			return 0, fmt.Errorf("snapshotter: section %d: %w", s.ID, err)
 		}
 		var sh [sectionHeader]byte
 		sh[0] = s.ID
@@ -95,12 +97,14 @@ func Write(f file, h Header, sections []SectionWriter) error {
 	}
 	var tail [trailerSize]byte
 	binary.LittleEndian.PutUint32(tail[:], crc)
-	_, err := f.Write(tail[:])
-	return err
+	if _, err := f.Write(tail[:]); err != nil {
+		return 0, err
+	}
+	return off + trailerSize, nil
 }
 
 // writeSection writes section s at off: its header with a placeholder length, the data, then
-// the real length. It returns the data's length and CRC.
+// the real length, and leaves f's offset after the data. It returns the data's length and CRC.
 func writeSection(f file, off int64, s SectionWriter) (int64, uint32, error) {
 	var sh [sectionHeader]byte
 	sh[0] = s.ID
@@ -124,7 +128,7 @@ func writeSection(f file, off int64, s SectionWriter) (int64, uint32, error) {
 	if _, err := f.Write(sh[1:]); err != nil {
 		return 0, 0, err
 	}
-	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+	if _, err := f.Seek(off+sectionHeader+cw.n, io.SeekStart); err != nil {
 		return 0, 0, err
 	}
 	return cw.n, cw.crc, nil

@@ -61,9 +61,11 @@ func sampleFile(t testing.TB) ([]byte, Header) {
 	h := Header{Timestamp: 1_764_000_000_000_000, WALOffset: 4242, TxCount: 77}
 	var f seekBuffer
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // past the writer's buffer
-	require.NoError(t, Write(&f, h, []SectionWriter{
+	size, err := Write(&f, h, []SectionWriter{
 		bytesSection(1, []byte("kv data")), bytesSection(3, nil), bytesSection(9, big),
-	}))
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, len(f.b), size)
 	return f.b, h
 }
 
@@ -161,4 +163,20 @@ func TestReadFileOnDisk(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, data[:20], 0o644))
 	_, _, err = ReadFile(vfs.Default(), path)
 	assert.ErrorIs(t, err, ErrInvalid)
+}
+
+// Writing over an older, longer file (a recycled snapshot) writes the snapshot from offset 0
+// and nothing past its size: truncated to the size, the file is the snapshot.
+func TestWriteOverALongerFile(t *testing.T) {
+	want, h := sampleFile(t)
+	old := bytes.Repeat([]byte{0xEE}, 3*len(want))
+	f := seekBuffer{b: bytes.Clone(old)}
+	size, err := Write(&f, h, []SectionWriter{
+		bytesSection(1, []byte("kv data")), bytesSection(3, nil),
+		bytesSection(9, bytes.Repeat([]byte("0123456789abcdef"), 1<<16)),
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, len(want), size)
+	assert.Equal(t, want, f.b[:size])
+	assert.Equal(t, old[size:], f.b[size:], "nothing written past the size")
 }

@@ -10,6 +10,10 @@
 // the WAL segments wholly below the oldest one kept. No writer waits for any of it; the cost is
 // the old versions kept alive while the file is written, O(keys changed meanwhile).
 //
+// A snapshot retention lets go is not removed but kept as recycled.old, and the next snapshot is
+// written over it and truncated to its size (recycledName says why: removing and allocating
+// files the size of the state stalled the log's syncs). Only one is kept; others are removed.
+//
 // Triggers: Snapshot (an explicit request), WAL bytes since the last snapshot reaching the
 // threshold (Wrote), the interval, and the database's Close, which calls Snapshot itself.
 // Triggered snapshots that fail are logged and retried at the next trigger; a trigger with no
@@ -243,7 +247,7 @@ func (s *Snapshotter) take(ifChanged bool) (Info, error) {
 // writeFile writes the snapshot to its .tmp name, syncs it, renames it and syncs the directory.
 func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
 	fs, tmp := s.cfg.FS, filepath.Join(s.cfg.Dir, fileName(info.Timestamp, tmpSuffix))
-	f, err := fs.Create(tmp)
+	f, err := s.openTemporary(tmp)
 	if err != nil {
 		return fmt.Errorf("snapshotter: create %s: %w", tmp, err)
 	}
@@ -254,8 +258,12 @@ func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
 		}
 	}()
 	write := func() error {
-		if err := Write(f, info.Header, sectionWriters(views)); err != nil {
+		size, err := Write(f, info.Header, sectionWriters(views))
+		if err != nil {
 			return fmt.Errorf("snapshotter: write %s: %w", tmp, err)
+		}
+		if err := f.Truncate(size); err != nil { // a recycled file may be longer
+			return fmt.Errorf("snapshotter: truncate %s: %w", tmp, err)
 		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("snapshotter: sync %s: %w", tmp, err)
@@ -282,6 +290,19 @@ func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
 	return nil
 }
 
+// openTemporary opens the file a snapshot is written into under the name tmp: the recycled
+// file, renamed, if there is one (see recycledName), else a new file.
+func (s *Snapshotter) openTemporary(tmp string) (vfs.File, error) {
+	fs, recycled := s.cfg.FS, filepath.Join(s.cfg.Dir, recycledName)
+	if _, err := fs.Stat(recycled); err != nil {
+		return fs.Create(tmp)
+	}
+	if err := fs.Rename(recycled, tmp); err != nil {
+		return nil, err
+	}
+	return fs.OpenReadWrite(tmp)
+}
+
 func sectionWriters(views []View) []SectionWriter {
 	out := make([]SectionWriter, len(views))
 	for i, v := range views {
@@ -297,8 +318,8 @@ func sectionWriters(views []View) []SectionWriter {
 	return out
 }
 
-// retain deletes snapshots beyond the retention count, stray .tmp files, and the WAL segments
-// wholly below the oldest snapshot kept.
+// retain discards snapshots beyond the retention count (one is recycled), deletes stray .tmp
+// files, and retires the WAL segments wholly below the oldest snapshot kept.
 func (s *Snapshotter) retain() error {
 	fs := s.cfg.FS
 	infos, err := List(fs, s.cfg.Dir)
@@ -307,8 +328,8 @@ func (s *Snapshotter) retain() error {
 	}
 	keep := min(len(infos), max(s.cfg.Retention, 1))
 	for _, old := range infos[keep:] {
-		if err := fs.Remove(old.Path); err != nil {
-			return fmt.Errorf("snapshotter: remove %s: %w", old.Path, err)
+		if err := s.discard(old.Path); err != nil {
+			return err
 		}
 	}
 	if _, err := RemoveTemporary(fs, s.cfg.Dir); err != nil {
@@ -321,6 +342,22 @@ func (s *Snapshotter) retain() error {
 	oldest := infos[keep-1]
 	_, err = RetireSegments(fs, s.cfg.WALDir, oldest.WALOffset)
 	return err
+}
+
+// discard makes a snapshot no longer kept the recycled file (see recycledName), unless there
+// is one already: then it removes it.
+func (s *Snapshotter) discard(path string) error {
+	fs, recycled := s.cfg.FS, filepath.Join(s.cfg.Dir, recycledName)
+	if _, err := fs.Stat(recycled); err != nil {
+		if err := fs.Rename(path, recycled); err != nil {
+			return fmt.Errorf("snapshotter: recycle %s: %w", path, err)
+		}
+		return nil
+	}
+	if err := fs.Remove(path); err != nil {
+		return fmt.Errorf("snapshotter: remove %s: %w", path, err)
+	}
+	return nil
 }
 
 // delete removes one snapshot file.

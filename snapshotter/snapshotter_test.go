@@ -25,6 +25,7 @@ type fakeSource struct {
 	version, lsn   uint64
 	pinned, synced int
 	freezeErr      error
+	pad            int // bytes of padding in the section, to vary the snapshot's size
 }
 
 func (f *fakeSource) set(version, lsn uint64) {
@@ -58,7 +59,10 @@ func (f *fakeSource) Freeze(_ context.Context, version uint64) ([]View, error) {
 		return nil, f.freezeErr
 	}
 	run := extension.RunID{1}
-	view := chunkView{run: run, body: fmt.Appendf(nil, "v%d", version)}
+	f.mu.Lock()
+	pad := f.pad
+	f.mu.Unlock()
+	view := chunkView{run: run, body: fmt.Appendf(nil, "v%d%s", version, make([]byte, pad))}
 	return []View{{SectionID: 1, Shards: []extension.FrozenView{view, chunkView{}}}}, nil
 }
 
@@ -124,7 +128,7 @@ func TestSnapshotIsDurableAndHoldsTheCut(t *testing.T) {
 
 // A snapshot whose write fails at any step leaves no .dat behind, and no .tmp after cleanup.
 func TestFailedSnapshotLeavesNothing(t *testing.T) {
-	for _, op := range []vfs.Op{vfs.OpCreate, vfs.OpWrite, vfs.OpSeek, vfs.OpSync, vfs.OpRename} {
+	for _, op := range []vfs.Op{vfs.OpCreate, vfs.OpWrite, vfs.OpSeek, vfs.OpTruncate, vfs.OpSync, vfs.OpRename} {
 		t.Run(fmt.Sprint(op), func(t *testing.T) {
 			inject := vfs.NewInjectFS(vfs.NewCrashFS())
 			require.NoError(t, inject.MkdirAll("db/wal"))
@@ -291,4 +295,98 @@ func TestFreezeFailureIsReported(t *testing.T) {
 	_, err := h.s.Snapshot(context.Background())
 	assert.ErrorContains(t, err, "actors gone")
 	assert.Equal(t, 0, h.src.pinned)
+}
+
+// A snapshot retention lets go becomes the recycled file, and the next snapshot is written over
+// it (no new file) and truncated to its own size.
+func TestRetiredSnapshotIsRecycled(t *testing.T) {
+	inject := vfs.NewInjectFS(vfs.NewCrashFS())
+	require.NoError(t, inject.MkdirAll("db/wal"))
+	require.NoError(t, inject.SyncDir("."))
+	require.NoError(t, inject.SyncDir("db"))
+	src := &fakeSource{version: 1, lsn: 10, pad: 64 << 10}
+	s, err := Start(Config{FS: inject, Dir: "db/snapshots", WALDir: "db/wal", Source: src, Retention: 1})
+	require.NoError(t, err)
+	defer s.Stop()
+	recycled := filepath.Join("db/snapshots", recycledName)
+
+	big, err := s.Snapshot(context.Background())
+	require.NoError(t, err)
+	bigSize, err := inject.Stat(big.Path)
+	require.NoError(t, err)
+	src.pad = 0
+	src.set(2, 20)
+	_, err = s.Snapshot(context.Background())
+	require.NoError(t, err)
+	size, err := inject.Stat(recycled)
+	require.NoError(t, err, "the first snapshot's file is kept for reuse")
+	assert.Equal(t, bigSize, size)
+
+	creates := inject.Calls(vfs.OpCreate)
+	src.set(3, 30)
+	small, err := s.Snapshot(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, creates, inject.Calls(vfs.OpCreate), "written over the recycled file")
+	size, err = inject.Stat(small.Path)
+	require.NoError(t, err)
+	assert.Less(t, size, bigSize, "truncated to its own size")
+
+	after := inject.Inner().(*vfs.CrashFS).CrashKeepNothing()
+	hdr, sections, err := ReadFile(after, small.Path)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), hdr.TxCount)
+	require.NoError(t, extension.SplitChunks(sections[0].Data, func(c *extension.Chunk) error {
+		assert.Equal(t, "v3", string(c.Body))
+		return nil
+	}))
+	list, err := List(after, "db/snapshots")
+	require.NoError(t, err)
+	assert.Equal(t, []Info{small}, list, "the recycled file is not a snapshot")
+}
+
+// A snapshot written over the recycled file that fails at any step leaves the snapshots as
+// they were and no .tmp after cleanup, and the next snapshot succeeds.
+func TestFailedSnapshotOverARecycledFile(t *testing.T) {
+	for _, op := range []vfs.Op{vfs.OpStat, vfs.OpRename, vfs.OpOpenReadWrite, vfs.OpWrite,
+		vfs.OpSeek, vfs.OpTruncate, vfs.OpSync} {
+		t.Run(fmt.Sprint(op), func(t *testing.T) {
+			inject := vfs.NewInjectFS(vfs.NewCrashFS())
+			require.NoError(t, inject.MkdirAll("db/wal"))
+			src := &fakeSource{version: 1, lsn: 10}
+			s, err := Start(Config{FS: inject, Dir: "db/snapshots", WALDir: "db/wal", Source: src, Retention: 1})
+			require.NoError(t, err)
+			defer s.Stop()
+			for v := uint64(1); v <= 2; v++ {
+				src.set(v, 10*v)
+				_, err := s.Snapshot(context.Background())
+				require.NoError(t, err)
+			}
+			before, err := List(inject, "db/snapshots")
+			require.NoError(t, err)
+
+			inject.FailNth(op, 1, errors.New("disk says no"))
+			src.set(3, 30)
+			if _, err := s.Snapshot(context.Background()); op != vfs.OpStat {
+				require.Error(t, err) // a failed Stat only means a new file
+			}
+			if op != vfs.OpStat {
+				list, err := List(inject, "db/snapshots")
+				require.NoError(t, err)
+				assert.Equal(t, before, list)
+			}
+			_, err = RemoveTemporary(inject, "db/snapshots")
+			require.NoError(t, err)
+			names, err := inject.List("db/snapshots")
+			require.NoError(t, err)
+			for _, n := range names {
+				assert.NotContains(t, n, tmpSuffix)
+			}
+
+			src.set(4, 40)
+			info, err := s.Snapshot(context.Background())
+			require.NoError(t, err)
+			_, _, err = ReadFile(inject, info.Path)
+			require.NoError(t, err)
+		})
+	}
 }
