@@ -54,7 +54,7 @@ type SnapshotConfig struct {
 	// NormalPriority writes snapshot files at the process's CPU priority. By default (false),
 	// on Linux, the file is written from a thread lowered to nice 10, so that commits running
 	// meanwhile are slowed less (BENCHMARKS.md: commit p99 during back-to-back snapshots
-	// 1.4–2.5 ms against 3.3–4.5 ms at normal priority); the snapshot then gets
+	// 0.40–0.85 ms against 3.0–3.5 ms at normal priority); the snapshot then gets
 	// less of the CPU while other work wants it (2.0 s instead of 0.36 s for a 195 MB file
 	// beside two CPU-bound processes on 2 cores).
 	NormalPriority bool

@@ -7,9 +7,10 @@ import (
 
 // snapshotNice is the nice value of the thread that writes a snapshot. Not the lowest (19):
 // on this project's 2-core machine commit latency during snapshots was the same at 10 as at 19
-// (p99 1.1–1.6 against 1.0–2.4 ms, alternating, 2026-11-27 12:0x UTC), while with two
+// (p99 0.45–1.19 against 0.52–1.11 ms, alternating, 2026-11-27 12:55 UTC), while with two
 // CPU-bound processes beside it a snapshot took 2.0 s at 10 and 12.8 s at 19 (0.36 s at 0):
-// the lowest value starves snapshots, and with them WAL retirement, on a busy machine.
+// the lowest value starves snapshots, and with them WAL retirement, on a busy machine. The
+// idle class (SCHED_IDLE) kept commits closer still but starved a snapshot to 64 s there.
 const snapshotNice = 10
 
 // atLowPriority runs f on an OS thread of its own whose CPU priority is lowered to
@@ -18,8 +19,8 @@ const snapshotNice = 10
 // Why: writing a snapshot encodes and copies the whole state, which keeps one core busy for
 // hundreds of milliseconds; at normal priority the kernel gives that thread the same share of
 // the cores as the commit pipeline's threads, and commit latency pays for it (BENCHMARKS.md,
-// "Snapshots written at low CPU priority": commit p99 during back-to-back snapshots 1.4–2.5 ms
-// at nice 10 against 3.3–4.5 ms at normal priority, 0.26–0.5 ms without snapshots).
+// "Commit latency during snapshots": commit p99 during back-to-back snapshots 0.40–0.85 ms at
+// nice 10 against 3.0–3.5 ms at normal priority, 0.26–0.47 ms without snapshots).
 // Lowered, the snapshot gets the cycles the commits leave idle and gives way to them when they
 // wake. RocksDB lowers its background threads the same way.
 //

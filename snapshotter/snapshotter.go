@@ -13,6 +13,8 @@
 // A snapshot retention lets go is not removed but kept as recycled.old, and the next snapshot is
 // written over it and truncated to its size (recycledName says why: removing and allocating
 // files the size of the state stalled the log's syncs). Only one is kept; others are removed.
+// The spec is silent on it; the file is not a snapshot (recovery and ListSnapshots never see
+// it), and DeleteSnapshot removes a file outright.
 //
 // Triggers: Snapshot (an explicit request), WAL bytes since the last snapshot reaching the
 // threshold (Wrote), the interval, and the database's Close, which calls Snapshot itself.
