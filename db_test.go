@@ -31,6 +31,8 @@ func TestOptionsValidation(t *testing.T) {
 		func(o *inmem.Options) { o.Shards = 1 << 20 },
 		func(o *inmem.Options) { o.FlushInterval = -time.Second },
 		func(o *inmem.Options) { o.Snapshot.RetentionCount = -1 },
+		func(o *inmem.Options) { o.Snapshot.Priority = -1 },
+		func(o *inmem.Options) { o.Snapshot.Priority = 3 },
 	}
 	for i, mutate := range bad {
 		o := inmem.DefaultOptions()

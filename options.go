@@ -51,14 +51,34 @@ type SnapshotConfig struct {
 	Interval         time.Duration // time between snapshots (30 min)
 	RetentionCount   int           // snapshots kept (2)
 	OnClose          bool          // snapshot at Close (true in DefaultOptions)
-	// NormalPriority writes snapshot files at the process's CPU priority. By default (false),
-	// on Linux, the file is written from a thread lowered to nice 10, so that commits running
-	// meanwhile are slowed less (BENCHMARKS.md: commit p99 during back-to-back snapshots
-	// 0.40–0.85 ms against 3.0–3.5 ms at normal priority); the snapshot then gets
-	// less of the CPU while other work wants it (2.0 s instead of 0.36 s for a 195 MB file
-	// beside two CPU-bound processes on 2 cores).
-	NormalPriority bool
+	// Priority is the CPU priority snapshot files are written at (SnapshotLowPriority).
+	Priority SnapshotPriority
 }
+
+// SnapshotPriority is the CPU priority snapshot files are written at. Writing a snapshot keeps
+// a core busy for as long as it takes to encode the state, and commits made meanwhile compete
+// with it; the lower the priority, the less they notice, and the longer the snapshot takes
+// when other work wants the cores. Only Linux lowers one thread's priority; elsewhere every
+// value writes at the process's priority.
+type SnapshotPriority int
+
+const (
+	// SnapshotLowPriority (the default) writes from a thread lowered to nice 10. Measured
+	// (BENCHMARKS.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
+	// back-to-back snapshots 0.40–0.85 ms, 1.3–2.8× the p99 without (3.0–3.5 ms at normal
+	// priority); beside two CPU-bound processes a 195 MB snapshot took 2.0 s (0.36 s at normal
+	// priority).
+	SnapshotLowPriority SnapshotPriority = iota
+	// SnapshotNormalPriority writes at the process's priority.
+	SnapshotNormalPriority
+	// SnapshotIdlePriority writes from a thread in the idle scheduling class (SCHED_IDLE),
+	// which runs only when no other thread wants a core: commit p99 during back-to-back
+	// snapshots 1.2–1.65× the p99 without, but beside two CPU-bound processes a 195 MB snapshot
+	// took 64 s — and the WAL waits that long to be retired. For machines whose cores the
+	// database's process has to itself. Close's own snapshot (OnClose) is written at
+	// SnapshotLowPriority: Close waits for it, and no commit is left to give way to.
+	SnapshotIdlePriority
+)
 
 // RecoveryOptions controls recovery at Open.
 type RecoveryOptions struct {
@@ -143,6 +163,9 @@ func (o *Options) resolve() (Options, error) {
 		if f.v < 0 {
 			return r, dberr.Invalid("%s is negative (%d)", f.name, f.v)
 		}
+	}
+	if p := r.Snapshot.Priority; p < SnapshotLowPriority || p > SnapshotIdlePriority {
+		return r, dberr.Invalid("unknown snapshot priority %d", p)
 	}
 	if r.Shards > maxShards {
 		return r, dberr.Invalid("Shards is %d, at most %d", r.Shards, maxShards)

@@ -14,57 +14,83 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// nicePrimitive holds nothing; its frozen views record the nice value of the thread that
-// writes them into a snapshot.
-type nicePrimitive struct{ seen *atomic.Int64 }
-
-func (nicePrimitive) Name() string               { return "nice" }
-func (nicePrimitive) SectionID() uint8           { return 0x91 }
-func (nicePrimitive) EntryTypes() (lo, hi uint8) { return 0x91, 0x91 }
-func (p nicePrimitive) NewShard(int) extension.Shard {
-	return niceShard(p)
+// priorityPrimitive holds nothing; its frozen views record the nice value and scheduling
+// policy of the thread that writes them into a snapshot.
+type priorityPrimitive struct {
+	seen *atomic.Pointer[threadPriority]
 }
 
-type niceShard nicePrimitive
+type threadPriority struct{ nice, policy int64 }
 
-func (niceShard) Apply([]commitlog.Entry) error        { return nil }
-func (niceShard) LoadSection(io.Reader) error          { return nil }
-func (s niceShard) Freeze(uint64) extension.FrozenView { return s }
-func (s niceShard) WriteSection(io.Writer) error {
+// currentPriority is the nice value and scheduling policy (0 normal, 5 idle) of the calling
+// goroutine's current thread.
+func currentPriority() (threadPriority, error) {
 	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
+	if err != nil {
+		return threadPriority{}, err
+	}
+	policy, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, 0, 0, 0)
+	if errno != 0 {
+		return threadPriority{}, errno
+	}
+	return threadPriority{nice: int64(20 - prio), policy: int64(policy)}, nil // getpriority answers 20 - nice
+}
+
+func (priorityPrimitive) Name() string               { return "priority" }
+func (priorityPrimitive) SectionID() uint8           { return 0x91 }
+func (priorityPrimitive) EntryTypes() (lo, hi uint8) { return 0x91, 0x91 }
+func (p priorityPrimitive) NewShard(int) extension.Shard {
+	return priorityShard(p)
+}
+
+type priorityShard priorityPrimitive
+
+func (priorityShard) Apply([]commitlog.Entry) error        { return nil }
+func (priorityShard) LoadSection(io.Reader) error          { return nil }
+func (s priorityShard) Freeze(uint64) extension.FrozenView { return s }
+func (s priorityShard) WriteSection(io.Writer) error {
+	p, err := currentPriority()
 	if err != nil {
 		return err
 	}
-	s.seen.Store(int64(20 - prio)) // the raw system call answers 20 - nice
+	s.seen.Store(&p)
 	return nil
 }
 
-// Options.Snapshot.NormalPriority reaches the snapshotter: by default a snapshot is written
-// from a thread lowered to nice 10, with the option at the process's own priority.
+// Options.Snapshot.Priority reaches the snapshotter: by default a snapshot is written from a
+// thread lowered to nice 10; at SnapshotNormalPriority at the process's own priority; at
+// SnapshotIdlePriority from a thread in the idle scheduling class, but Close's own snapshot
+// from a thread at nice 10.
 func TestSnapshotPriorityOption(t *testing.T) {
-	runtime.LockOSThread() // so that Getpriority reads this goroutine's own thread
-	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
+	runtime.LockOSThread() // so that currentPriority reads this goroutine's own thread
+	own, err := currentPriority()
 	runtime.UnlockOSThread()
 	require.NoError(t, err)
-	own := int64(20 - prio)
-	if own >= 10 {
+	if own.nice >= 10 || own.policy != 0 {
 		t.Skip("the test already runs at or below the snapshot's priority")
 	}
-	for _, normal := range []bool{false, true} {
-		var seen atomic.Int64
-		seen.Store(-100)
+	for p, want := range map[inmem.SnapshotPriority]threadPriority{
+		inmem.SnapshotLowPriority:    {nice: 10}, // snapshotter's snapshotNice
+		inmem.SnapshotNormalPriority: own,
+		inmem.SnapshotIdlePriority:   {nice: own.nice, policy: 5},
+	} {
+		var seen atomic.Pointer[threadPriority]
 		o := inmem.DefaultOptions()
-		o.Snapshot.NormalPriority = normal
-		o.Primitives = []inmem.Primitive{nicePrimitive{&seen}}
+		o.Snapshot.Priority = p
+		o.Primitives = []inmem.Primitive{priorityPrimitive{&seen}}
 		db, err := inmem.Open(t.TempDir(), o)
 		require.NoError(t, err)
 		_, err = db.Snapshot()
 		require.NoError(t, err)
-		require.NoError(t, db.Close())
-		want := int64(10) // by default (snapshotter's snapshotNice)
-		if normal {
-			want = own
+		require.NotNil(t, seen.Load())
+		assert.Equal(t, want, *seen.Load(), "the thread writing the snapshot at priority %d", p)
+
+		seen.Store(nil)
+		require.NoError(t, db.Close()) // takes the closing snapshot (Snapshot.OnClose)
+		require.NotNil(t, seen.Load())
+		if p == inmem.SnapshotIdlePriority {
+			want = threadPriority{nice: 10} // Close waits for its snapshot: never idle
 		}
-		assert.Equal(t, want, seen.Load(), "nice of the thread writing the snapshot, NormalPriority=%v", normal)
+		assert.Equal(t, want, *seen.Load(), "the thread writing Close's snapshot at priority %d", p)
 	}
 }

@@ -71,13 +71,20 @@ func (db *DB) snapshotsUsable() error {
 	return db.usable()
 }
 
+// snapshotPriority maps each SnapshotPriority (validated by Open) to the snapshotter's.
+var snapshotPriority = map[SnapshotPriority]snapshotter.Priority{
+	SnapshotLowPriority:    snapshotter.Lowered,
+	SnapshotNormalPriority: snapshotter.Normal,
+	SnapshotIdlePriority:   snapshotter.Idle,
+}
+
 // startSnapshots starts the snapshotter actor once the log is recovered.
 func (db *DB) startSnapshots() error {
 	cfg := db.opts.Snapshot
 	s, err := snapshotter.Start(snapshotter.Config{
 		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), WALDir: filepath.Join(db.dir, walDir),
 		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
-		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, NormalPriority: cfg.NormalPriority,
+		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, Priority: snapshotPriority[cfg.Priority],
 		OnSnapshot: func(snapshotter.Info) { db.stats.Snapshots.Add(1) },
 	})
 	db.snaps = s
@@ -92,7 +99,7 @@ func (db *DB) stopSnapshots() error {
 	}
 	var err error
 	if db.opts.Snapshot.OnClose && db.engine.Err() == nil {
-		if _, err = db.snaps.Snapshot(context.Background()); err != nil {
+		if _, err = db.snaps.Closing(context.Background()); err != nil {
 			err = fmt.Errorf("inmem: snapshot at close: %w", err)
 		}
 	}

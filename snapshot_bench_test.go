@@ -216,8 +216,8 @@ func BenchmarkRecovery100MBPlus10K(b *testing.B) {
 
 // BenchmarkCommitDuringSnapshot: Strict commits from 8 committers, with snapshots of the
 // ~100 MB state taken back to back (snapshots=true) or not at all (snapshots=false), written at
-// the default lowered priority or at normal priority (Snapshot.NormalPriority). SPEC: commit
-// latency during a snapshot within 2× of without.
+// the default lowered priority, at normal priority or at idle priority (Snapshot.Priority).
+// SPEC: commit latency during a snapshot within 2× of without.
 func BenchmarkCommitDuringSnapshot(b *testing.B) {
 	dir := b.TempDir()
 	db := buildBenchState(b, dir)
@@ -225,14 +225,20 @@ func BenchmarkCommitDuringSnapshot(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
-		name       string
-		on, normal bool
-	}{{"snapshots=false", false, false}, {"snapshots=true", true, false}, {"snapshots=true-normal-priority", true, true}} {
+		name     string
+		on       bool
+		priority inmem.SnapshotPriority
+	}{
+		{"snapshots=false", false, inmem.SnapshotLowPriority},
+		{"snapshots=true", true, inmem.SnapshotLowPriority},
+		{"snapshots=true-normal-priority", true, inmem.SnapshotNormalPriority},
+		{"snapshots=true-idle-priority", true, inmem.SnapshotIdlePriority},
+	} {
 		on := c.on
 		b.Run(c.name, func(b *testing.B) {
 			o := reopenOptions()
 			o.Snapshot.RetentionCount = 1
-			o.Snapshot.NormalPriority = c.normal
+			o.Snapshot.Priority = c.priority
 			db, err := inmem.Open(dir, o)
 			if err != nil {
 				b.Fatal(err)

@@ -2,5 +2,5 @@
 
 package snapshotter
 
-// atLowPriority runs f. Only Linux lowers the priority of one thread (priority_linux.go).
-func atLowPriority(f func() error) error { return f() }
+// atPriority runs f. Only Linux lowers the priority of one thread (priority_linux.go).
+func atPriority(_ Priority, f func() error) error { return f() }

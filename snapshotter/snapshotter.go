@@ -17,13 +17,13 @@
 // it), and DeleteSnapshot removes a file outright.
 //
 // Triggers: Snapshot (an explicit request), WAL bytes since the last snapshot reaching the
-// threshold (Wrote), the interval, and the database's Close, which calls Snapshot itself.
+// threshold (Wrote), the interval, and the database's Close, which calls Closing.
 // Triggered snapshots that fail are logged and retried at the next trigger; a trigger with no
 // commit since the last snapshot does nothing.
 //
 // The file is written from a thread of its own at a lowered CPU priority (Linux; unless
-// Config.NormalPriority): encoding the state keeps a core busy for hundreds of milliseconds,
-// and commits must not wait for it (atLowPriority says why and what it measured).
+// Config.Priority says otherwise): encoding the state keeps a core busy for hundreds of
+// milliseconds, and commits must not wait for it (atPriority says why and what it measured).
 //
 // Decisions where the spec is silent: DeleteSnapshot refuses to delete the last snapshot once
 // WAL segments have been retired (the log alone could no longer rebuild the state), with
@@ -77,9 +77,9 @@ type Config struct {
 	Interval     time.Duration // 0: no interval trigger
 	WALThreshold int64         // WAL bytes since the last snapshot that trigger one; 0: never
 	Logger       *slog.Logger
-	// NormalPriority writes snapshot files at the caller's CPU priority. By default (false) they
-	// are written from a thread whose priority is lowered, on Linux (see atLowPriority).
-	NormalPriority bool
+	// Priority is the CPU priority snapshot files are written at (Lowered, the zero value, by
+	// default; see atPriority).
+	Priority Priority
 	// OnSnapshot is called after each snapshot is durable (statistics).
 	OnSnapshot func(Info)
 }
@@ -102,6 +102,7 @@ type Snapshotter struct {
 
 type request struct {
 	del   *Info // nil: take a snapshot
+	prio  Priority
 	reply chan result
 }
 
@@ -135,7 +136,17 @@ func Start(cfg Config) (*Snapshotter, error) {
 
 // Snapshot takes a snapshot now and returns it once it is durable.
 func (s *Snapshotter) Snapshot(ctx context.Context) (Info, error) {
-	return s.ask(ctx, request{})
+	return s.ask(ctx, request{prio: s.cfg.Priority})
+}
+
+// Closing takes the snapshot of a closing database: Snapshot, but never at Idle priority,
+// because Close waits for it and no commit is left to give way to.
+func (s *Snapshotter) Closing(ctx context.Context) (Info, error) {
+	p := s.cfg.Priority
+	if p == Idle {
+		p = Lowered
+	}
+	return s.ask(ctx, request{prio: p})
 }
 
 // Delete deletes a snapshot file (see the package doc for the one it refuses).
@@ -195,7 +206,7 @@ func (s *Snapshotter) run() {
 			if req.del != nil {
 				r.err = s.delete(*req.del)
 			} else {
-				r.info, r.err = s.take(false)
+				r.info, r.err = s.take(false, req.prio)
 			}
 			req.reply <- r
 		case <-s.trigger:
@@ -207,13 +218,14 @@ func (s *Snapshotter) run() {
 }
 
 func (s *Snapshotter) triggered() {
-	if _, err := s.take(true); err != nil {
+	if _, err := s.take(true, s.cfg.Priority); err != nil {
 		s.cfg.Logger.Error("inmem: snapshot failed", "err", err)
 	}
 }
 
-// take writes one snapshot. With ifChanged, a cut no newer than the last snapshot is skipped.
-func (s *Snapshotter) take(ifChanged bool) (Info, error) {
+// take writes one snapshot at priority p. With ifChanged, a cut no newer than the last
+// snapshot is skipped.
+func (s *Snapshotter) take(ifChanged bool, p Priority) (Info, error) {
 	src := s.cfg.Source
 	version, lsn := src.PinCut()
 	defer src.Unpin(version)
@@ -233,7 +245,7 @@ func (s *Snapshotter) take(ifChanged bool) (Info, error) {
 	ts := max(time.Now().UnixMicro(), s.lastTS+1)
 	h := Header{Timestamp: ts, WALOffset: lsn, TxCount: version}
 	info := Info{Path: filepath.Join(s.cfg.Dir, fileName(ts, fileSuffix)), Header: h}
-	if err := s.writeFile(info, views); err != nil {
+	if err := s.writeFile(info, views, p); err != nil {
 		return Info{}, err
 	}
 	s.lastTS, s.lastVersion, s.taken = ts, version, true
@@ -246,8 +258,9 @@ func (s *Snapshotter) take(ifChanged bool) (Info, error) {
 	return info, nil
 }
 
-// writeFile writes the snapshot to its .tmp name, syncs it, renames it and syncs the directory.
-func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
+// writeFile writes the snapshot to its .tmp name at priority p, syncs it, renames it and syncs
+// the directory.
+func (s *Snapshotter) writeFile(info Info, views []View, p Priority) (err error) {
 	fs, tmp := s.cfg.FS, filepath.Join(s.cfg.Dir, fileName(info.Timestamp, tmpSuffix))
 	f, err := s.openTemporary(tmp)
 	if err != nil {
@@ -272,12 +285,7 @@ func (s *Snapshotter) writeFile(info Info, views []View) (err error) {
 		}
 		return nil
 	}
-	if s.cfg.NormalPriority {
-		err = write()
-	} else {
-		err = atLowPriority(write)
-	}
-	if err != nil {
+	if err = atPriority(p, write); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {

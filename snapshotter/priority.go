@@ -1,0 +1,29 @@
+package snapshotter
+
+import "fmt"
+
+// Priority is the CPU priority a snapshot file is written at. Only Linux lowers the priority
+// of one thread (priority_linux.go); elsewhere every value writes at the caller's priority.
+type Priority int
+
+const (
+	// Lowered: a thread of its own at nice snapshotNice (the default; see atPriority).
+	Lowered Priority = iota
+	// Normal: the caller's thread and priority.
+	Normal
+	// Idle: a thread of its own in the idle scheduling class, which runs only when no other
+	// thread wants the CPU (see atPriority for what it buys and what it risks).
+	Idle
+)
+
+func (p Priority) String() string {
+	switch p {
+	case Lowered:
+		return "lowered"
+	case Normal:
+		return "normal"
+	case Idle:
+		return "idle"
+	}
+	return fmt.Sprintf("Priority(%d)", int(p))
+}
