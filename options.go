@@ -65,18 +65,19 @@ type SnapshotPriority int
 const (
 	// SnapshotLowPriority (the default) writes from a thread lowered to nice 10. Measured
 	// (BENCHMARKS.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
-	// back-to-back snapshots 0.40–0.85 ms, 1.3–2.8× the p99 without (3.0–3.5 ms at normal
-	// priority); beside two CPU-bound processes a 195 MB snapshot took 2.0 s (0.36 s at normal
-	// priority).
+	// back-to-back snapshots 1.2–4.3× the p99 without, within 2× in 11 runs of 22 (4–13× at
+	// normal priority); beside two CPU-bound processes a 195 MB snapshot took 2.0 s (0.36 s at
+	// normal priority).
 	SnapshotLowPriority SnapshotPriority = iota
 	// SnapshotNormalPriority writes at the process's priority.
 	SnapshotNormalPriority
 	// SnapshotIdlePriority writes from a thread in the idle scheduling class (SCHED_IDLE),
 	// which runs only when no other thread wants a core: commit p99 during back-to-back
-	// snapshots 1.2–1.65× the p99 without, but beside two CPU-bound processes a 195 MB snapshot
-	// took 64 s — and the WAL waits that long to be retired. For machines whose cores the
-	// database's process has to itself. Close's own snapshot (OnClose) is written at
-	// SnapshotLowPriority: Close waits for it, and no commit is left to give way to.
+	// snapshots 1.03–2.7× the p99 without, within 2× in 12 runs of 14, and commit throughput
+	// as without snapshots; but beside two CPU-bound processes a 195 MB snapshot took 64 s —
+	// and the WAL waits that long to be retired. For machines whose cores the database's
+	// process has to itself. Close's own snapshot (OnClose) is written at SnapshotLowPriority:
+	// Close waits for it, and no commit is left to give way to.
 	SnapshotIdlePriority
 )
 

@@ -20,14 +20,14 @@ const snapshotNice = 10
 // Why: writing a snapshot encodes and copies the whole state, which keeps one core busy for
 // hundreds of milliseconds; at normal priority the kernel gives that thread the same share of
 // the cores as the commit pipeline's threads, and commit latency pays for it (BENCHMARKS.md,
-// "Commit latency during snapshots": commit p99 during back-to-back snapshots 0.40–0.85 ms at
-// nice 10 against 3.0–3.5 ms at normal priority, 0.26–0.47 ms without snapshots).
-// Lowered, the snapshot gets the cycles the commits leave idle and gives way to them when they
-// wake. RocksDB lowers its background threads the same way. The idle class gives way sooner
-// still (p99 1.2–1.65× the p99 without, against 1.3–2.8× at nice 10), but it gets almost no
-// CPU while other threads want it: beside two CPU-bound processes on 2 cores a snapshot took
-// 64 s, against 2.0 s at nice 10. It is for machines whose cores the database's process has
-// to itself.
+// "Commit latency during snapshots", eight runs: commit p99 during back-to-back snapshots
+// 0.39–1.02 ms at nice 10 against 2.1–3.3 ms at normal priority, 0.24–0.36 ms without
+// snapshots). Lowered, the snapshot gets the cycles the commits leave idle and gives way to
+// them when they wake. RocksDB lowers its background threads the same way. The idle class
+// gives way sooner still (0.33–0.75 ms in the same runs), but it gets almost no CPU while
+// other threads want it: beside two CPU-bound processes on 2 cores a snapshot took 64 s,
+// against 2.0 s at nice 10. It is for machines whose cores the database's process has to
+// itself.
 //
 // The goroutine never unlocks its thread, so the runtime ends the thread when f returns instead
 // of handing it, still lowered, to other goroutines. If the kernel refuses the change (a
