@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,9 @@ func TestOptionsValidation(t *testing.T) {
 		func(o *inmem.Options) { o.Snapshot.RetentionCount = -1 },
 		func(o *inmem.Options) { o.Snapshot.Priority = -1 },
 		func(o *inmem.Options) { o.Snapshot.Priority = 3 },
+		func(o *inmem.Options) { o.Snapshot.DutyCycle = -0.5 },
+		func(o *inmem.Options) { o.Snapshot.DutyCycle = 1.5 },
+		func(o *inmem.Options) { o.Snapshot.DutyCycle = math.NaN() },
 	}
 	for i, mutate := range bad {
 		o := inmem.DefaultOptions()

@@ -51,33 +51,44 @@ type SnapshotConfig struct {
 	Interval         time.Duration // time between snapshots (30 min)
 	RetentionCount   int           // snapshots kept (2)
 	OnClose          bool          // snapshot at Close (true in DefaultOptions)
-	// Priority is the CPU priority snapshot files are written at (SnapshotLowPriority).
+	// DutyCycle is the share of the time a snapshot may spend writing while commits are being
+	// made (0.2; 1: never paused). The snapshot pauses between writes to keep to it, so that
+	// the commits meanwhile find the cores and the disk free most of the time; it then takes
+	// up to 1/DutyCycle as long. While no commit is made it never pauses. Measured
+	// (BENCHMARKS.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
+	// back-to-back snapshots 1.04–1.44× the p99 without at 0.2, 7–13× unpaced. The price is
+	// paid in memory as well as time: the versions a snapshot pins are kept until it ends, and
+	// a key written on every commit keeps every version written meanwhile.
+	DutyCycle float64
+	// Priority is the CPU priority snapshot files are written at (SnapshotNormalPriority).
 	Priority SnapshotPriority
 }
 
-// SnapshotPriority is the CPU priority snapshot files are written at. Writing a snapshot keeps
-// a core busy for as long as it takes to encode the state, and commits made meanwhile compete
-// with it; the lower the priority, the less they notice, and the longer the snapshot takes
-// when other work wants the cores. Only Linux lowers one thread's priority; elsewhere every
-// value writes at the process's priority.
+// SnapshotPriority is the CPU priority snapshot files are written at. A lowered thread gives
+// way to the commits made meanwhile, but the Go runtime does not know it is lowered: while
+// the kernel keeps it waiting for a core it holds one of the runtime's processors, and a
+// garbage collection waits for it to reach a safe point. On a machine whose cores other
+// processes keep busy that is long: beside two CPU-bound processes on 2 cores the longest
+// stop-the-world pause was 84–335 ms at SnapshotLowPriority and 0.67–1.6 s at
+// SnapshotIdlePriority, against 17–67 ms at normal priority (BENCHMARKS.md). Only Linux lowers
+// one thread's priority; elsewhere every value writes at the process's priority.
 type SnapshotPriority int
 
 const (
-	// SnapshotLowPriority (the default) writes from a thread lowered to nice 10. Measured
-	// (BENCHMARKS.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
-	// back-to-back snapshots 1.2–4.3× the p99 without, within 2× in 11 runs of 22 (4–13× at
-	// normal priority); beside two CPU-bound processes a 195 MB snapshot took 2.0 s (0.36 s at
-	// normal priority).
-	SnapshotLowPriority SnapshotPriority = iota
-	// SnapshotNormalPriority writes at the process's priority.
-	SnapshotNormalPriority
+	// SnapshotNormalPriority (the default) writes at the process's priority; DutyCycle keeps
+	// the snapshot out of the commits' way.
+	SnapshotNormalPriority SnapshotPriority = iota
+	// SnapshotLowPriority writes from a thread lowered to nice 10: commit p99 during
+	// back-to-back unpaced snapshots 1.2–4.3× the p99 without. Beside two CPU-bound processes
+	// a snapshot crawls (one in 10 s instead of eleven) and holds up the garbage collector
+	// (above).
+	SnapshotLowPriority
 	// SnapshotIdlePriority writes from a thread in the idle scheduling class (SCHED_IDLE),
 	// which runs only when no other thread wants a core: commit p99 during back-to-back
-	// snapshots 1.03–2.7× the p99 without, within 2× in 12 runs of 14, and commit throughput
-	// as without snapshots; but beside two CPU-bound processes a 195 MB snapshot took 64 s —
-	// and the WAL waits that long to be retired. For machines whose cores the database's
-	// process has to itself. Close's own snapshot (OnClose) is written at SnapshotLowPriority:
-	// Close waits for it, and no commit is left to give way to.
+	// unpaced snapshots 1.03–2.7× the p99 without. Beside two CPU-bound processes a 195 MB
+	// snapshot took 64 s, and the garbage collector waited up to 1.6 s for it. For machines
+	// whose cores the database's process has to itself. Close's own snapshot (OnClose) is
+	// written at SnapshotLowPriority: Close waits for it.
 	SnapshotIdlePriority
 )
 
@@ -130,6 +141,7 @@ func DefaultOptions() *Options {
 			Interval:         30 * time.Minute,
 			RetentionCount:   2,
 			OnClose:          true,
+			DutyCycle:        0.2,
 		},
 		Recovery:       RecoveryOptions{Mode: PointInTime, MaxCorruptEntries: 10},
 		UpdateAttempts: 10,
@@ -165,7 +177,10 @@ func (o *Options) resolve() (Options, error) {
 			return r, dberr.Invalid("%s is negative (%d)", f.name, f.v)
 		}
 	}
-	if p := r.Snapshot.Priority; p < SnapshotLowPriority || p > SnapshotIdlePriority {
+	if d := r.Snapshot.DutyCycle; d < 0 || d > 1 || d != d {
+		return r, dberr.Invalid("Snapshot.DutyCycle is %v, not in (0, 1]", d)
+	}
+	if p := r.Snapshot.Priority; p < SnapshotNormalPriority || p > SnapshotIdlePriority {
 		return r, dberr.Invalid("unknown snapshot priority %d", p)
 	}
 	if r.Shards > maxShards {
@@ -179,6 +194,7 @@ func (o *Options) resolve() (Options, error) {
 	fill(&r.Snapshot.WALSizeThreshold, d.Snapshot.WALSizeThreshold)
 	fill(&r.Snapshot.Interval, d.Snapshot.Interval)
 	fill(&r.Snapshot.RetentionCount, d.Snapshot.RetentionCount)
+	fill(&r.Snapshot.DutyCycle, d.Snapshot.DutyCycle)
 	fill(&r.Recovery.MaxCorruptEntries, d.Recovery.MaxCorruptEntries)
 	fill(&r.UpdateAttempts, d.UpdateAttempts)
 	if r.Logger == nil {

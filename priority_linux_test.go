@@ -57,8 +57,8 @@ func (s priorityShard) WriteSection(io.Writer) error {
 	return nil
 }
 
-// Options.Snapshot.Priority reaches the snapshotter: by default a snapshot is written from a
-// thread lowered to nice 10; at SnapshotNormalPriority at the process's own priority; at
+// Options.Snapshot.Priority reaches the snapshotter: by default a snapshot is written at the
+// process's own priority; at SnapshotLowPriority from a thread lowered to nice 10; at
 // SnapshotIdlePriority from a thread in the idle scheduling class, but Close's own snapshot
 // from a thread at nice 10.
 func TestSnapshotPriorityOption(t *testing.T) {
@@ -70,8 +70,8 @@ func TestSnapshotPriorityOption(t *testing.T) {
 		t.Skip("the test already runs at or below the snapshot's priority")
 	}
 	for p, want := range map[inmem.SnapshotPriority]threadPriority{
+		inmem.SnapshotNormalPriority: own,        // the default
 		inmem.SnapshotLowPriority:    {nice: 10}, // snapshotter's snapshotNice
-		inmem.SnapshotNormalPriority: own,
 		inmem.SnapshotIdlePriority:   {nice: own.nice, policy: 5},
 	} {
 		var seen atomic.Pointer[threadPriority]

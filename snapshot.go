@@ -73,8 +73,8 @@ func (db *DB) snapshotsUsable() error {
 
 // snapshotPriority maps each SnapshotPriority (validated by Open) to the snapshotter's.
 var snapshotPriority = map[SnapshotPriority]snapshotter.Priority{
-	SnapshotLowPriority:    snapshotter.Lowered,
 	SnapshotNormalPriority: snapshotter.Normal,
+	SnapshotLowPriority:    snapshotter.Lowered,
 	SnapshotIdlePriority:   snapshotter.Idle,
 }
 
@@ -85,6 +85,7 @@ func (db *DB) startSnapshots() error {
 		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), WALDir: filepath.Join(db.dir, walDir),
 		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
 		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, Priority: snapshotPriority[cfg.Priority],
+		DutyCycle:  cfg.DutyCycle,
 		OnSnapshot: func(snapshotter.Info) { db.stats.Snapshots.Add(1) },
 	})
 	db.snaps = s

@@ -7,10 +7,10 @@ import "fmt"
 type Priority int
 
 const (
-	// Lowered: a thread of its own at nice snapshotNice (the default; see atPriority).
-	Lowered Priority = iota
-	// Normal: the caller's thread and priority.
-	Normal
+	// Normal: the caller's thread and priority (the default).
+	Normal Priority = iota
+	// Lowered: a thread of its own at nice snapshotNice (see atPriority).
+	Lowered
 	// Idle: a thread of its own in the idle scheduling class, which runs only when no other
 	// thread wants the CPU (see atPriority for what it buys and what it risks).
 	Idle

@@ -17,17 +17,14 @@ const snapshotNice = 10
 // atPriority runs f at priority p and returns f's result: for Lowered and Idle on an OS thread
 // of its own, lowered to nice snapshotNice or put in the idle scheduling class (SCHED_IDLE).
 //
-// Why: writing a snapshot encodes and copies the whole state, which keeps one core busy for
-// hundreds of milliseconds; at normal priority the kernel gives that thread the same share of
-// the cores as the commit pipeline's threads, and commit latency pays for it (BENCHMARKS.md,
-// "Commit latency during snapshots", eight runs: commit p99 during back-to-back snapshots
-// 0.39–1.02 ms at nice 10 against 2.1–3.3 ms at normal priority, 0.24–0.36 ms without
-// snapshots). Lowered, the snapshot gets the cycles the commits leave idle and gives way to
-// them when they wake. RocksDB lowers its background threads the same way. The idle class
-// gives way sooner still (0.33–0.75 ms in the same runs), but it gets almost no CPU while
-// other threads want it: beside two CPU-bound processes on 2 cores a snapshot took 64 s,
-// against 2.0 s at nice 10. It is for machines whose cores the database's process has to
-// itself.
+// What it buys: a lowered thread gives way to the commit pipeline's threads when they wake
+// (BENCHMARKS.md, "Commit latency during snapshots": commit p99 during back-to-back unpaced
+// snapshots 1.2–4.3× the p99 without at nice 10, 1.03–2.7× in the idle class, 7–13× at
+// normal priority). What it risks: the runtime does not know the thread is lowered. While the
+// kernel keeps it waiting for a core it holds a Go processor, and a stop-the-world waits for
+// it: beside two CPU-bound processes on 2 cores the longest stop took 84–335 ms at nice 10 and
+// up to 1.6 s in the idle class, against 17–67 ms at normal priority. That is why the default
+// is Normal, with the snapshot paced instead (pacer).
 //
 // The goroutine never unlocks its thread, so the runtime ends the thread when f returns instead
 // of handing it, still lowered, to other goroutines. If the kernel refuses the change (a

@@ -21,9 +21,11 @@
 // Triggered snapshots that fail are logged and retried at the next trigger; a trigger with no
 // commit since the last snapshot does nothing.
 //
-// The file is written from a thread of its own at a lowered CPU priority (Linux; unless
-// Config.Priority says otherwise): encoding the state keeps a core busy for hundreds of
-// milliseconds, and commits must not wait for it (atPriority says why and what it measured).
+// Encoding the state keeps a core busy for hundreds of milliseconds, and commits made meanwhile
+// must not pay for it. By default the snapshot paces itself while commits are made
+// (Config.DutyCycle, pacer); it can also be written from a thread of its own at a lowered
+// priority (Config.Priority; atPriority says what each measured, and what a lowered thread
+// risks on a busy machine).
 //
 // Decisions where the spec is silent: DeleteSnapshot refuses to delete the last snapshot once
 // WAL segments have been retired (the log alone could no longer rebuild the state), with
@@ -77,9 +79,12 @@ type Config struct {
 	Interval     time.Duration // 0: no interval trigger
 	WALThreshold int64         // WAL bytes since the last snapshot that trigger one; 0: never
 	Logger       *slog.Logger
-	// Priority is the CPU priority snapshot files are written at (Lowered, the zero value, by
+	// Priority is the CPU priority snapshot files are written at (Normal, the zero value, by
 	// default; see atPriority).
 	Priority Priority
+	// DutyCycle is the share of the time a snapshot may spend writing while commits are being
+	// made (see pacer); 0 or ≥ 1: it never pauses.
+	DutyCycle float64
 	// OnSnapshot is called after each snapshot is durable (statistics).
 	OnSnapshot func(Info)
 }
@@ -140,7 +145,8 @@ func (s *Snapshotter) Snapshot(ctx context.Context) (Info, error) {
 }
 
 // Closing takes the snapshot of a closing database: Snapshot, but never at Idle priority,
-// because Close waits for it and no commit is left to give way to.
+// because Close waits for it and no commit is left to give way to (nor is it paced: no
+// commit writes the log any more).
 func (s *Snapshotter) Closing(ctx context.Context) (Info, error) {
 	p := s.cfg.Priority
 	if p == Idle {
@@ -172,10 +178,11 @@ func (s *Snapshotter) ask(ctx context.Context, req request) (Info, error) {
 	}
 }
 
-// Wrote counts n bytes written to the WAL; past the threshold it triggers a snapshot. Called
-// from the log's goroutine: it never blocks.
+// Wrote counts n bytes written to the WAL; past the threshold it triggers a snapshot, and a
+// snapshot being written paces itself while the count moves. Called from the log's goroutine:
+// it never blocks.
 func (s *Snapshotter) Wrote(n int) {
-	if t := s.cfg.WALThreshold; t > 0 && s.unsnap.Add(int64(n)) >= t {
+	if t, written := s.cfg.WALThreshold, s.unsnap.Add(int64(n)); t > 0 && written >= t {
 		select {
 		case s.trigger <- struct{}{}:
 		default: // one is pending already
@@ -273,7 +280,11 @@ func (s *Snapshotter) writeFile(info Info, views []View, p Priority) (err error)
 		}
 	}()
 	write := func() error {
-		size, err := Write(f, info.Header, sectionWriters(views))
+		var dst file = f
+		if d := s.cfg.DutyCycle; d > 0 && d < 1 {
+			dst = pacedFile{File: f, p: newPacer(d, s.unsnap.Load)}
+		}
+		size, err := Write(dst, info.Header, sectionWriters(views))
 		if err != nil {
 			return fmt.Errorf("snapshotter: write %s: %w", tmp, err)
 		}

@@ -390,3 +390,72 @@ func TestFailedSnapshotOverARecycledFile(t *testing.T) {
 		})
 	}
 }
+
+// workView is a frozen view whose section takes chunks × work to write (time passes in a
+// synctest bubble), calling during() before each chunk.
+type workView struct {
+	chunks int
+	work   time.Duration
+	during func()
+}
+
+func (v workView) WriteSection(w io.Writer) error {
+	body := make([]byte, 1<<20) // a whole buffer, so that every chunk reaches the file
+	for range v.chunks {
+		v.during()
+		time.Sleep(v.work)
+		if err := extension.WriteChunk(w, extension.RunID{1}, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type workSource struct {
+	fakeSource
+	view workView
+}
+
+func (s *workSource) Freeze(context.Context, uint64) ([]View, error) {
+	return []View{{SectionID: 1, Shards: []extension.FrozenView{s.view}}}, nil
+}
+
+// While the log is being written, a snapshot works at most DutyCycle of the time; while it is
+// not, or with DutyCycle 1, it never pauses.
+func TestSnapshotIsPacedWhileCommitsAreMade(t *testing.T) {
+	const chunks, work = 20, 10 * time.Millisecond
+	for _, c := range []struct {
+		name       string
+		duty       float64
+		committing bool
+		want       time.Duration
+	}{
+		{"half, committing", 0.5, true, 2 * chunks * work},
+		{"quarter, committing", 0.25, true, 4 * chunks * work},
+		{"half, idle", 0.5, false, chunks * work},
+		{"unpaced, committing", 1, true, chunks * work},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fs := vfs.NewCrashFS()
+				require.NoError(t, fs.MkdirAll("db/wal"))
+				var s *Snapshotter
+				src := &workSource{view: workView{chunks: chunks, work: work, during: func() {
+					if c.committing {
+						s.Wrote(100)
+					}
+				}}}
+				var err error
+				s, err = Start(Config{FS: fs, Dir: "db/snapshots", WALDir: "db/wal", Source: src,
+					Retention: 1, DutyCycle: c.duty})
+				require.NoError(t, err)
+				defer s.Stop()
+				start := time.Now()
+				_, err = s.Snapshot(context.Background())
+				require.NoError(t, err)
+				took := time.Since(start)
+				assert.InDelta(t, c.want, took, float64(c.want)/10, "took %v", took)
+			})
+		})
+	}
+}
