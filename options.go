@@ -69,8 +69,8 @@ type SnapshotConfig struct {
 // the kernel keeps it waiting for a core it holds one of the runtime's processors, and a
 // garbage collection waits for it to reach a safe point. On a machine whose cores other
 // processes keep busy that is long: beside two CPU-bound processes on 2 cores the longest
-// stop-the-world pause was 84–335 ms at SnapshotLowPriority and 0.67–1.6 s at
-// SnapshotIdlePriority, against 17–67 ms at normal priority (BENCHMARKS.md). Only Linux lowers
+// stop-the-world pause was 84–403 ms at SnapshotLowPriority and 0.67–1.6 s at
+// SnapshotIdlePriority, against 5–67 ms at normal priority (BENCHMARKS.md). Only Linux lowers
 // one thread's priority; elsewhere every value writes at the process's priority.
 type SnapshotPriority int
 
@@ -80,7 +80,7 @@ const (
 	SnapshotNormalPriority SnapshotPriority = iota
 	// SnapshotLowPriority writes from a thread lowered to nice 10: commit p99 during
 	// back-to-back unpaced snapshots 1.2–4.3× the p99 without. Beside two CPU-bound processes
-	// a snapshot crawls (one in 10 s instead of eleven) and holds up the garbage collector
+	// a snapshot crawls (one in 10 s instead of 8–11) and holds up the garbage collector
 	// (above).
 	SnapshotLowPriority
 	// SnapshotIdlePriority writes from a thread in the idle scheduling class (SCHED_IDLE),

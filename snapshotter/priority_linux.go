@@ -22,8 +22,8 @@ const snapshotNice = 10
 // snapshots 1.2–4.3× the p99 without at nice 10, 1.03–2.7× in the idle class, 7–13× at
 // normal priority). What it risks: the runtime does not know the thread is lowered. While the
 // kernel keeps it waiting for a core it holds a Go processor, and a stop-the-world waits for
-// it: beside two CPU-bound processes on 2 cores the longest stop took 84–335 ms at nice 10 and
-// up to 1.6 s in the idle class, against 17–67 ms at normal priority. That is why the default
+// it: beside two CPU-bound processes on 2 cores the longest stop took 84–403 ms at nice 10 and
+// up to 1.6 s in the idle class, against 5–67 ms at normal priority. That is why the default
 // is Normal, with the snapshot paced instead (pacer).
 //
 // The goroutine never unlocks its thread, so the runtime ends the thread when f returns instead

@@ -145,8 +145,8 @@ func (s *Snapshotter) Snapshot(ctx context.Context) (Info, error) {
 }
 
 // Closing takes the snapshot of a closing database: Snapshot, but never at Idle priority,
-// because Close waits for it and no commit is left to give way to (nor is it paced: no
-// commit writes the log any more).
+// because Close waits for it and no commit is left to give way to (it is paced only while the
+// commits already handed over finish: Close refuses new ones first).
 func (s *Snapshotter) Closing(ctx context.Context) (Info, error) {
 	p := s.cfg.Priority
 	if p == Idle {
