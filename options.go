@@ -8,6 +8,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/vfs"
+	"github.com/inmemdb/inmem/snapshotter"
 )
 
 // Durability says when a commit returns and what a crash can take (SPEC 5).
@@ -56,7 +57,8 @@ type SnapshotConfig struct {
 	// the commits meanwhile find the cores and the disk free most of the time; it then takes
 	// up to 1/DutyCycle as long. While no commit is made it never pauses. Measured
 	// (BENCHMARKS.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
-	// back-to-back snapshots 1.04–1.44× the p99 without at 0.2, 7–13× unpaced. The price is
+	// back-to-back snapshots 1.04–2.43× the p99 without at 0.2, within 2× in 10 runs of 11,
+	// and 7–13× unpaced. The price is
 	// paid in memory as well as time: the versions a snapshot pins are kept until it ends, and
 	// a key written on every commit keeps every version written meanwhile.
 	DutyCycle float64
@@ -72,24 +74,24 @@ type SnapshotConfig struct {
 // stop-the-world pause was 84–403 ms at SnapshotLowPriority and 0.67–1.6 s at
 // SnapshotIdlePriority, against 5–67 ms at normal priority (BENCHMARKS.md). Only Linux lowers
 // one thread's priority; elsewhere every value writes at the process's priority.
-type SnapshotPriority int
+type SnapshotPriority = snapshotter.Priority
 
 const (
 	// SnapshotNormalPriority (the default) writes at the process's priority; DutyCycle keeps
 	// the snapshot out of the commits' way.
-	SnapshotNormalPriority SnapshotPriority = iota
+	SnapshotNormalPriority = snapshotter.Normal
 	// SnapshotLowPriority writes from a thread lowered to nice 10: commit p99 during
 	// back-to-back unpaced snapshots 1.2–4.3× the p99 without. Beside two CPU-bound processes
 	// a snapshot crawls (one in 10 s instead of 8–11) and holds up the garbage collector
 	// (above).
-	SnapshotLowPriority
+	SnapshotLowPriority = snapshotter.Lowered
 	// SnapshotIdlePriority writes from a thread in the idle scheduling class (SCHED_IDLE),
 	// which runs only when no other thread wants a core: commit p99 during back-to-back
 	// unpaced snapshots 1.03–2.7× the p99 without. Beside two CPU-bound processes a 195 MB
 	// snapshot took 64 s, and the garbage collector waited up to 1.6 s for it. For machines
 	// whose cores the database's process has to itself. Close's own snapshot (OnClose) is
 	// written at SnapshotLowPriority: Close waits for it.
-	SnapshotIdlePriority
+	SnapshotIdlePriority = snapshotter.Idle
 )
 
 // RecoveryOptions controls recovery at Open.

@@ -71,20 +71,13 @@ func (db *DB) snapshotsUsable() error {
 	return db.usable()
 }
 
-// snapshotPriority maps each SnapshotPriority (validated by Open) to the snapshotter's.
-var snapshotPriority = map[SnapshotPriority]snapshotter.Priority{
-	SnapshotNormalPriority: snapshotter.Normal,
-	SnapshotLowPriority:    snapshotter.Lowered,
-	SnapshotIdlePriority:   snapshotter.Idle,
-}
-
 // startSnapshots starts the snapshotter actor once the log is recovered.
 func (db *DB) startSnapshots() error {
 	cfg := db.opts.Snapshot
 	s, err := snapshotter.Start(snapshotter.Config{
 		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), WALDir: filepath.Join(db.dir, walDir),
 		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
-		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, Priority: snapshotPriority[cfg.Priority],
+		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, Priority: cfg.Priority,
 		DutyCycle:  cfg.DutyCycle,
 		OnSnapshot: func(snapshotter.Info) { db.stats.Snapshots.Add(1) },
 	})

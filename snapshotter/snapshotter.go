@@ -314,8 +314,9 @@ func (s *Snapshotter) writeFile(info Info, views []View, p Priority) (err error)
 // openTemporary opens the file a snapshot is written into under the name tmp: the recycled
 // file, renamed, if there is one (see recycledName), else a new file.
 func (s *Snapshotter) openTemporary(tmp string) (vfs.File, error) {
-	fs, recycled := s.cfg.FS, filepath.Join(s.cfg.Dir, recycledName)
-	if _, err := fs.Stat(recycled); err != nil {
+	fs := s.cfg.FS
+	recycled, ok := s.recycled()
+	if !ok {
 		return fs.Create(tmp)
 	}
 	if err := fs.Rename(recycled, tmp); err != nil {
@@ -365,11 +366,19 @@ func (s *Snapshotter) retain() error {
 	return err
 }
 
+// recycled returns the path of the recycled file and whether there is one (a file that cannot
+// be looked at counts as none: the next snapshot creates a new file, retention replaces it).
+func (s *Snapshotter) recycled() (path string, ok bool) {
+	path = filepath.Join(s.cfg.Dir, recycledName)
+	_, err := s.cfg.FS.Stat(path)
+	return path, err == nil
+}
+
 // discard makes a snapshot no longer kept the recycled file (see recycledName), unless there
 // is one already: then it removes it.
 func (s *Snapshotter) discard(path string) error {
-	fs, recycled := s.cfg.FS, filepath.Join(s.cfg.Dir, recycledName)
-	if _, err := fs.Stat(recycled); err != nil {
+	fs := s.cfg.FS
+	if recycled, ok := s.recycled(); !ok {
 		if err := fs.Rename(path, recycled); err != nil {
 			return fmt.Errorf("snapshotter: recycle %s: %w", path, err)
 		}
