@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 )
 
 // CrashFS is an in-memory FS that remembers what a power loss could take away. The crash model
@@ -30,11 +31,12 @@ import (
 //     it chooses to keep, in log order, drops entries whose parent directory did not survive,
 //     and gives every surviving file durable plus a chosen prefix of its pending operations.
 type CrashFS struct {
-	mu    sync.Mutex
-	cur   *namespace // what the running program sees: base + every op of log
-	base  *namespace // durable namespace: base + the durable prefix of the log, folded
-	log   []dirOp    // directory operations not folded into base, in call order
-	locks map[string]*crashLock
+	mu      sync.Mutex
+	cur     *namespace // what the running program sees: base + every op of log
+	base    *namespace // durable namespace: base + the durable prefix of the log, folded
+	log     []dirOp    // directory operations not folded into base, in call order
+	locks   map[string]*crashLock
+	changes int64 // data operations so far: the clock ModTime reads
 }
 
 // NewCrashFS returns an empty CrashFS. The roots "." and "/" always exist and are durable.
@@ -49,6 +51,7 @@ type inode struct {
 	data    []byte   // current content = apply(durable, pending); what reads see
 	durable []byte   // content as of the last Sync; survives any crash while the file has a name
 	pending []dataOp // writes and truncates since the last Sync, in call order
+	changed int64    // CrashFS.changes at the last data operation
 }
 
 // dataOp is a Write (buf at off) or a Truncate (to size).
@@ -77,10 +80,12 @@ func (op dataOp) applyTo(d []byte) []byte {
 	return d
 }
 
-// do performs a data operation on the current content and remembers it as pending.
-func (ino *inode) do(op dataOp) {
+// do performs a data operation on ino's current content and remembers it as pending.
+func (c *CrashFS) do(ino *inode, op dataOp) {
 	ino.data = op.applyTo(ino.data)
 	ino.pending = append(ino.pending, op)
+	c.changes++
+	ino.changed = c.changes
 }
 
 // sync makes the current content durable.
@@ -215,7 +220,7 @@ func (c *CrashFS) create(op, name, p string, truncate bool) (*inode, error) {
 	ino, err := c.file(op, name, p)
 	if err == nil {
 		if truncate {
-			ino.do(dataOp{truncate: true})
+			c.do(ino, dataOp{truncate: true})
 		}
 		return ino, nil
 	}
@@ -374,6 +379,19 @@ func (c *CrashFS) Stat(name string) (int64, error) {
 	return int64(len(ino.data)), nil
 }
 
+// ModTime returns a stamp that changes with every Write and Truncate of the named file: not a
+// wall-clock time (CrashFS has no clock), only something to compare for equality.
+func (c *CrashFS) ModTime(name string) (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := filepath.Clean(name)
+	ino, ok := c.cur.byPath[p]
+	if !ok || isRoot(p) {
+		return time.Time{}, pathErr("stat", name, fs.ErrNotExist)
+	}
+	return time.Unix(0, ino.changed), nil
+}
+
 // SyncDir makes durable every directory operation so far whose entry is in dir: creations,
 // removals, and renames whose new name is in dir. It does not make file content durable, nor
 // dir's own entry in its parent.
@@ -452,6 +470,24 @@ func (c *CrashFS) Crash(rng *rand.Rand) *CrashFS {
 	)
 }
 
+// CrashPages is Crash on a disk that writes pages back in any order: directory operations are
+// kept or dropped as by Crash, and each surviving file's unsynced content is kept or dropped a
+// page (PageSize bytes) at a time, independently, at a size some prefix of its pending
+// operations gave it. A dropped page reads as it was at the last Sync, or as zeros past the
+// synced size: a preallocated file can hold zeros followed by a later write that survived.
+func (c *CrashFS) CrashPages(rng *rand.Rand) *CrashFS {
+	if rng == nil {
+		panic("vfs: CrashFS.CrashPages needs a non-nil rng")
+	}
+	return c.crash(
+		func() bool { return rng.IntN(2) == 0 },
+		func(ino *inode) []byte { return ino.randomPagesData(rng) },
+	)
+}
+
+// PageSize is the unit CrashPages keeps or drops: the page cache writes back whole pages.
+const PageSize = 4096
+
 // CrashKeepNothing returns the filesystem after a power loss that keeps exactly the durable
 // state: synced content, and directory operations made durable by SyncDir.
 func (c *CrashFS) CrashKeepNothing() *CrashFS {
@@ -515,6 +551,30 @@ func (ino *inode) randomPrefixData(rng *rand.Rand) []byte {
 		}
 	}
 	return d
+}
+
+// randomPagesData returns, at a size that durable with a random prefix of pending has, each page
+// of the current content or of durable (zeros past its end), chosen page by page.
+func (ino *inode) randomPagesData(rng *rand.Rand) []byte {
+	if len(ino.pending) == 0 {
+		return slices.Clone(ino.durable)
+	}
+	size, d := len(ino.durable), slices.Clone(ino.durable)
+	for _, op := range ino.pending[:rng.IntN(len(ino.pending)+1)] {
+		d = op.applyTo(d)
+		size = len(d)
+	}
+	out := make([]byte, size)
+	for p := 0; p < size; p += PageSize {
+		src := ino.durable
+		if rng.IntN(2) == 0 {
+			src = ino.data
+		}
+		if p < len(src) {
+			copy(out[p:min(p+PageSize, size)], src[p:])
+		}
+	}
+	return out
 }
 
 // crashFile is an open handle. Its state is guarded by fs.mu.
@@ -585,7 +645,7 @@ func (f *crashFile) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	f.ino.do(dataOp{off: f.off, buf: slices.Clone(p)})
+	f.fs.do(f.ino, dataOp{off: f.off, buf: slices.Clone(p)})
 	f.off += int64(len(p))
 	return len(p), nil
 }
@@ -621,7 +681,7 @@ func (f *crashFile) Truncate(size int64) error {
 	if size < 0 {
 		return pathErr("truncate", f.name, errInvalid)
 	}
-	f.ino.do(dataOp{truncate: true, size: size})
+	f.fs.do(f.ino, dataOp{truncate: true, size: size})
 	return nil
 }
 

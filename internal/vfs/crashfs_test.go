@@ -592,3 +592,67 @@ func TestCrashConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashPagesKeepsSyncedAndMixesPages: CrashPages never loses synced bytes, every page it
+// returns is the page's synced or current content, and across seeds it produces the state a
+// reordering disk can: a dropped page (zeros, as preallocated) followed by a kept later page.
+func TestCrashPagesKeepsSyncedAndMixesPages(t *testing.T) {
+	c := durableDir(t)
+	f := create(t, c, "/d/seg")
+	must(t, c.SyncDir("/d"))
+	synced := bytes.Repeat([]byte{'s'}, 100)
+	write(t, f, string(synced))
+	write(t, f, string(make([]byte, 3*PageSize-100))) // preallocated zeros, synced with the data
+	must(t, f.Sync())
+	_, err := f.Seek(100, 0)
+	must(t, err)
+	later := bytes.Repeat([]byte{'a'}, PageSize-100)              // the rest of page 0
+	later = append(later, bytes.Repeat([]byte{'b'}, PageSize)...) // page 1
+	later = append(later, bytes.Repeat([]byte{'c'}, 50)...)       // start of page 2
+	write(t, f, string(later))
+	current := []byte(readFile(t, c, "/d/seg"))
+
+	sawGap := false
+	for seed := range uint64(200) {
+		got := []byte(readFile(t, c.CrashPages(newRand(seed)), "/d/seg"))
+		if !bytes.HasPrefix(got, synced) {
+			t.Fatalf("seed %d: synced bytes lost", seed)
+		}
+		for p := 0; p < len(got); p += PageSize {
+			page := got[p:min(p+PageSize, len(got))]
+			if !bytes.Equal(page, current[p:p+len(page)]) && !bytes.Equal(page, make([]byte, len(page))) &&
+				!(p == 0 && bytes.Equal(page, append(slices.Clone(synced), make([]byte, len(page)-100)...))) {
+				t.Fatalf("seed %d: page %d is neither its synced nor its current content", seed, p/PageSize)
+			}
+		}
+		if got[100] == 0 && len(got) > PageSize && got[PageSize] == 'b' {
+			sawGap = true
+		}
+	}
+	if !sawGap {
+		t.Fatal("no seed dropped page 0's new bytes and kept page 1: pages are not independent")
+	}
+}
+
+func TestCrashFSModTimeChangesWithContent(t *testing.T) {
+	c := durableDir(t)
+	f := create(t, c, "/d/x")
+	t0, err := c.ModTime("/d/x")
+	must(t, err)
+	write(t, f, "abc")
+	t1, err := c.ModTime("/d/x")
+	must(t, err)
+	must(t, f.Truncate(1))
+	t2, err := c.ModTime("/d/x")
+	must(t, err)
+	if t0.Equal(t1) || t1.Equal(t2) {
+		t.Fatalf("ModTime did not change with a write or a truncate: %v %v %v", t0, t1, t2)
+	}
+	must(t, f.Sync())
+	if t3, _ := c.ModTime("/d/x"); !t3.Equal(t2) {
+		t.Fatal("Sync changed ModTime")
+	}
+	if _, err := c.ModTime("/d/missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrInjected is wrapped by every error an InjectFS fault produces.
@@ -253,6 +254,14 @@ func (f *InjectFS) Stat(name string) (int64, error) {
 		return 0, err
 	}
 	return f.inner.Stat(name)
+}
+
+// ModTime implements FS. It is counted and failed as a Stat.
+func (f *InjectFS) ModTime(name string) (time.Time, error) {
+	if _, err := f.before(OpStat, name); err != nil {
+		return time.Time{}, err
+	}
+	return f.inner.ModTime(name)
 }
 
 // SyncDir implements FS.

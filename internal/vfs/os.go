@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // OS is the real filesystem (the same value Default returns). Do not reassign it.
@@ -66,6 +67,14 @@ func (osFS) Stat(name string) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+func (osFS) ModTime(name string) (time.Time, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
 }
 
 func (osFS) SyncDir(dir string) error {

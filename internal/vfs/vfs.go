@@ -41,6 +41,12 @@
 //     handles never touch the new one. The outcome of Crash depends only on the history and the
 //     rng, so a seed reproduces it.
 //
+// CrashPages explores what a real disk adds to that: the page cache writes a file's dirty pages
+// back in no particular order, so after a power loss each unsynced page is independently new or
+// old (zeros past the synced size), at a file size some prefix of the unsynced operations gave
+// it (the way ALICE and LazyFS explore crash states). A preallocated log segment can then hold
+// zeros followed by a later batch that survived.
+//
 // CrashKeepNothing leaves exactly the durable state; Crash (rng from math/rand/v2) also explores
 // the states in between. A correct database must find every acknowledged commit after any of them.
 // CrashFS has the roots "." and "/" (always present and durable) and does not rename directories.
@@ -49,6 +55,7 @@ package vfs
 import (
 	"errors"
 	"io"
+	"time"
 )
 
 // ErrLocked is returned by FS.Lock when another holder (this process or another) has the lock.
@@ -75,6 +82,10 @@ type FS interface {
 	List(dir string) ([]string, error)
 	// Stat returns the size of the named file.
 	Stat(name string) (size int64, err error)
+	// ModTime returns when the named file's content last changed. Callers compare it for
+	// equality only (a file whose size and ModTime are unchanged is taken to be unchanged), so
+	// an implementation may return any value that changes whenever the content does.
+	ModTime(name string) (time.Time, error)
 	// SyncDir makes the directory's entries (creations, renames, removals) durable.
 	SyncDir(dir string) error
 	// Lock takes an exclusive lock on the named file, creating it if needed. It fails with an
