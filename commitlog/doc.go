@@ -1,5 +1,5 @@
 // Package commitlog is the write-ahead log: its on-disk format, segment files, the reader that
-// recovery streams (and the group-commit log actor, added to this package separately).
+// recovery streams, and the group-commit writer the log actor drives (writer.go).
 //
 // This file is the one place the on-disk format is written down (SPEC 6). Every other file of the
 // package implements a piece of it and refers back here:
@@ -80,6 +80,16 @@
 //     end (the offset to truncate the segment to) and the number of bytes dropped, and then ends
 //     cleanly (io.EOF). OpenSegmentForAppend truncates the segment to the valid end before new
 //     appends, so nothing is ever appended behind garbage.
+//   - Torn tail with stranded entries: the damage is in the last segment and valid entries follow
+//     it, but the damaged bytes hold a lost write: a sector of zeros (or zeros from the damage to
+//     its sector's end). A disk writes a file's unsynced pages back in any order, and segments
+//     are preallocated with zeros, so after a power loss an unsynced batch can read as zeros
+//     while a later one survived. No completed sync covered the entries after the zeros (a sync
+//     would have made the zeros' page durable too), so no commit among them was acknowledged as
+//     durable: the log ends at the damage, as for any torn tail. The reader says so
+//     (TornTailError.Stranded) so that the caller sets those bytes aside instead of deleting
+//     them: genuine damage that zeroed a sector of the last segment looks the same, and is then
+//     reported, not silently dropped.
 //   - Corruption: damage followed by a valid entry in the same segment, any damage in a sealed
 //     segment, a segment gap or overlap, or an entry whose checksum is good but whose content
 //     breaks a rule (ErrBadTxID, ErrBadMarker — no crash writes such an entry, so it is corruption

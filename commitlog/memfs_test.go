@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/inmemdb/inmem/internal/vfs"
 )
@@ -107,6 +108,14 @@ func (m *memFS) List(dir string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// ModTime is the zero time: the log never compares modification times.
+func (m *memFS) ModTime(name string) (time.Time, error) {
+	if _, err := m.Stat(name); err != nil {
+		return time.Time{}, err
+	}
+	return time.Time{}, nil
 }
 
 func (m *memFS) Stat(name string) (int64, error) {

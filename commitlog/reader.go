@@ -31,6 +31,9 @@ type TornTailError struct {
 	LSN      uint64 // LSN at ValidEnd: the end of the readable log
 	Dropped  int64  // bytes after ValidEnd, dropped by the truncation
 	Reason   error  // the damage found at ValidEnd
+	// Stranded: valid entries follow a lost write (see the package doc). They were never
+	// covered by a completed sync, but they are bytes a caller should set aside, not delete.
+	Stranded bool
 }
 
 func (e *TornTailError) Error() string {
@@ -306,12 +309,38 @@ func (r *Reader) damage(off int, reason error) error {
 	name := SegmentName(base)
 	r.skipFrom, r.scanFrom, r.resumeAt = off, off+1, unknown
 	if r.seg == len(r.bases)-1 && !contentDamage(reason) {
-		if r.resumeAt = nextValid(r.data, r.scanFrom); r.resumeAt == noValidEntry {
+		r.resumeAt = nextValid(r.data, r.scanFrom)
+		if stranded := r.resumeAt >= 0 && lostWrite(r.data[:r.resumeAt], off); stranded || r.resumeAt == noValidEntry {
 			return &TornTailError{Segment: name, Base: base, ValidEnd: int64(off), LSN: r.lsnAt(off),
-				Dropped: int64(len(r.data) - off), Reason: reason}
+				Dropped: int64(len(r.data) - off), Reason: reason, Stranded: stranded}
 		}
 	}
 	return &CorruptionError{Segment: name, Base: base, Offset: int64(off), LSN: r.lsnAt(off), Reason: reason}
+}
+
+// sectorSize is the unit a lost write shows as: the smallest a disk writes whole.
+const sectorSize = 512
+
+// lostWrite reports whether data[off:] holds the mark of a write that never reached the disk:
+// a sector-aligned run of zeros that ends on a sector boundary, either a whole sector or the
+// rest of off's sector. Segments are preallocated with zeros, so an unsynced page that a
+// power loss dropped reads as zeros, possibly followed by a later page that was written back.
+func lostWrite(data []byte, off int) bool {
+	for s := off - off%sectorSize; s+sectorSize <= len(data); s += sectorSize {
+		if allZero(data[max(s, off) : s+sectorSize]) {
+			return true
+		}
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Answers of nextValid besides an offset.

@@ -364,10 +364,30 @@ func TestZeroedTail(t *testing.T) {
 		fs.set(segPath(seg), append(append([]byte(nil), orig...), make([]byte, 4096)...))
 		expectTorn(t, fs, 0, recs, seg, size, 4096)
 	})
+	// A page of zeros before valid entries in the last segment is a write a power loss dropped
+	// while a later one reached the disk: a torn tail whose valid entries are stranded.
 	t.Run("zeros in the middle", func(t *testing.T) {
 		b := append([]byte(nil), orig...)
 		at := size / 2
 		clear(b[at : at+4096])
+		fs.set(segPath(seg), b)
+		i := boundaryBefore(at)
+		expectTorn(t, fs, 0, recs[:i], seg, recs[i].off, size-recs[i].off)
+		r, err := NewReader(fs, walDir, 0)
+		noErr(t, err)
+		defer r.Close()
+		expectEntries(t, r, recs[:i])
+		_, _, err = r.Next()
+		var torn *TornTailError
+		truth(t, errors.As(err, &torn) && torn.Stranded, "stranded entries after the zeros: %v", err)
+	})
+	// Damage without a zeroed sector, followed by valid entries, is still corruption.
+	t.Run("garbage in the middle", func(t *testing.T) {
+		b := append([]byte(nil), orig...)
+		at := size / 2
+		for k := at; k < at+4096; k++ {
+			b[k] = byte(k%251) | 1
+		}
 		fs.set(segPath(seg), b)
 		i := boundaryBefore(at)
 		r, err := NewReader(fs, walDir, 0)
@@ -380,6 +400,30 @@ func TestZeroedTail(t *testing.T) {
 		eq(t, skipped, recs[j].end-recs[i].off)
 		expectEntries(t, r, recs[j+1:])
 	})
+	fs.set(segPath(seg), orig)
+}
+
+// TestZeroedSectorInSealedSegmentIsCorruption: only the last segment can hold unsynced writes;
+// a sealed segment was synced whole, so zeros in it are damage.
+func TestZeroedSectorInSealedSegmentIsCorruption(t *testing.T) {
+	fs := newMemFS()
+	var es []Entry
+	for tx := uint64(1); tx <= 20; tx++ {
+		es = append(es, Entry{Type: 0x30, Version: 1, TxID: tx, Payload: make([]byte, 1000)}, CommitMarker(tx))
+	}
+	recs := writeLog(t, fs, walDir, 0, [][]Entry{es, txn(100, 1)})
+	first := recs[0].seg
+	b := append([]byte(nil), fs.bytes(segPath(first))...)
+	clear(b[4096 : 2*4096])
+	fs.set(segPath(first), b)
+	i := 0
+	for recs[i].end <= 4096 {
+		i++
+	}
+	r, err := NewReader(fs, walDir, 0)
+	noErr(t, err)
+	defer r.Close()
+	expectCorrupt(t, r, recs[:i], first, recs[i].off, recs[i].lsn, ErrDamaged)
 }
 
 func TestGarbageTail(t *testing.T) {
@@ -436,7 +480,12 @@ func TestSegmentGap(t *testing.T) {
 			a := writeLog(t, fs, walDir, 0, [][]Entry{txn(1, 2)})
 			end := a[len(a)-1].lsn + uint64(a[len(a)-1].end-a[len(a)-1].off)
 			next := uint64(int64(end) + delta)
-			b := writeLog(t, fs, walDir, next, [][]Entry{txn(2, 2)})
+			// Written elsewhere and moved in: CreateSegment refuses to overlap the log.
+			b := writeLog(t, fs, "elsewhere", next, [][]Entry{txn(2, 2)})
+			noErr(t, fs.Rename(filepath.Join("elsewhere", SegmentName(next)), segPath(next)))
+			for i := range b {
+				b[i].seg = next
+			}
 			r, err := NewReader(fs, walDir, 0)
 			noErr(t, err)
 			defer r.Close()

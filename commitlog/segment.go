@@ -36,6 +36,10 @@ var (
 	ErrUnsupportedFormat = errors.New("commitlog: unsupported segment format")
 	// ErrSegmentExists: CreateSegment found a segment of that base already in the directory.
 	ErrSegmentExists = errors.New("commitlog: segment already exists")
+	// ErrLSNBelowLog: a segment was to be created at a base below the end of the log already
+	// in the directory. LSNs never restart: a snapshot or an older segment may name any LSN
+	// below the end, and a new entry there would be read as the entry they meant.
+	ErrLSNBelowLog = errors.New("commitlog: segment base below the end of the log")
 	// ErrPoisoned: an earlier write or sync of this segment failed. The file's durable contents
 	// are unknown, so the segment refuses every later write and sync (an fsync failure is never
 	// retried, SPEC 13); the log must be reopened through recovery.
@@ -146,14 +150,26 @@ func (s *SegmentFile) SetPrealloc(n int64) { s.prealloc = max(n, 0) }
 // CreateSegment creates the segment with the given base LSN in dir: create the file, write the
 // header, fsync the file, fsync the directory (SPEC 6.4), so that the segment exists durably
 // before any commit in it is acknowledged. It refuses to replace an existing segment.
+//
+// It also refuses a base below the end of the newest segment there (ErrLSNBelowLog): this is
+// the one place a segment is created, so the rule that LSNs never restart is checked here.
 func CreateSegment(fs vfs.FS, dir string, base uint64) (*SegmentFile, error) {
-	names, err := fs.List(dir)
+	bases, err := ListSegments(fs, dir)
 	if err != nil {
-		return nil, fmt.Errorf("commitlog: list %s: %w", dir, err)
+		return nil, err
 	}
-	name := SegmentName(base)
-	if slices.Contains(names, name) {
-		return nil, fmt.Errorf("%w: %s", ErrSegmentExists, filepath.Join(dir, name))
+	if slices.Contains(bases, base) {
+		return nil, fmt.Errorf("%w: %s", ErrSegmentExists, filepath.Join(dir, SegmentName(base)))
+	}
+	if len(bases) > 0 {
+		last := bases[len(bases)-1]
+		size, err := fs.Stat(filepath.Join(dir, SegmentName(last)))
+		if err != nil {
+			return nil, fmt.Errorf("commitlog: stat segment: %w", err)
+		}
+		if end := last + uint64(max(size-HeaderSize, 0)); base < end {
+			return nil, fmt.Errorf("%w: base %d, segment %s ends at LSN %d", ErrLSNBelowLog, base, SegmentName(last), end)
+		}
 	}
 	return initSegment(fs, dir, base)
 }
@@ -194,6 +210,15 @@ func OpenSegmentForAppend(fs vfs.FS, dir string, base uint64, validEnd int64) (*
 	if validEnd < HeaderSize {
 		if validEnd < 0 {
 			return nil, fmt.Errorf("commitlog: negative valid end %d", validEnd)
+		}
+		// Written afresh at the same base: only the newest segment, which held nothing
+		// readable, may be (anything above it would be below its new end).
+		bases, err := ListSegments(fs, dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(bases) == 0 || bases[len(bases)-1] != base {
+			return nil, fmt.Errorf("%w: segment %s is not the newest, it cannot be written afresh", ErrLSNBelowLog, SegmentName(base))
 		}
 		return initSegment(fs, dir, base)
 	}

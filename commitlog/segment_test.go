@@ -270,3 +270,25 @@ func TestSegmentPreallocation(t *testing.T) {
 	}
 	eq(t, readAllEntries(), 4)
 }
+
+// TestCreateSegmentNeverRestartsLSNs: a segment below the end of the log would reuse LSNs a
+// snapshot or an older segment may name; CreateSegment refuses it, and a segment can be
+// written afresh only at the newest base.
+func TestCreateSegmentNeverRestartsLSNs(t *testing.T) {
+	fs := newMemFS()
+	recs := writeLog(t, fs, walDir, 0, [][]Entry{txn(1, 2), txn(2, 2)})
+	last := recs[len(recs)-1]
+	end := last.lsn + uint64(last.end-last.off)
+	for _, base := range []uint64{0, 1, last.seg + 1, end - 1} {
+		if base == last.seg {
+			continue
+		}
+		_, err := CreateSegment(fs, walDir, base)
+		truth(t, errors.Is(err, ErrLSNBelowLog) || errors.Is(err, ErrSegmentExists), "base %d: %v", base, err)
+	}
+	_, err := OpenSegmentForAppend(fs, walDir, recs[0].seg, 0)
+	isErr(t, err, ErrLSNBelowLog)
+	s, err := CreateSegment(fs, walDir, end)
+	noErr(t, err)
+	noErr(t, s.Close())
+}
