@@ -95,6 +95,7 @@ type DB struct {
 	dir      string                   // the database directory; "" in InMemory mode
 	log      *commitlog.Writer        // nil in InMemory mode
 	snaps    *snapshotter.Snapshotter // nil in InMemory mode
+	catalog  *snapshotter.Catalog     // which snapshot files validated; nil in InMemory mode
 	lock     io.Closer                // the directory lock; nil in InMemory mode
 	recovery *RecoveryResult
 

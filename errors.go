@@ -6,16 +6,20 @@ import "github.com/inmemdb/inmem/internal/dberr"
 // expected and actual version). ConflictError and VersionMismatchError carry that detail for
 // errors.As.
 var (
-	ErrConflict              = dberr.ErrConflict
-	ErrVersionMismatch       = dberr.ErrVersionMismatch
-	ErrNotFound              = dberr.ErrNotFound
-	ErrAlreadyExists         = dberr.ErrAlreadyExists
-	ErrRunNotFound           = dberr.ErrRunNotFound
-	ErrRunExists             = dberr.ErrRunExists
-	ErrRunNotActive          = dberr.ErrRunNotActive
-	ErrNotReplayable         = dberr.ErrNotReplayable
-	ErrClosed                = dberr.ErrClosed
-	ErrLocked                = dberr.ErrLocked
+	ErrConflict        = dberr.ErrConflict
+	ErrVersionMismatch = dberr.ErrVersionMismatch
+	ErrNotFound        = dberr.ErrNotFound
+	ErrAlreadyExists   = dberr.ErrAlreadyExists
+	ErrRunNotFound     = dberr.ErrRunNotFound
+	ErrRunExists       = dberr.ErrRunExists
+	ErrRunNotActive    = dberr.ErrRunNotActive
+	ErrNotReplayable   = dberr.ErrNotReplayable
+	ErrClosed          = dberr.ErrClosed
+	ErrLocked          = dberr.ErrLocked
+	// ErrPoisoned: a write or fsync of the log failed. Every commit waiting for it and every
+	// later one fails with it until the database is reopened; a failed fsync is never retried.
+	// A commit reported failed with ErrPoisoned may still be present after reopen (its bytes
+	// may have reached the file before the sync failed): reopen and read to learn the truth.
 	ErrPoisoned              = dberr.ErrPoisoned
 	ErrInMemory              = dberr.ErrInMemory
 	ErrCorruption            = dberr.ErrCorruption

@@ -50,8 +50,11 @@ const (
 type SnapshotConfig struct {
 	WALSizeThreshold int64         // WAL bytes since the last snapshot that trigger one (100 MiB)
 	Interval         time.Duration // time between snapshots (30 min)
-	RetentionCount   int           // snapshots kept (2)
-	OnClose          bool          // snapshot at Close (true in DefaultOptions)
+	// RetentionCount is how many valid snapshots are kept (2). At least two are kept whatever
+	// it says, and the log is retired only below the oldest one kept: if one snapshot file is
+	// damaged, recovery falls back to the other and replays the log from its cut.
+	RetentionCount int
+	OnClose        bool // snapshot at Close (true in DefaultOptions)
 	// DutyCycle is the share of the time a snapshot may spend writing while commits are being
 	// made (0.2; 1: never paused). The snapshot pauses between writes to keep to it, so that
 	// the commits meanwhile find the cores and the disk free most of the time; it then takes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/inmemdb/inmem/actors"
@@ -20,13 +21,16 @@ type RecoveryResult struct {
 	TransactionsRecovered int
 	TransactionsDiscarded int // no commit marker, aborted, or touched by skipped damage
 	CorruptEntries        int
-	TornTailBytes         int64    // bytes cut off the log's end: a torn write, and after a crash the zeros the log preallocated
-	Quarantined           []string // what PointInTime recovery moved to wal/quarantine/
-	UnknownEntries        int
-	OrphanedRuns          []RunID
-	Consistent            bool // false if SkipCorrupt skipped a transaction: R3 may not hold
-	Duration              time.Duration
-	Phases                RecoveryPhases
+	TornTailBytes         int64 // bytes cut off the log's end: a torn write, and after a crash the zeros the log preallocated
+	// Quarantined lists what recovery set aside, never deleted: log it could not use (in
+	// wal/quarantine/) and snapshot files that did not validate or load, or that name log set
+	// aside (in snapshots/quarantine/).
+	Quarantined    []string
+	UnknownEntries int
+	OrphanedRuns   []RunID
+	Consistent     bool // false if SkipCorrupt skipped a transaction: R3 may not hold
+	Duration       time.Duration
+	Phases         RecoveryPhases
 }
 
 // RecoveryPhases splits a recovery's Duration. Derived indexes (trace queries) are rebuilt
@@ -49,8 +53,10 @@ type recovered struct {
 
 // recover rebuilds the state from the newest usable snapshot and the log after it.
 func (db *DB) recover() (recovered, error) {
+	snaps := filepath.Join(db.dir, snapshotDir)
+	db.catalog = snapshotter.NewCatalog(db.fs(), snaps)
 	r, err := recoverer.Recover(recoverer.Config{
-		FS: db.fs(), SnapshotDir: filepath.Join(db.dir, snapshotDir), Logger: db.opts.Logger,
+		FS: db.fs(), SnapshotDir: snaps, Catalog: db.catalog, Logger: db.opts.Logger,
 		WAL: recoverer.WALConfig{
 			FS: db.fs(), Dir: filepath.Join(db.dir, walDir), Mode: recoverer.Mode(db.opts.Recovery.Mode),
 			MaxCorrupt: db.opts.Recovery.MaxCorruptEntries, Registry: &db.registry,
@@ -66,7 +72,8 @@ func (db *DB) recover() (recovered, error) {
 	res := &RecoveryResult{
 		SnapshotsRejected: r.Rejected, EntriesReplayed: w.EntriesReplayed,
 		TransactionsRecovered: w.TransactionsRecovered, TransactionsDiscarded: w.TransactionsDiscarded,
-		CorruptEntries: w.CorruptEntries, TornTailBytes: w.TornTailBytes, Quarantined: w.Quarantined,
+		CorruptEntries: w.CorruptEntries, TornTailBytes: w.TornTailBytes,
+		Quarantined:    append(slices.Clone(r.Quarantined), w.Quarantined...),
 		UnknownEntries: w.UnknownEntries, Consistent: w.Consistent,
 		Phases: RecoveryPhases{Discovery: r.Discovery, Load: r.Load, Replay: r.Replay},
 	}

@@ -38,12 +38,14 @@ func (db *DB) Snapshot() (SnapshotInfo, error) {
 	return snapshotInfo(info), err
 }
 
-// ListSnapshots returns the snapshot files, newest first.
+// ListSnapshots returns the valid snapshots, newest first. A file with a snapshot's name that does
+// not validate whole is not a snapshot: it is not listed, and the next snapshot moves it to
+// snapshots/quarantine/.
 func (db *DB) ListSnapshots() ([]SnapshotInfo, error) {
 	if err := db.snapshotsUsable(); err != nil {
 		return nil, err
 	}
-	infos, err := snapshotter.List(db.fs(), filepath.Join(db.dir, snapshotDir))
+	infos, err := db.snaps.List()
 	out := make([]SnapshotInfo, len(infos))
 	for i, in := range infos {
 		out[i] = snapshotInfo(in)
@@ -52,7 +54,10 @@ func (db *DB) ListSnapshots() ([]SnapshotInfo, error) {
 }
 
 // DeleteSnapshot deletes a snapshot file listed by ListSnapshots. It refuses (ErrInvalidArgument)
-// to delete the only snapshot once the WAL before it is retired.
+// to delete a snapshot the state could not be rebuilt without: once the log before it is
+// retired, another valid snapshot must have its cut in what is left of the log. Deleting one
+// of the two snapshots kept leaves one file whose damage the database could not survive until
+// the next snapshot is taken.
 func (db *DB) DeleteSnapshot(info SnapshotInfo) error {
 	if err := db.snapshotsUsable(); err != nil {
 		return err
@@ -75,7 +80,7 @@ func (db *DB) snapshotsUsable() error {
 func (db *DB) startSnapshots() error {
 	cfg := db.opts.Snapshot
 	s, err := snapshotter.Start(snapshotter.Config{
-		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), WALDir: filepath.Join(db.dir, walDir),
+		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), Catalog: db.catalog, WALDir: filepath.Join(db.dir, walDir),
 		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
 		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, Priority: cfg.Priority,
 		DutyCycle:  cfg.DutyCycle,

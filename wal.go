@@ -77,6 +77,7 @@ func (db *DB) openLog(dir string) (err error) {
 		snaps.Stop()
 		return err
 	}
+	snaps.Check() // in the background: recovery validated only the snapshot it loaded
 	return nil
 }
 

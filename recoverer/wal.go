@@ -6,6 +6,18 @@
 //
 // recover.go is the whole of it: snapshot discovery with fallback, then the WAL half (wal.go).
 //
+// Commit versions are dense: a commit whose version skips one that the log does not account for
+// (recovered, aborted, or begun without a marker) is damage that no checksum saw, handled by
+// the recovery mode like any other (WALResult.VersionGap).
+//
+// A torn tail with stranded entries (a lost write followed by valid entries, see commitlog) ends
+// the log in every mode; the bytes after the cut are copied to the quarantine directory first.
+//
+// LSNs never restart: when the segment the replay starts in has a damaged header, it is set
+// aside whole and the log continues at the start LSN (a snapshot's cut) in a new segment; and
+// whenever part of the log is set aside, snapshots whose cut lies in that part are moved aside
+// too (WALConfig.SetAsideAbove).
+//
 // Where appends continue: at the end of the last complete transaction, not at the last valid
 // entry. Entries of a transaction whose commit marker never reached the disk are cut off with
 // the torn tail; otherwise a new commit, which reuses the lost transaction's version as its
@@ -16,12 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"path/filepath"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/quarantine"
 	"github.com/inmemdb/inmem/internal/vfs"
 )
 
@@ -39,8 +51,8 @@ const (
 	FailOnCorruption
 )
 
-// QuarantineDir is where PointInTime recovery moves what it cannot use, relative to the WAL dir.
-const QuarantineDir = "quarantine"
+// QuarantineDir is where recovery moves what it cannot use, relative to the WAL dir.
+const QuarantineDir = quarantine.Dir
 
 // Txn is one committed transaction read back from the log.
 type Txn struct {
@@ -59,6 +71,11 @@ type WALConfig struct {
 	MaxCorrupt int
 	Registry   *extension.Registry // entry types no primitive owns are skipped and counted
 	Apply      func(Txn) error     // called for each committed transaction, in commit order
+	// SetAsideAbove, if set, is called when recovery set part of the log aside (PointInTime
+	// damage, a torn tail with stranded entries) with the LSN where the log now continues. It
+	// moves aside every snapshot whose cut lies above it (such a snapshot names log that is
+	// gone, and new entries will reuse its LSNs) and returns their new paths.
+	SetAsideAbove func(lsn uint64) ([]string, error)
 }
 
 // WALResult reports a replay and where the log continues.
@@ -72,6 +89,9 @@ type WALResult struct {
 	Quarantined           []string // paths moved to (or written into) the quarantine directory
 	Consistent            bool     // false if SkipCorrupt skipped a transaction
 	LastVersion           uint64   // newest transaction recovered (or After)
+	// VersionGap: the log went on past a missing commit version (the first version after the
+	// gap). Versions are dense, so a gap is damage: PointInTime stops before it.
+	VersionGap uint64
 
 	// Where appends continue: the last segment and the file offset after its last complete
 	// transaction. HasSegment is false for an empty log.
@@ -90,6 +110,8 @@ type replay struct {
 	cutBase   uint64                       // end of the last complete transaction: segment …
 	cutOff    int64                        // … and file offset
 	torn      *commitlog.TornTailError     // the torn tail, if the log ended in one
+	setAside  bool                         // part of the log was moved to the quarantine
+	aborted   uint64                       // the newest version an abort marker discarded
 	// afterDamage is set when SkipCorrupt resumes past damage that no open transaction
 	// explains: the damaged bytes were the first entry of the transaction that follows.
 	afterDamage bool
@@ -130,12 +152,47 @@ func ReplayWAL(cfg WALConfig) (WALResult, error) {
 			// is written afresh (an offset below the header size says so).
 			p.res.TailOffset = p.torn.ValidEnd
 		case p.cutBase == p.res.TailBase && p.cutOff == 0:
-			p.res.TailOffset = 0 // quarantined with its damaged header: re-created
+			// Set aside with its damaged header. LSNs never restart: the log continues at the
+			// cut the snapshot named, which may lie inside the segment.
+			if err := p.restartAt(max(cfg.From, p.res.TailBase)); err != nil {
+				return p.res, err
+			}
 		case p.cutBase == p.res.TailBase:
 			p.res.TailOffset = max(p.cutOff, commitlog.HeaderSize)
 		}
 	}
+	if p.setAside && cfg.SetAsideAbove != nil {
+		moved, err := cfg.SetAsideAbove(p.res.TailBase + uint64(max(p.res.TailOffset-commitlog.HeaderSize, 0)))
+		p.res.Quarantined = append(p.res.Quarantined, moved...)
+		if err != nil {
+			return p.res, err
+		}
+	}
 	return p.res, nil
+}
+
+// restartAt continues the log at lsn after its last segment was emptied into the quarantine
+// (its header could not be trusted). At the segment's own base it is written afresh in place;
+// above it, a new segment is created at lsn first, durably, and the empty file removed after,
+// so that a crash in between still finds a segment where the log continues.
+func (p *replay) restartAt(lsn uint64) error {
+	old := p.res.TailBase
+	p.res.TailBase, p.res.TailOffset = lsn, 0
+	if lsn == old {
+		return nil
+	}
+	seg, err := commitlog.CreateSegment(p.cfg.FS, p.cfg.Dir, lsn)
+	if err != nil {
+		return err
+	}
+	if err := seg.Close(); err != nil {
+		return err
+	}
+	p.res.TailOffset = commitlog.HeaderSize
+	if err := p.cfg.FS.Remove(filepath.Join(p.cfg.Dir, commitlog.SegmentName(old))); err != nil {
+		return err
+	}
+	return p.cfg.FS.SyncDir(p.cfg.Dir)
 }
 
 // run reads to the end of the log, or to damage the mode cannot get past.
@@ -146,7 +203,7 @@ func (p *replay) run() error {
 		var corrupt *commitlog.CorruptionError
 		switch {
 		case err == nil:
-			if err := p.entry(e); err != nil {
+			if stop, err := p.entry(e); stop || err != nil {
 				return err
 			}
 		case errors.Is(err, io.EOF):
@@ -154,6 +211,12 @@ func (p *replay) run() error {
 		case errors.As(err, &torn):
 			p.res.TornTailBytes = torn.Dropped
 			p.torn = torn
+			if torn.Stranded {
+				// Valid entries after a lost write were never synced, so no commit among them
+				// was acknowledged as durable; the log ends here in every mode, but the bytes
+				// are kept aside: damage that zeroed a sector looks the same.
+				return p.quarantine()
+			}
 		case errors.As(err, &corrupt):
 			if stop, err := p.damage(corrupt); stop || err != nil {
 				return err
@@ -164,8 +227,8 @@ func (p *replay) run() error {
 	}
 }
 
-// entry handles one intact entry.
-func (p *replay) entry(e commitlog.Entry) error {
+// entry handles one intact entry. It reports whether replay stops there.
+func (p *replay) entry(e commitlog.Entry) (stop bool, err error) {
 	if p.afterDamage {
 		p.afterDamage = false
 		if e.TxID != 0 && e.TxID > p.res.LastVersion {
@@ -178,6 +241,7 @@ func (p *replay) entry(e commitlog.Entry) error {
 	case e.Type == commitlog.TypeTransactionAbort:
 		delete(p.open, e.TxID)
 		p.res.TransactionsDiscarded++
+		p.aborted = max(p.aborted, e.TxID)
 	case e.Type <= commitlog.CoreTypesHigh, e.TxID == 0:
 		// Snapshot markers carry nothing to apply; other core types and non-transactional
 		// entries have no writer yet: skipped and counted, for forward compatibility.
@@ -187,7 +251,7 @@ func (p *replay) entry(e commitlog.Entry) error {
 	default:
 		if _, ok := p.cfg.Registry.Owner(e.Type); !ok {
 			p.res.UnknownEntries++
-			return nil
+			return false, nil
 		}
 		tx, ok := p.open[e.TxID]
 		if !ok {
@@ -195,11 +259,17 @@ func (p *replay) entry(e commitlog.Entry) error {
 		}
 		p.open[e.TxID] = append(tx, e)
 	}
-	return nil
+	return false, nil
 }
 
-// commit applies the transaction whose marker was just read.
-func (p *replay) commit(v uint64) error {
+// commit applies the transaction whose marker was just read. It reports whether replay stops
+// there (a version gap that the mode does not get past).
+func (p *replay) commit(v uint64) (stop bool, err error) {
+	if prev := p.accountedBelow(v); v > prev+1 && !p.discarded[v] {
+		if stop, err := p.gap(v, prev); stop || err != nil {
+			return stop, err
+		}
+	}
 	entries, ok := p.open[v]
 	delete(p.open, v)
 	p.cutBase, p.cutOff = p.r.Position()
@@ -207,23 +277,65 @@ func (p *replay) commit(v uint64) error {
 	case p.discarded[v]:
 		delete(p.discarded, v) // counted here, once
 		p.res.TransactionsDiscarded++
-		return nil
+		return false, nil
 	case v <= p.res.LastVersion: // at or below the snapshot, or replayed already
-		return nil
-	case !ok:
-		return nil // an empty transaction: nothing to apply
+		return false, nil
 	}
+	_ = ok // an empty transaction is applied too: it is a version the engine must publish
 	run, err := runOf(entries)
 	if err != nil {
-		return err
+		return true, err
 	}
 	if err := p.cfg.Apply(Txn{Version: v, Run: run, Entries: entries}); err != nil {
-		return err
+		return true, err
 	}
 	p.res.EntriesReplayed += len(entries)
 	p.res.TransactionsRecovered++
 	p.res.LastVersion = v
-	return nil
+	return false, nil
+}
+
+// accountedBelow returns the newest version below v that the log accounts for: recovered (or
+// in the snapshot), discarded by an abort marker, or begun by entries whose transaction never
+// got a marker (a transaction's entries are contiguous, so it never will).
+func (p *replay) accountedBelow(v uint64) uint64 {
+	prev := p.res.LastVersion
+	if p.aborted < v {
+		prev = max(prev, p.aborted)
+	}
+	for w := range p.open {
+		if w < v {
+			prev = max(prev, w)
+		}
+	}
+	return prev
+}
+
+// gap handles commit version v read when prev+1 was due. Versions are assigned densely
+// and logged in order, so versions missing from an intact log mean a commit was lost where no
+// checksum saw it (or a bug): never accepted silently. PointInTime keeps the prefix before v;
+// FailOnCorruption refuses; SkipCorrupt goes on, counting it as damage unless damage it
+// already skipped explains the missing versions.
+func (p *replay) gap(v, prev uint64) (stop bool, err error) {
+	if p.res.VersionGap == 0 {
+		p.res.VersionGap = v
+	}
+	what := fmt.Errorf("%w: commit version %d follows %d: versions %d to %d are missing (LSN %d)",
+		dberr.ErrCorruption, v, prev, prev+1, v-1, p.r.EndLSN())
+	switch p.cfg.Mode {
+	case FailOnCorruption:
+		return true, what
+	case SkipCorrupt:
+		p.res.Consistent = false
+		if p.res.CorruptEntries > 0 {
+			return false, nil
+		}
+		p.res.CorruptEntries++
+		return false, nil
+	default:
+		p.res.CorruptEntries++
+		return true, p.quarantine()
+	}
 }
 
 // runOf returns the run of a transaction: every payload starts with it, and all must agree.
@@ -285,11 +397,9 @@ func (p *replay) damage(c *commitlog.CorruptionError) (stop bool, err error) {
 // segment is moved there whole. Nothing is deleted.
 func (p *replay) quarantine() error {
 	fs, dir := p.cfg.FS, p.cfg.Dir
-	qdir := filepath.Join(dir, QuarantineDir)
-	if err := fs.MkdirAll(qdir); err != nil {
-		return err
-	}
-	if err := fs.SyncDir(dir); err != nil {
+	p.setAside = true
+	qdir, err := quarantine.Prepare(fs, dir)
+	if err != nil {
 		return err
 	}
 	bases, err := commitlog.ListSegments(fs, dir)
@@ -304,7 +414,7 @@ func (p *replay) quarantine() error {
 			}
 		case base > p.cutBase:
 			name := commitlog.SegmentName(base)
-			to, err := freshName(fs, filepath.Join(qdir, name))
+			to, err := quarantine.FreshName(fs, filepath.Join(qdir, name))
 			if err != nil {
 				return err
 			}
@@ -340,7 +450,7 @@ func (p *replay) quarantineTail(base uint64, qdir string) error {
 	if _, err := f.ReadAt(rest, p.cutOff); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	to, err := freshName(fs, filepath.Join(qdir, fmt.Sprintf("%s.from-%d", commitlog.SegmentName(base), p.cutOff)))
+	to, err := quarantine.FreshName(fs, filepath.Join(qdir, fmt.Sprintf("%s.from-%d", commitlog.SegmentName(base), p.cutOff)))
 	if err != nil {
 		return err
 	}
@@ -363,20 +473,4 @@ func (p *replay) quarantineTail(base uint64, qdir string) error {
 		return err
 	}
 	return f.Sync()
-}
-
-// freshName returns path, or path with the first free ".N" suffix: what an earlier recovery set
-// aside in the quarantine directory is never overwritten.
-func freshName(fs vfs.FS, path string) (string, error) {
-	for i := 0; ; i++ {
-		name := path
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", path, i)
-		}
-		if _, err := fs.Stat(name); errors.Is(err, iofs.ErrNotExist) {
-			return name, nil
-		} else if err != nil {
-			return "", err
-		}
-	}
 }

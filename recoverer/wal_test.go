@@ -134,3 +134,122 @@ func TestReplayEmptyLog(t *testing.T) {
 	assert.Empty(t, got)
 	assert.False(t, res.HasSegment)
 }
+
+// Versions are dense: a commit version that skips one means a commit was lost where no
+// checksum saw it. It is never accepted silently.
+func TestReplayVersionGap(t *testing.T) {
+	log := []commitlog.Entry{
+		entry(0x10, 1, runA, "a"), commitlog.CommitMarker(1),
+		entry(0x10, 2, runA, "b"), commitlog.CommitMarker(2),
+		entry(0x10, 4, runA, "d"), commitlog.CommitMarker(4), // 3 is missing
+		entry(0x10, 5, runA, "e"), commitlog.CommitMarker(5),
+	}
+	t.Run("PointInTime keeps the prefix before the gap", func(t *testing.T) {
+		fs := vfs.NewCrashFS()
+		writeLog(t, fs, log...)
+		got, res, err := replay(t, fs, recoverer.WALConfig{Mode: recoverer.PointInTime})
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		assert.EqualValues(t, 2, res.LastVersion)
+		assert.EqualValues(t, 4, res.VersionGap)
+		assert.Equal(t, 1, res.CorruptEntries)
+		assert.NotEmpty(t, res.Quarantined, "what follows the gap is set aside")
+		got, res, err = replay(t, fs, recoverer.WALConfig{Mode: recoverer.FailOnCorruption})
+		require.NoError(t, err, "the log is a clean prefix now")
+		assert.Len(t, got, 2)
+		assert.Zero(t, res.VersionGap)
+	})
+	t.Run("FailOnCorruption refuses", func(t *testing.T) {
+		fs := vfs.NewCrashFS()
+		writeLog(t, fs, log...)
+		_, _, err := replay(t, fs, recoverer.WALConfig{Mode: recoverer.FailOnCorruption})
+		require.ErrorIs(t, err, dberr.ErrCorruption)
+		assert.ErrorContains(t, err, "versions 3 to 3 are missing")
+	})
+	t.Run("SkipCorrupt goes on and says so", func(t *testing.T) {
+		fs := vfs.NewCrashFS()
+		writeLog(t, fs, log...)
+		got, res, err := replay(t, fs, recoverer.WALConfig{Mode: recoverer.SkipCorrupt, MaxCorrupt: 10})
+		require.NoError(t, err)
+		assert.Len(t, got, 4)
+		assert.False(t, res.Consistent)
+		assert.Equal(t, 1, res.CorruptEntries)
+	})
+	t.Run("a gap right after the snapshot", func(t *testing.T) {
+		fs := vfs.NewCrashFS()
+		writeLog(t, fs, log...)
+		_, _, err := replay(t, fs, recoverer.WALConfig{Mode: recoverer.FailOnCorruption, After: 0})
+		require.Error(t, err)
+		got, _, err := replay(t, fs, recoverer.WALConfig{Mode: recoverer.FailOnCorruption, After: 3})
+		require.NoError(t, err, "3 is in the snapshot")
+		assert.Len(t, got, 2)
+	})
+}
+
+// A lost write in the last segment (a sector of zeros) followed by valid entries: the log ends
+// at the zeros in every mode, nothing after them is applied, and they are set aside, not lost.
+func TestReplayStrandedTornTail(t *testing.T) {
+	var es []commitlog.Entry
+	for v := uint64(1); v <= 12; v++ {
+		es = append(es, entry(0x10, v, runA, string(make([]byte, 300))), commitlog.CommitMarker(v))
+	}
+	for _, mode := range []recoverer.Mode{recoverer.PointInTime, recoverer.FailOnCorruption, recoverer.SkipCorrupt} {
+		fs := vfs.NewCrashFS()
+		writeLog(t, fs, es...)
+		seg := filepath.Join(dir, commitlog.SegmentName(0))
+		f, err := fs.OpenReadWrite(seg)
+		require.NoError(t, err)
+		zeros := make([]byte, 1024)
+		_, err = f.Seek(1024, 0)
+		require.NoError(t, err)
+		_, err = f.Write(zeros)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+
+		got, res, err := replay(t, fs, recoverer.WALConfig{Mode: mode, MaxCorrupt: 10})
+		require.NoError(t, err, "mode %d", mode)
+		require.NotEmpty(t, got)
+		assert.Less(t, len(got), 4, "nothing past the zeros is applied")
+		assert.Zero(t, res.CorruptEntries)
+		assert.True(t, res.Consistent)
+		assert.Positive(t, res.TornTailBytes)
+		assert.Len(t, res.Quarantined, 1, "the bytes after the cut are kept aside")
+	}
+}
+
+// When the header of the segment holding the start LSN is damaged, PointInTime sets the whole
+// segment aside and the log continues at the start LSN in a new segment, never below it.
+func TestReplayDamagedHeaderContinuesAtTheCut(t *testing.T) {
+	fs := vfs.NewCrashFS()
+	writeLog(t, fs,
+		entry(0x10, 1, runA, "a"), commitlog.CommitMarker(1),
+		entry(0x10, 2, runA, "b"), commitlog.CommitMarker(2))
+	r, err := commitlog.NewReader(fs, dir, 0)
+	require.NoError(t, err)
+	for range 2 {
+		_, _, err := r.Next()
+		require.NoError(t, err)
+	}
+	from := r.EndLSN() // as a snapshot of version 1 would name it
+	require.NoError(t, r.Close())
+	seg := filepath.Join(dir, commitlog.SegmentName(0))
+	f, err := fs.OpenReadWrite(seg)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("XX")) // the magic
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	var setAside []uint64
+	_, res, err := replay(t, fs, recoverer.WALConfig{From: from, After: 1,
+		SetAsideAbove: func(lsn uint64) ([]string, error) { setAside = append(setAside, lsn); return nil, nil }})
+	require.NoError(t, err)
+	assert.Equal(t, from, res.TailBase, "the log continues at the cut")
+	assert.EqualValues(t, commitlog.HeaderSize, res.TailOffset)
+	assert.Equal(t, []uint64{from}, setAside, "snapshots above the cut are asked to move aside")
+	bases, err := commitlog.ListSegments(fs, dir)
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{from}, bases, "the damaged segment is gone from the log, kept in quarantine")
+	s, err := commitlog.OpenSegmentForAppend(fs, dir, res.TailBase, res.TailOffset)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+}

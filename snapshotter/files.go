@@ -1,8 +1,11 @@
 package snapshotter
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	iofs "io/fs"
 	"path/filepath"
 	"sort"
@@ -103,7 +106,7 @@ func RemoveTemporary(fs vfs.FS, dir string) (removed int, err error) {
 		return 0, err
 	}
 	for _, name := range names {
-		if _, ok := parseName(name, tmpSuffix); ok {
+		if strings.HasPrefix(name, filePrefix) && strings.HasSuffix(name, tmpSuffix) { // whatever its digits
 			if err := fs.Remove(filepath.Join(dir, name)); err != nil {
 				return removed, err
 			}
@@ -137,16 +140,65 @@ func ReadFile(fs vfs.FS, path string) (Header, []Section, error) {
 	return Decode(data)
 }
 
-// RetireSegments deletes the WAL segments in walDir that lie wholly below lsn — those whose
-// successor starts at or below it (SPEC 6.4) — and returns how many. The last segment is never
+// Verify validates a whole snapshot file as Decode does, streaming it: memory stays bounded
+// whatever the file's size. It returns the header. A file that is not a valid snapshot is an
+// error wrapping ErrInvalid; any other error is one of reading it.
+func Verify(fs vfs.FS, path string) (Header, error) {
+	size, err := fs.Stat(path)
+	if err != nil {
+		return Header{}, err
+	}
+	f, err := fs.Open(path)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	var head [HeaderSize]byte
+	if size >= HeaderSize {
+		if _, err := f.ReadAt(head[:], 0); err != nil {
+			return Header{}, fmt.Errorf("snapshotter: read %s: %w", path, err)
+		}
+	}
+	h, err := checkHeader(head[:], size)
+	if err != nil {
+		return Header{}, fmt.Errorf("%s: %w", path, err)
+	}
+	body := size - trailerSize
+	crc := crc32.New(castagnoli)
+	if _, err := io.CopyBuffer(crc, io.NewSectionReader(f, 0, body), make([]byte, 1<<20)); err != nil {
+		return Header{}, fmt.Errorf("snapshotter: read %s: %w", path, err)
+	}
+	var tail [trailerSize]byte
+	if _, err := f.ReadAt(tail[:], body); err != nil {
+		return Header{}, fmt.Errorf("snapshotter: read %s: %w", path, err)
+	}
+	if got, want := crc.Sum32(), binary.LittleEndian.Uint32(tail[:]); got != want {
+		return Header{}, fmt.Errorf("%w: %s: CRC %#08x, file says %#08x", ErrInvalid, path, got, want)
+	}
+	if err := walkSections(f, head[38], body, nil); err != nil {
+		return Header{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, nil
+}
+
+// RetireSegments deletes the WAL segments in walDir that lie wholly below the LSN below — those
+// whose successor starts at or below it — and returns how many. The last segment is never
 // deleted: the log appends to it.
-func RetireSegments(fs vfs.FS, walDir string, lsn uint64) (int, error) {
+//
+// This is the one place the log is deleted, so the rule that protects it is asserted here:
+// below may not exceed newest, the cut of the newest valid snapshot (replay from it must find
+// its segment); the caller passes both from snapshots that validated whole.
+func RetireSegments(fs vfs.FS, walDir string, below, newest uint64) (int, error) {
+	if below > newest {
+		return 0, fmt.Errorf("snapshotter: refusing to retire the log below LSN %d, above the newest "+
+			"valid snapshot's cut %d", below, newest)
+	}
 	bases, err := commitlog.ListSegments(fs, walDir)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for i := 0; i+1 < len(bases) && bases[i+1] <= lsn; i++ {
+	for i := 0; i+1 < len(bases) && bases[i+1] <= below; i++ {
 		if err := fs.Remove(filepath.Join(walDir, commitlog.SegmentName(bases[i]))); err != nil {
 			return n, fmt.Errorf("snapshotter: retire WAL segment: %w", err)
 		}

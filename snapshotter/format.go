@@ -2,6 +2,7 @@ package snapshotter
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -152,39 +153,68 @@ func (c *checksumWriter) Write(p []byte) (int, error) {
 // size, the magic, the format version, the CRC, and that the sections exactly fill the space
 // before the CRC. The sections alias data. Any failure wraps ErrInvalid.
 func Decode(data []byte) (Header, []Section, error) {
-	var h Header
-	if len(data) < HeaderSize+trailerSize {
-		return h, nil, fmt.Errorf("%w: %d bytes, at least %d needed", ErrInvalid, len(data), HeaderSize+trailerSize)
-	}
-	if string(data[:len(Magic)]) != Magic {
-		return h, nil, fmt.Errorf("%w: bad magic", ErrInvalid)
-	}
-	if v := binary.LittleEndian.Uint32(data[10:]); v != FormatVersion {
-		return h, nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrInvalid, v, FormatVersion)
+	h, err := checkHeader(data, int64(len(data)))
+	if err != nil {
+		return Header{}, nil, err
 	}
 	body := data[:len(data)-trailerSize]
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
-		return h, nil, fmt.Errorf("%w: CRC %#08x, file says %#08x", ErrInvalid, got, want)
+		return Header{}, nil, fmt.Errorf("%w: CRC %#08x, file says %#08x", ErrInvalid, got, want)
 	}
-	h = decodeHeader(data)
-	count := int(data[38])
-	sections := make([]Section, 0, count)
-	for p := body[HeaderSize:]; len(sections) < count || len(p) > 0; {
-		if len(sections) == count || len(p) < sectionHeader {
-			return h, nil, fmt.Errorf("%w: section %d of %d: %d bytes left", ErrInvalid, len(sections), count, len(p))
-		}
-		n := binary.LittleEndian.Uint64(p[1:])
-		if n < 1 || n > uint64(len(p)-sectionHeader) {
-			return h, nil, fmt.Errorf("%w: section %d claims %d bytes, %d left", ErrInvalid, len(sections), n, len(p)-sectionHeader)
-		}
-		data := p[sectionHeader : sectionHeader+n]
-		if data[0] != sectionFraming {
-			return h, nil, fmt.Errorf("%w: section %d has framing version %d", ErrInvalid, p[0], data[0])
-		}
-		sections = append(sections, Section{ID: p[0], Data: data[1:]})
-		p = p[sectionHeader+n:]
+	sections := make([]Section, 0, data[38])
+	err = walkSections(bytes.NewReader(body), data[38], int64(len(body)), func(id uint8, off, n int64) {
+		sections = append(sections, Section{ID: id, Data: body[off : off+n]})
+	})
+	if err != nil {
+		return Header{}, nil, err
 	}
 	return h, sections, nil
+}
+
+// checkHeader checks a file's size and the magic and format version at the start of b (at
+// least HeaderSize bytes of it, when size allows) and decodes the header.
+func checkHeader(b []byte, size int64) (Header, error) {
+	if size < HeaderSize+trailerSize {
+		return Header{}, fmt.Errorf("%w: %d bytes, at least %d needed", ErrInvalid, size, HeaderSize+trailerSize)
+	}
+	if string(b[:len(Magic)]) != Magic {
+		return Header{}, fmt.Errorf("%w: bad magic", ErrInvalid)
+	}
+	if v := binary.LittleEndian.Uint32(b[10:]); v != FormatVersion {
+		return Header{}, fmt.Errorf("%w: format version %d, this build reads %d", ErrInvalid, v, FormatVersion)
+	}
+	return decodeHeader(b), nil
+}
+
+// walkSections checks that count sections exactly fill [HeaderSize, end) of r, each starting
+// with the framing version, and calls visit (if not nil) with each one's id and the offset and
+// length of its data after the framing byte. Only section headers are read.
+func walkSections(r io.ReaderAt, count uint8, end int64, visit func(id uint8, off, n int64)) error {
+	var sh [sectionHeader + 1]byte
+	off := int64(HeaderSize)
+	for i := 0; i < int(count) || off < end; i++ {
+		if i == int(count) || end-off < sectionHeader {
+			return fmt.Errorf("%w: section %d of %d: %d bytes left", ErrInvalid, i, count, end-off)
+		}
+		if _, err := r.ReadAt(sh[:sectionHeader], off); err != nil {
+			return fmt.Errorf("%w: section %d: %w", ErrInvalid, i, err)
+		}
+		n := binary.LittleEndian.Uint64(sh[1:])
+		if n < 1 || n > uint64(end-off-sectionHeader) {
+			return fmt.Errorf("%w: section %d claims %d bytes, %d left", ErrInvalid, i, n, end-off-sectionHeader)
+		}
+		if _, err := r.ReadAt(sh[sectionHeader:], off+sectionHeader); err != nil {
+			return fmt.Errorf("%w: section %d: %w", ErrInvalid, i, err)
+		}
+		if sh[sectionHeader] != sectionFraming {
+			return fmt.Errorf("%w: section %d has framing version %d", ErrInvalid, sh[0], sh[sectionHeader])
+		}
+		if visit != nil {
+			visit(sh[0], off+sectionHeader+1, int64(n)-1)
+		}
+		off += sectionHeader + int64(n)
+	}
+	return nil
 }
 
 func decodeHeader(b []byte) Header {

@@ -6,9 +6,14 @@
 // that trimming keeps every version a reader at V sees, asks every shard actor by message for
 // its frozen view at V (O(1) each), makes the WAL durable up to L, and streams the views into
 // snapshot_<µs>.tmp while commits go on. Then fsync, rename to .dat, fsync the directory: only
-// now does the snapshot exist. Retention keeps the newest RetentionCount snapshots and retires
-// the WAL segments wholly below the oldest one kept. No writer waits for any of it; the cost is
-// the old versions kept alive while the file is written, O(keys changed meanwhile).
+// now does the snapshot exist. Retention keeps the newest Retention valid snapshots (at least
+// two) and retires the WAL segments wholly below the oldest one kept. No writer waits for any
+// of it; the cost is the old versions kept alive while the file is written, O(keys changed
+// meanwhile).
+//
+// Only files that validated whole count (Catalog): a file with a snapshot's name that does not
+// validate is moved to quarantine/ and logged, never counted and never deleted. With two valid
+// snapshots kept and the log retired only below the older, any one damaged file is survivable.
 //
 // A snapshot retention lets go is not removed but kept as recycled.old, and the next snapshot is
 // written over it and truncated to its size (recycledName says why: removing and allocating
@@ -27,10 +32,11 @@
 // priority (Config.Priority; atPriority says what each measured, and what a lowered thread
 // risks on a busy machine).
 //
-// Decisions where the spec is silent: DeleteSnapshot refuses to delete the last snapshot once
-// WAL segments have been retired (the log alone could no longer rebuild the state), with
-// ErrInvalidArgument; snapshot file names are unique even when two are taken within one µs
-// (the later timestamp is bumped).
+// Decisions of our own: DeleteSnapshot refuses, with ErrInvalidArgument, to delete a snapshot
+// the state could not be rebuilt without (the log has been retired and no other valid snapshot
+// has its cut in what is left); snapshot file names are unique even when two are taken within
+// one µs (the later timestamp is bumped); Check, after Open, takes a snapshot at once if fewer
+// than two valid snapshots have their cut in the log.
 package snapshotter
 
 import (
@@ -72,10 +78,11 @@ type Source interface {
 // Config describes the snapshotter.
 type Config struct {
 	FS           vfs.FS
-	Dir          string // the snapshots/ directory
-	WALDir       string // the wal/ directory, for retirement
+	Dir          string   // the snapshots/ directory
+	Catalog      *Catalog // of Dir; nil: a new one
+	WALDir       string   // the wal/ directory, for retirement
 	Source       Source
-	Retention    int           // snapshots kept, ≥ 1
+	Retention    int           // valid snapshots kept; fewer than 2 keeps 2 (see retain)
 	Interval     time.Duration // 0: no interval trigger
 	WALThreshold int64         // WAL bytes since the last snapshot that trigger one; 0: never
 	Logger       *slog.Logger
@@ -92,6 +99,7 @@ type Config struct {
 // Snapshotter is the actor. Its methods are safe for concurrent use.
 type Snapshotter struct {
 	cfg      Config
+	cat      *Catalog
 	requests chan request
 	trigger  chan struct{}
 	stop     chan struct{}
@@ -106,7 +114,8 @@ type Snapshotter struct {
 }
 
 type request struct {
-	del   *Info // nil: take a snapshot
+	del   *Info // nil: take a snapshot (or check)
+	check bool  // check the snapshots (see Check); nobody waits for the reply
 	prio  Priority
 	reply chan result
 }
@@ -130,11 +139,14 @@ func Start(cfg Config) (*Snapshotter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Snapshotter{cfg: cfg, requests: make(chan request), trigger: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
-	if infos, err := List(cfg.FS, cfg.Dir); err == nil && len(infos) > 0 {
-		s.lastTS = infos[0].Timestamp
+	if cfg.Catalog == nil {
+		cfg.Catalog = NewCatalog(cfg.FS, cfg.Dir)
 	}
+	s := &Snapshotter{cfg: cfg, cat: cfg.Catalog, requests: make(chan request), trigger: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	// Names only, not validated: a new snapshot's name must sort after every file there. (At
+	// Open, recovery has moved aside every file newer than the snapshot it loaded.)
+	s.lastTS, _ = s.cat.NewestName()
 	go s.run()
 	return s, nil
 }
@@ -153,6 +165,20 @@ func (s *Snapshotter) Closing(ctx context.Context) (Info, error) {
 		p = Lowered
 	}
 	return s.ask(ctx, request{prio: p})
+}
+
+// Check asks the actor to validate every snapshot file, move aside those that do not validate,
+// and take a snapshot if fewer than two valid ones have their cut in the log that is left (see
+// retain for why two). It returns once the actor has the request, not when it is done: a
+// request made after it is served after it. The database calls it once it serves commits
+// after Open: recovery validated only the snapshot it loaded, and an older one that rotted
+// meanwhile would otherwise go unnoticed until a second damaged file made the state
+// unrecoverable.
+func (s *Snapshotter) Check() {
+	select {
+	case s.requests <- request{check: true, reply: make(chan result, 1)}:
+	case <-s.done:
+	}
 }
 
 // Delete deletes a snapshot file (see the package doc for the one it refuses).
@@ -210,9 +236,14 @@ func (s *Snapshotter) run() {
 			return
 		case req := <-s.requests:
 			var r result
-			if req.del != nil {
+			switch {
+			case req.check:
+				if r.err = s.check(); r.err != nil {
+					s.cfg.Logger.Error("inmem: checking the snapshots failed", "err", r.err)
+				}
+			case req.del != nil:
 				r.err = s.delete(*req.del)
-			} else {
+			default:
 				r.info, r.err = s.take(false, req.prio)
 			}
 			req.reply <- r
@@ -256,6 +287,9 @@ func (s *Snapshotter) take(ifChanged bool, p Priority) (Info, error) {
 		return Info{}, err
 	}
 	s.lastTS, s.lastVersion, s.taken = ts, version, true
+	if err := s.cat.Trust(info); err != nil {
+		return info, err
+	}
 	if s.cfg.OnSnapshot != nil {
 		s.cfg.OnSnapshot(info)
 	}
@@ -340,29 +374,83 @@ func sectionWriters(views []View) []SectionWriter {
 	return out
 }
 
-// retain discards snapshots beyond the retention count (one is recycled), deletes stray .tmp
-// files, and retires the WAL segments wholly below the oldest snapshot kept.
+// retain keeps the newest valid snapshots, quarantines files with snapshot names that do not
+// validate, deletes stray .tmp files, and retires the WAL below the oldest snapshot kept.
+//
+// Any one damaged file must be survivable: if the newest snapshot rots, recovery falls back to
+// the one before it, and the log must still reach back to that one's cut. So at least two valid
+// snapshots are kept whatever Retention says, and nothing is retired while fewer than two exist:
+// until then the log alone can rebuild the state.
 func (s *Snapshotter) retain() error {
-	fs := s.cfg.FS
-	infos, err := List(fs, s.cfg.Dir)
+	valid, err := s.scan()
 	if err != nil {
 		return err
 	}
-	keep := min(len(infos), max(s.cfg.Retention, 1))
-	for _, old := range infos[keep:] {
+	keep := min(len(valid), max(s.cfg.Retention, 2))
+	for _, old := range valid[keep:] {
 		if err := s.discard(old.Path); err != nil {
 			return err
 		}
 	}
-	if _, err := RemoveTemporary(fs, s.cfg.Dir); err != nil {
+	if _, err := RemoveTemporary(s.cfg.FS, s.cfg.Dir); err != nil {
 		return err
 	}
-	if err := fs.SyncDir(s.cfg.Dir); err != nil {
+	// Retire only below snapshots whose removal of the others is durable behind them.
+	if err := s.cfg.FS.SyncDir(s.cfg.Dir); err != nil {
 		return err
 	}
-	// Retire only below a snapshot whose removal is durable behind it: the oldest kept one.
-	oldest := infos[keep-1]
-	_, err = RetireSegments(fs, s.cfg.WALDir, oldest.WALOffset)
+	if keep < 2 {
+		return nil
+	}
+	below := valid[0].WALOffset
+	for _, in := range valid[:keep] {
+		below = min(below, in.WALOffset)
+	}
+	_, err = RetireSegments(s.cfg.FS, s.cfg.WALDir, below, valid[0].WALOffset)
+	return err
+}
+
+// scan returns the valid snapshots, newest first, after moving every file with a snapshot's
+// name that does not validate into the quarantine directory (logged, never deleted).
+func (s *Snapshotter) scan() ([]Info, error) {
+	valid, rejected, err := s.cat.Scan()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rejected {
+		to, err := s.cat.Quarantine(r.Path)
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Logger.Warn("inmem: a file with a snapshot's name is not a valid snapshot; moved aside",
+			"file", r.Path, "to", to, "err", r.Err)
+	}
+	return valid, nil
+}
+
+// check validates every snapshot file and restores the redundancy retain keeps: if fewer than
+// two valid snapshots have their cut in the log that is left, and the log does not reach back
+// to its beginning, it takes a snapshot.
+func (s *Snapshotter) check() error {
+	valid, err := s.scan()
+	if err != nil {
+		return err
+	}
+	bases, err := commitlog.ListSegments(s.cfg.FS, s.cfg.WALDir)
+	if err != nil || len(bases) == 0 || bases[0] == 0 {
+		return err
+	}
+	usable := 0
+	for _, in := range valid {
+		if in.WALOffset >= bases[0] {
+			usable++
+		}
+	}
+	if usable >= 2 {
+		return nil
+	}
+	s.cfg.Logger.Warn("inmem: fewer than two valid snapshots; taking one", "valid", usable)
+	_, err = s.take(false, s.cfg.Priority)
 	return err
 }
 
@@ -390,32 +478,41 @@ func (s *Snapshotter) discard(path string) error {
 	return nil
 }
 
-// delete removes one snapshot file.
+// delete removes one snapshot file, unless the state could not be rebuilt without it: the log
+// has been retired and no other valid snapshot has its cut inside what is left of the log.
 func (s *Snapshotter) delete(info Info) error {
 	fs := s.cfg.FS
-	infos, err := List(fs, s.cfg.Dir)
+	valid, err := s.scan()
 	if err != nil {
 		return err
 	}
-	found := false
-	for _, in := range infos {
-		found = found || in.Path == info.Path
+	found, rebuildable := false, false
+	bases, err := commitlog.ListSegments(fs, s.cfg.WALDir)
+	if err != nil {
+		return err
+	}
+	for _, in := range valid {
+		if in.Path == info.Path {
+			found = true
+		} else if len(bases) == 0 || in.WALOffset >= bases[0] {
+			rebuildable = true
+		}
 	}
 	if !found {
-		return fmt.Errorf("%w: snapshot %s", dberr.ErrNotFound, info.Path)
+		return fmt.Errorf("%w: no valid snapshot %s", dberr.ErrNotFound, info.Path)
 	}
-	if len(infos) == 1 {
-		bases, err := commitlog.ListSegments(fs, s.cfg.WALDir)
-		if err != nil {
-			return err
-		}
-		if len(bases) > 0 && bases[0] > 0 {
-			return dberr.Invalid("snapshot %s is the only one and the WAL before LSN %d is retired: "+
-				"without it the state cannot be rebuilt", info.Path, bases[0])
-		}
+	if !rebuildable && len(bases) > 0 && bases[0] > 0 {
+		return dberr.Invalid("snapshot %s is the only valid one whose cut the log still reaches (it "+
+			"starts at LSN %d): without it the state cannot be rebuilt", info.Path, bases[0])
 	}
 	if err := fs.Remove(info.Path); err != nil {
 		return fmt.Errorf("snapshotter: remove %s: %w", info.Path, err)
 	}
 	return fs.SyncDir(s.cfg.Dir)
+}
+
+// List returns the valid snapshots, newest first (see Catalog).
+func (s *Snapshotter) List() ([]Info, error) {
+	valid, _, err := s.cat.Scan()
+	return valid, err
 }

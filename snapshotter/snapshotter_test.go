@@ -318,12 +318,15 @@ func TestRetiredSnapshotIsRecycled(t *testing.T) {
 	src.set(2, 20)
 	_, err = s.Snapshot(context.Background())
 	require.NoError(t, err)
+	src.set(3, 25)
+	second, err := s.Snapshot(context.Background())
+	require.NoError(t, err)
 	size, err := inject.Stat(recycled)
 	require.NoError(t, err, "the first snapshot's file is kept for reuse")
 	assert.Equal(t, bigSize, size)
 
 	creates := inject.Calls(vfs.OpCreate)
-	src.set(3, 30)
+	src.set(4, 30)
 	small, err := s.Snapshot(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, creates, inject.Calls(vfs.OpCreate), "written over the recycled file")
@@ -334,14 +337,14 @@ func TestRetiredSnapshotIsRecycled(t *testing.T) {
 	after := inject.Inner().(*vfs.CrashFS).CrashKeepNothing()
 	hdr, sections, err := ReadFile(after, small.Path)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(3), hdr.TxCount)
+	assert.Equal(t, uint64(4), hdr.TxCount)
 	require.NoError(t, extension.SplitChunks(sections[0].Data, func(c *extension.Chunk) error {
-		assert.Equal(t, "v3", string(c.Body))
+		assert.Equal(t, "v4", string(c.Body))
 		return nil
 	}))
 	list, err := List(after, "db/snapshots")
 	require.NoError(t, err)
-	assert.Equal(t, []Info{small}, list, "the recycled file is not a snapshot")
+	assert.Equal(t, []Info{small, second}, list, "the recycled file is not a snapshot")
 }
 
 // A snapshot written over the recycled file that fails at any step leaves the snapshots as
@@ -356,7 +359,7 @@ func TestFailedSnapshotOverARecycledFile(t *testing.T) {
 			s, err := Start(Config{FS: inject, Dir: "db/snapshots", WALDir: "db/wal", Source: src, Retention: 1})
 			require.NoError(t, err)
 			defer s.Stop()
-			for v := uint64(1); v <= 2; v++ {
+			for v := uint64(1); v <= 3; v++ { // two kept, one recycled
 				src.set(v, 10*v)
 				_, err := s.Snapshot(context.Background())
 				require.NoError(t, err)
@@ -365,7 +368,7 @@ func TestFailedSnapshotOverARecycledFile(t *testing.T) {
 			require.NoError(t, err)
 
 			inject.FailNth(op, 1, errors.New("disk says no"))
-			src.set(3, 30)
+			src.set(4, 40)
 			if _, err := s.Snapshot(context.Background()); op != vfs.OpStat {
 				require.Error(t, err) // a failed Stat only means a new file
 			}
@@ -382,7 +385,7 @@ func TestFailedSnapshotOverARecycledFile(t *testing.T) {
 				assert.NotContains(t, n, tmpSuffix)
 			}
 
-			src.set(4, 40)
+			src.set(5, 50)
 			info, err := s.Snapshot(context.Background())
 			require.NoError(t, err)
 			_, _, err = ReadFile(inject, info.Path)
