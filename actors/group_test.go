@@ -20,7 +20,7 @@ func TestGroupFirstFailureWins(t *testing.T) {
 	g.Go("a", func() error { return first })
 	g.Go("b", func() error { <-failed; return second }) // fails only after a did
 	g.Go("c", func() error { return nil })
-	err := g.Wait()
+	err := within(t, "Wait", g.Wait)
 	require.ErrorIs(t, err, first)
 	require.ErrorIs(t, g.Err(), first)
 	assert.Contains(t, g.Err().Error(), "actor a")
@@ -47,13 +47,15 @@ func TestAsk(t *testing.T) {
 			}
 		}
 	})
-	v, err := actors.Ask(context.Background(), mb, 21)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	v, err := actors.Ask(ctx, mb, 21)
 	require.NoError(t, err)
 	assert.Equal(t, 42, v)
-	_, err = actors.Ask(context.Background(), mb, -1)
+	_, err = actors.Ask(ctx, mb, -1)
 	assert.EqualError(t, err, "negative")
 	mb.Close()
-	require.NoError(t, g.Wait())
-	_, err = actors.Ask(context.Background(), mb, 1)
+	require.NoError(t, within(t, "Wait", g.Wait))
+	_, err = actors.Ask(ctx, mb, 1)
 	assert.ErrorIs(t, err, mailbox.ErrClosed)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/inmemdb/inmem/actors"
 	"github.com/inmemdb/inmem/commitlog"
@@ -27,11 +28,16 @@ type toy struct {
 	applied map[int][]commitlog.Entry // shard → entries in apply order
 	entered chan struct{}
 	release chan struct{}
+	once    sync.Once
 }
 
 func newToy() *toy {
 	return &toy{applied: map[int][]commitlog.Entry{}, entered: make(chan struct{}, 16), release: make(chan struct{})}
 }
+
+// unblock lets every blocked Apply through; safe to call again, so that a test's cleanup can
+// release what a failed test left blocked.
+func (p *toy) unblock() { p.once.Do(func() { close(p.release) }) }
 
 func (*toy) Name() string               { return "toy" }
 func (*toy) SectionID() uint8           { return 99 }
@@ -122,7 +128,65 @@ func startWith(t *testing.T, shards int, inline bool) *rig {
 		InlineLoneCommits: inline,
 	})
 	require.NoError(t, r.pipe.Serve(0, 0, nil))
+	// A test that fails half-way leaves commits blocked and actors running: release and stop
+	// them, so that the failure is reported rather than hidden behind a hang or a leak.
+	t.Cleanup(func() {
+		r.toy.unblock()
+		_ = stop(t, r.pipe)
+	})
 	return r
+}
+
+// waitLimit bounds every wait of these tests, so that a commit that is never answered fails
+// the test instead of hanging it.
+const waitLimit = 20 * time.Second
+
+// waitCtx returns a context that ends waitLimit from now, or with the test.
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// await waits for c's outcome, at most waitLimit.
+func await(c *actors.Commit) error {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	return c.Await(ctx)
+}
+
+// within runs f and returns its result, failing the test if f has not returned within
+// waitLimit (f's goroutine is then left behind, and goleak reports it too).
+func within(t *testing.T, what string, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(waitLimit):
+		t.Fatalf("%s did not return within %v", what, waitLimit)
+		return nil
+	}
+}
+
+// stop stops the pipeline, at most waitLimit.
+func stop(t *testing.T, p *actors.Pipeline) error {
+	t.Helper()
+	return within(t, "Stop", p.Stop)
+}
+
+// receive receives from ch, at most waitLimit.
+func receive[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s within %v", what, waitLimit)
+		var zero T
+		return zero
+	}
 }
 
 func (r *rig) commit(ctx context.Context, p *part) (*actors.Commit, error) {
@@ -134,11 +198,13 @@ func (r *rig) commit(ctx context.Context, p *part) (*actors.Commit, error) {
 }
 
 func (r *rig) commitWait(p *part) error {
-	c, err := r.commit(context.Background(), p)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	c, err := r.commit(ctx, p)
 	if err != nil {
 		return err
 	}
-	return c.Await(context.Background())
+	return c.Await(ctx)
 }
 
 func run(i int) extension.RunID { return extension.RunID{byte(i), byte(i >> 8), 1} }
@@ -171,7 +237,7 @@ func testVersionsDenseAndOrdered(t *testing.T, inline bool) {
 		}()
 	}
 	wg.Wait()
-	require.NoError(t, r.pipe.Stop())
+	require.NoError(t, stop(t, r.pipe))
 	assert.EqualValues(t, goroutines*each, r.clock.Now())
 	assert.EqualValues(t, goroutines*each, r.stats.Commits.Load())
 	seen := map[uint64]bool{}
@@ -197,7 +263,7 @@ func TestValidationFailureConsumesNoVersion(t *testing.T) {
 
 func testValidationFailureConsumesNoVersion(t *testing.T, inline bool) {
 	r := startWith(t, 1, inline)
-	defer func() { require.NoError(t, r.pipe.Stop()) }()
+	defer func() { require.NoError(t, stop(t, r.pipe)) }()
 	require.NoError(t, r.commitWait(&part{run: run(1), key: "a", payload: "x"}))
 	bad := errors.New("invalid")
 	require.ErrorIs(t, r.commitWait(&part{run: run(1), key: "b", payload: "x", invalid: bad}), bad)
@@ -211,18 +277,18 @@ func testValidationFailureConsumesNoVersion(t *testing.T, inline bool) {
 // A commit validates against writes that are sequenced but not yet applied or published.
 func TestValidationSeesStagedWrites(t *testing.T) {
 	r := start(t, 1)
-	first, err := r.commit(context.Background(), &part{run: run(1), key: "k", payload: "block"})
+	first, err := r.commit(waitCtx(t), &part{run: run(1), key: "k", payload: "block"})
 	require.NoError(t, err)
 	var seen extension.Staged
 	second := &part{run: run(1), key: "k", payload: "x", seen: &seen}
 	err = r.commitWait(second) // snapshot 0; the first commit (version 1) is staged, unpublished
-	require.Error(t, err)
+	require.ErrorContains(t, err, "conflict on k")
 	assert.EqualValues(t, 1, seen.Version)
 	assert.EqualValues(t, 0, r.clock.Now(), "the first commit is still blocked in apply")
-	close(r.toy.release)
-	require.NoError(t, first.Await(context.Background()))
+	r.toy.unblock()
+	require.NoError(t, await(first))
 	assert.EqualValues(t, 1, r.clock.Now())
-	require.NoError(t, r.pipe.Stop())
+	require.NoError(t, stop(t, r.pipe))
 }
 
 // An Apply failure stops the engine: the failing commit and every later one fail, the batch is
@@ -238,7 +304,7 @@ func testApplyFailureStopsEngine(t *testing.T, inline bool) {
 	err = r.commitWait(&part{run: run(2), key: "c", payload: "x"})
 	require.Error(t, err, "the engine accepts no commit after a failure")
 	assert.EqualValues(t, 1, r.clock.Now(), "nothing after the failure was published")
-	require.ErrorContains(t, r.pipe.Stop(), "cannot apply")
+	require.ErrorContains(t, stop(t, r.pipe), "cannot apply")
 }
 
 // Stop drains: every commit accepted before Stop completes; later ones are refused.
@@ -246,28 +312,28 @@ func TestStopDrainsAcceptedCommits(t *testing.T) {
 	r := start(t, 2)
 	var commits []*actors.Commit
 	for i := range 200 {
-		c, err := r.commit(context.Background(), &part{run: run(i), key: fmt.Sprint(i), payload: "x"})
+		c, err := r.commit(waitCtx(t), &part{run: run(i), key: fmt.Sprint(i), payload: "x"})
 		require.NoError(t, err)
 		commits = append(commits, c)
 	}
-	require.NoError(t, r.pipe.Stop())
+	require.NoError(t, stop(t, r.pipe))
 	for _, c := range commits {
-		require.NoError(t, c.Await(context.Background()))
+		require.NoError(t, await(c))
 	}
 	assert.EqualValues(t, 200, r.clock.Now())
-	_, err := r.commit(context.Background(), &part{run: run(1), key: "late", payload: "x"})
+	_, err := r.commit(waitCtx(t), &part{run: run(1), key: "late", payload: "x"})
 	assert.ErrorIs(t, err, mailbox.ErrClosed)
 }
 
 func TestAwaitContextCancelled(t *testing.T) {
 	r := start(t, 1)
-	c, err := r.commit(context.Background(), &part{run: run(1), key: "k", payload: "block"})
+	c, err := r.commit(waitCtx(t), &part{run: run(1), key: "k", payload: "block"})
 	require.NoError(t, err)
 	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, c.Await(cctx), context.Canceled)
-	close(r.toy.release)
-	require.NoError(t, r.pipe.Stop())
+	r.toy.unblock()
+	require.NoError(t, stop(t, r.pipe))
 	assert.EqualValues(t, 1, r.clock.Now(), "a commit whose waiter gave up still lands")
 }
 
@@ -286,12 +352,12 @@ func TestRecoverThenServe(t *testing.T) {
 				p := &part{run: run(v), payload: "x"}
 				require.NoError(t, r.pipe.Recover(uint64(v), p.run, p.Entries(nil, nil)))
 			}
-			require.NoError(t, r.pipe.Serve(uint64(n), 0, nil))
+			require.NoError(t, within(t, "Serve", func() error { return r.pipe.Serve(uint64(n), 0, nil) }))
 			assert.EqualValues(t, n, r.clock.Now())
 			assert.Len(t, append(r.toy.entries(0), r.toy.entries(1)...), n)
 			require.NoError(t, r.commitWait(&part{run: run(1), key: "after", payload: "x"}))
 			assert.EqualValues(t, n+1, r.clock.Now(), "the sequencer continues after the recovered versions")
-			require.NoError(t, r.pipe.Stop())
+			require.NoError(t, stop(t, r.pipe))
 		})
 	}
 }
@@ -305,35 +371,35 @@ func TestRecoverApplyFailure(t *testing.T) {
 	})
 	p := &part{run: run(1), payload: "fail"}
 	require.NoError(t, r.pipe.Recover(1, p.run, p.Entries(nil, nil)))
-	require.ErrorContains(t, r.pipe.Serve(1, 0, nil), "cannot apply")
-	require.Error(t, r.pipe.Stop())
+	require.ErrorContains(t, within(t, "Serve", func() error { return r.pipe.Serve(1, 0, nil) }), "cannot apply")
+	require.Error(t, stop(t, r.pipe))
 }
 
 // A lone commit is sequenced, applied and published before Submit returns; a commit submitted
 // while another is in flight takes the pipeline and gets the next version.
 func TestLoneCommitRunsInline(t *testing.T) {
 	r := startWith(t, 1, true)
-	c, err := r.commit(context.Background(), &part{run: run(1), key: "a", payload: "x"})
+	c, err := r.commit(waitCtx(t), &part{run: run(1), key: "a", payload: "x"})
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, r.clock.Now(), "published when Submit returned")
 	require.Len(t, r.toy.entries(0), 1)
-	require.NoError(t, c.Await(context.Background()))
+	require.NoError(t, await(c))
 
 	blocked := make(chan error, 1)
 	go func() { blocked <- r.commitWait(&part{run: run(1), key: "b", payload: "block"}) }()
-	<-r.toy.entered // the lone commit is in Apply, on its committer's goroutine
-	second, err := r.commit(context.Background(), &part{run: run(2), key: "c", payload: "x"})
+	receive(t, "Apply of the lone commit", r.toy.entered) // on its committer's goroutine
+	second, err := r.commit(waitCtx(t), &part{run: run(2), key: "c", payload: "x"})
 	require.NoError(t, err, "Submit returns: the commit was handed over, not run inline")
 	assert.EqualValues(t, 1, r.clock.Now())
-	close(r.toy.release)
-	require.NoError(t, <-blocked)
-	require.NoError(t, second.Await(context.Background()))
+	r.toy.unblock()
+	require.NoError(t, receive(t, "outcome of the lone commit", blocked))
+	require.NoError(t, await(second))
 	es := r.toy.entries(0)
 	require.Len(t, es, 3)
 	for i, e := range es {
 		assert.EqualValues(t, i+1, e.TxID, "versions in apply order")
 	}
-	require.NoError(t, r.pipe.Stop())
-	_, err = r.commit(context.Background(), &part{run: run(1), key: "late", payload: "x"})
+	require.NoError(t, stop(t, r.pipe))
+	_, err = r.commit(waitCtx(t), &part{run: run(1), key: "late", payload: "x"})
 	assert.ErrorIs(t, err, mailbox.ErrClosed, "nothing runs inline after Stop")
 }
