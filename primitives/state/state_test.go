@@ -1,6 +1,11 @@
 package state
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -310,16 +315,368 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 	assert.Nil(t, s.chain(run, "c"))
 }
 
+// FuzzApply checks Apply against a reference model. The script argument is a sequence of
+// cell writes, commits, applies and trims (see stScript) played through transactions, which
+// validate and encode well-formed entries as the engine does, and through a plain map per
+// commit version holding each cell's value and version counter: +1 per transaction that
+// changes the cell, a delete of a live cell included, and never back, so that a cell deleted
+// and created again goes on from its old counter. The model also predicts which transactions
+// fail validation, and how. After every applied batch the shard must read exactly as the
+// model, at the newest version and at an older one, and at the end at every version still
+// readable. Then typ and payload are applied as one more entry, whatever they hold, because
+// Apply reads data from disk: it must not panic, must reject with ErrMalformed what the
+// documented layout does not allow (leaving the shard unchanged), and must apply exactly what
+// the layout encodes otherwise.
 func FuzzApply(f *testing.F) {
-	f.Add(TypeInit, encode(run, "c", 1, 5, []byte("v")))
-	f.Add(TypeTransition, encode(run, "c", 1<<40, -5, nil))
-	f.Add(TypeDelete, encode(run, "c", 3, 5, nil))
-	f.Add(TypeSet, []byte{})
-	f.Fuzz(func(t *testing.T, typ uint8, payload []byte) {
-		s, sh := newStore()
-		err := sh.Apply([]commitlog.Entry{{Type: typ, Version: 1, TxID: 1, Payload: payload}})
-		if err == nil {
-			s.Names(run, 1)
+	f.Add([]byte{}, TypeInit, encode(run, "c", 1, 5, []byte("v")))
+	f.Add([]byte{}, TypeTransition, encode(run, "c", 1<<40, -5, nil))
+	f.Add([]byte{}, TypeDelete, encode(run, "c", 3, 5, nil))
+	f.Add([]byte{}, TypeSet, []byte{})
+	// Init, Set, CAS right and wrong, Delete, a CAS on the deleted cell, Init again (the counter
+	// goes on), a second Init of a live cell (refused), and a Delete of a missing cell.
+	f.Add(stOps(
+		stWrite(stOpInit, 0, 0, 1), stCommit(0), stApply(0),
+		stWrite(stOpSet, 0, 0, 2), stCommit(1), stApply(0),
+		stWrite(stOpCAS, 0, 0, 1<<3), stCommit(2), stApply(1), // expects the current version
+		stWrite(stOpCAS, 0, 0, 0), stCommit(3), // one behind: a mismatch
+		stWrite(stOpDelete, 0, 0, 0), stCommit(4), stApply(2),
+		stWrite(stOpCAS, 0, 0, 1<<3), stCommit(5), // the cell is gone: a mismatch
+		stWrite(stOpInit, 0, 0, 3), stCommit(6), stApply(3),
+		stWrite(stOpInit, 0, 0, 4), stCommit(7),
+		stWrite(stOpDelete, 0, 2, 0), stCommit(8), stApply(4),
+	), TypeDelete, encode(run, "a", 9, 5, nil))
+	// Several writes to a cell in one transaction (one bump), transactions of both runs in one
+	// batch writing one cell twice (the second sees the first's staged counter), a trim, and
+	// creating again a cell deleted before the trim.
+	f.Add(stOps(
+		stWrite(stOpInit, 0, 1, 1), stWrite(stOpSet, 0, 1, 2), stWrite(stOpCAS, 0, 1, 1<<3), stCommit(0),
+		stWrite(stOpSet, 1, 1, 3), stCommit(1),
+		stWrite(stOpSet, 0, 1, 4), stWrite(stOpDelete, 0, 3, 0), stCommit(2),
+		stWrite(stOpDelete, 0, 1, 0), stWrite(stOpInit, 0, 1, 5), stCommit(3), stApply(1),
+		stWrite(stOpDelete, 0, 1, 0), stCommit(4), stApply(0), stTrim(9),
+		stWrite(stOpInit, 0, 1, 6), stWrite(stOpInit, 1, 1, 7), stCommit(5), stApply(2),
+	), TypeSet, encode(extension.RunID{8}, "b", 2, -7, []byte("raw")))
+	f.Fuzz(func(t *testing.T, script []byte, typ uint8, payload []byte) {
+		m := newStScript(t)
+		m.play(script)
+		m.applyRaw(typ, payload)
+		for v := m.floor; v <= m.published; v++ {
+			m.check(v)
 		}
 	})
+}
+
+// The runs and cells a FuzzApply script writes: two runs, so that a write landing on the wrong
+// run shows, and few cells, so that writes collide.
+var (
+	fuzzRuns  = []extension.RunID{run, {8}}
+	fuzzNames = []string{"a", "b", "c", "d"}
+)
+
+// Script op kinds (the op byte's low 3 bits); see stScript.
+const (
+	stOpInit   = 0
+	stOpSet    = 1 // 2 sets as well
+	stOpCAS    = 3
+	stOpDelete = 4
+	stOpCommit = 5
+	stOpApply  = 6
+	stOpTrim   = 7
+)
+
+// Seed script builders: run and name index fuzzRuns and fuzzNames.
+func stWrite(kind, run, name int, arg byte) []byte {
+	return []byte{byte(kind | name<<3 | run<<5), arg}
+}
+func stCommit(arg byte) []byte   { return []byte{stOpCommit, arg} }
+func stApply(arg byte) []byte    { return []byte{stOpApply, arg} }
+func stTrim(arg byte) []byte     { return []byte{stOpTrim, arg} }
+func stOps(ops ...[]byte) []byte { return bytes.Join(ops, nil) }
+
+// stRef names one cell of one run.
+type stRef struct {
+	run  extension.RunID
+	name string
+}
+
+// stCell is the model of a cell: live or deleted, and its counter either way.
+type stCell struct {
+	live    bool
+	value   []byte
+	version uint64
+	ts      int64
+}
+
+// stModel is the reference state at one commit version; a cell never written is absent, with
+// counter 0.
+type stModel map[stRef]stCell
+
+// stWriteOp is one buffered write of the open transaction.
+type stWriteOp struct {
+	kind     int // stOpInit, stOpSet, stOpCAS or stOpDelete
+	name     string
+	expected uint64
+	value    []byte
+}
+
+// stScript plays a FuzzApply script on a shard and on the model side by side. A script is a
+// sequence of two-byte ops, an op byte and an argument:
+//
+//	op&7 0    Init fuzzNames[op>>3&3] of fuzzRuns[op>>5&1], the argument repeated arg&7 times
+//	op&7 1-2  Set it
+//	op&7 3    CAS it, expecting the version the transaction sees plus arg>>3&3, minus 1
+//	op&7 4    Delete it
+//	op&7 5    commit the open transaction at a timestamp made of the argument (a transaction
+//	          is of one run: a write to the other run commits it first)
+//	op&7 6    apply the batch of committed transactions, then compare the newest version and
+//	          an older one the argument picks
+//	op&7 7    trim to a version the argument picks among those still readable
+//
+// The script's end commits and applies what is pending.
+type stScript struct {
+	t         *testing.T
+	s         *Store
+	sh        *shard
+	hist      []stModel // hist[v] is the model at version v; hist[0] is empty
+	published uint64    // versions up to here are applied
+	floor     uint64    // trimmed to here: older versions are no longer readable
+	staged    map[extension.Key]extension.Staged
+	tx        *Tx
+	txRun     extension.RunID
+	pending   []stWriteOp
+	batch     []commitlog.Entry
+	runs      []extension.RunID // every run written, for the comparisons
+	names     []string          // every cell written
+}
+
+// stMaxOps bounds a script so that one input runs fast.
+const stMaxOps = 256
+
+func newStScript(t *testing.T) *stScript {
+	s, sh := newStore()
+	return &stScript{t: t, s: s, sh: sh, hist: []stModel{{}}, staged: map[extension.Key]extension.Staged{},
+		runs: slices.Clone(fuzzRuns), names: slices.Clone(fuzzNames)}
+}
+
+func (m *stScript) play(script []byte) {
+	for i := 0; i+1 < len(script) && i < 2*stMaxOps; i += 2 {
+		op, arg := script[i], script[i+1]
+		switch k := int(op & 7); k {
+		case stOpCommit:
+			m.commit(arg)
+		case stOpApply:
+			m.apply()
+			m.check(m.published)
+			m.check(m.floor + uint64(arg)%(m.published-m.floor+1))
+		case stOpTrim:
+			m.floor += uint64(arg) % (m.published - m.floor + 1)
+			m.sh.Trim(m.floor)
+		default:
+			if k == stOpSet+1 {
+				k = stOpSet
+			}
+			m.write(fuzzRuns[op>>5&1], k, fuzzNames[op>>3&3], arg)
+		}
+	}
+	m.commit(0)
+	m.apply()
+	m.check(m.published)
+}
+
+func (m *stScript) write(r extension.RunID, kind int, name string, arg byte) {
+	if m.tx != nil && m.txRun != r {
+		m.commit(0)
+	}
+	if m.tx == nil {
+		m.tx, m.txRun = m.s.NewTx(r, m.published), r
+	}
+	w := stWriteOp{kind: kind, name: name, value: bytes.Repeat([]byte{arg}, int(arg&7))}
+	switch kind {
+	case stOpInit:
+		require.NoError(m.t, m.tx.Init(name, w.value))
+	case stOpSet:
+		require.NoError(m.t, m.tx.Set(name, w.value))
+	case stOpCAS:
+		seen := m.txCell(name)
+		w.expected = seen.version + uint64(arg>>3&3) - 1
+		require.NoError(m.t, m.tx.CAS(name, w.expected, w.value))
+	default:
+		w.value = nil
+		require.NoError(m.t, m.tx.Delete(name))
+	}
+	m.pending = append(m.pending, w)
+}
+
+// txCell is the cell as the open transaction sees it: the newest committed state, with the
+// transaction's own writes so far on top, at the version they will commit with (one more than
+// the committed counter, whatever the number of writes).
+func (m *stScript) txCell(name string) stCell {
+	c := m.hist[len(m.hist)-1][stRef{m.txRun, name}]
+	base := c.version
+	for _, w := range m.pending {
+		if w.name == name {
+			c = stCell{live: w.kind != stOpDelete, value: w.value, version: base + 1}
+		}
+	}
+	return c
+}
+
+// commit validates the open transaction at the next version and predicts the outcome. The
+// writes to each cell are checked in order against the cell as the transaction sees it (Init
+// needs it missing, a CAS live at the expected version), cell by cell in the order the cells
+// were first written; the first failing write fails the transaction. A committed transaction
+// moves the model to that version: each written cell takes its last write's value and the
+// commit's timestamp, and its counter goes up by one unless the cell was missing before and
+// after.
+func (m *stScript) commit(arg byte) {
+	if m.tx == nil {
+		return
+	}
+	ver := uint64(len(m.hist))
+	c := &commit{RunID: m.txRun, Snap: m.published, Ver: ver, TS: int64(int8(arg))<<32 | int64(ver),
+		StagedAt: maps.Clone(m.staged)} // a failing transaction must not stage anything
+	err := m.tx.Validate(c)
+	prev := m.hist[len(m.hist)-1]
+	next := maps.Clone(prev)
+	var want error
+	var names []string
+	for _, w := range m.pending {
+		if !slices.Contains(names, w.name) {
+			names = append(names, w.name)
+		}
+	}
+	for _, name := range names {
+		before := prev[stRef{m.txRun, name}]
+		seen := before
+		for _, w := range m.pending {
+			if w.name != name {
+				continue
+			}
+			switch {
+			case want != nil:
+			case w.kind == stOpInit && seen.live:
+				want = dberr.ErrAlreadyExists
+			case w.kind == stOpCAS && (!seen.live || seen.version != w.expected):
+				want = &dberr.VersionMismatchError{Key: name, Expected: w.expected, Actual: seen.version}
+			}
+			seen = stCell{live: w.kind != stOpDelete, value: w.value, version: before.version + 1, ts: c.TS}
+		}
+		if !before.live && !seen.live {
+			seen.version = before.version // missing before and after: nothing changed
+		}
+		next[stRef{m.txRun, name}] = seen
+	}
+	var vm *dberr.VersionMismatchError
+	switch {
+	case want == nil:
+		require.NoError(m.t, err)
+	case errors.As(want, &vm):
+		var got *dberr.VersionMismatchError
+		require.ErrorAs(m.t, err, &got)
+		require.Equal(m.t, *vm, *got)
+	default:
+		require.ErrorIs(m.t, err, want)
+	}
+	if err == nil {
+		m.staged = c.StagedAt
+		for _, e := range m.tx.Entries(nil, c) {
+			e.TxID = ver
+			m.batch = append(m.batch, e)
+		}
+		m.hist = append(m.hist, next)
+	}
+	m.tx, m.pending = nil, nil
+}
+
+// apply applies the batch as the engine does, then reuses the batch slice as the engine may.
+// Applied writes leave the sequencer's staged table: validation reads them from the shard.
+func (m *stScript) apply() {
+	require.NoError(m.t, m.sh.Apply(m.batch))
+	clear(m.batch)
+	m.batch = m.batch[:0]
+	clear(m.staged)
+	m.published = uint64(len(m.hist) - 1)
+}
+
+// applyRaw applies an arbitrary entry at the next version: the shard must agree with the
+// model's own reading of the documented payload layout, rejecting exactly what it rejects.
+// An accepted entry sets the cell to what it carries: Apply recomputes nothing.
+func (m *stScript) applyRaw(typ uint8, payload []byte) {
+	orig := bytes.Clone(payload)
+	err := m.sh.Apply([]commitlog.Entry{{Type: typ, Version: 1, TxID: m.published + 1, Payload: payload}})
+	require.Equal(m.t, orig, payload, "Apply must not modify the payload")
+	next := maps.Clone(m.hist[len(m.hist)-1])
+	ref, c, ok := refDecodeState(typ, payload)
+	if !ok {
+		require.ErrorIs(m.t, err, ErrMalformed, "type %#x payload %x", typ, payload)
+	} else {
+		require.NoError(m.t, err, "type %#x payload %x", typ, payload)
+		next[ref] = c
+		if !slices.Contains(m.runs, ref.run) {
+			m.runs = append(m.runs, ref.run)
+		}
+		if !slices.Contains(m.names, ref.name) {
+			m.names = append(m.names, ref.name)
+		}
+	}
+	m.hist = append(m.hist, next)
+	m.published++
+	m.check(m.published)
+}
+
+// refDecodeState reads a payload by the layout in the package doc: the 16-byte run id, the
+// uvarint name length (1 to MaxNameSize), the name, the uvarint cell version, the varint
+// timestamp, and the value, which a delete has none of; a live cell's version is at least 1.
+// ok is false for anything else.
+func refDecodeState(typ uint8, p []byte) (ref stRef, c stCell, ok bool) {
+	if typ < TypeInit || typ > TypeDelete || len(p) < commitlog.RunIDSize {
+		return ref, c, false
+	}
+	copy(ref.run[:], p)
+	p = p[commitlog.RunIDSize:]
+	n, w := binary.Uvarint(p)
+	if w <= 0 || n < 1 || n > MaxNameSize || n > uint64(len(p)-w) {
+		return ref, c, false
+	}
+	ref.name, p = string(p[w:w+int(n)]), p[w+int(n):]
+	if c.version, w = binary.Uvarint(p); w <= 0 {
+		return ref, c, false
+	}
+	p = p[w:]
+	if c.ts, w = binary.Varint(p); w <= 0 {
+		return ref, c, false
+	}
+	c.value, c.live = bytes.Clone(p[w:]), typ != TypeDelete
+	if (!c.live && len(c.value) > 0) || (c.live && c.version == 0) {
+		return ref, c, false
+	}
+	return ref, c, true
+}
+
+// check compares the shard read at version v with the model: every cell of every run through
+// Get (value, version, timestamp), its counter through counterAt (which a deleted cell keeps,
+// and which Tx.Get and validation build on), and the listing through Names.
+func (m *stScript) check(v uint64) {
+	m.t.Helper()
+	want := m.hist[v]
+	for _, r := range m.runs {
+		var live []string
+		for _, n := range m.names {
+			w := want[stRef{r, n}]
+			if w.live {
+				live = append(live, n)
+			}
+			got, ok := m.s.Get(r, n, v)
+			if ok != w.live || (ok && (!bytes.Equal(got.Value, w.value) || got.Version != w.version || got.UpdatedAt != w.ts)) {
+				m.t.Fatalf("at %d run %v cell %q: got %+v (live %v), model %+v", v, r[0], n, got, ok, w)
+			}
+			if c := m.s.counterAt(r, n, v); c != w.version {
+				m.t.Fatalf("at %d run %v cell %q: counter %d, model %d", v, r[0], n, c, w.version)
+			}
+		}
+		slices.Sort(live)
+		if got := m.s.Names(r, v); !slices.Equal(got, live) {
+			m.t.Fatalf("at %d run %v: names %q, model %q", v, r[0], got, live)
+		}
+	}
 }
