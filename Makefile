@@ -46,19 +46,25 @@ fuzz:
 	done
 
 # The randomized suites of stress/, each mode for STRESS_DURATION (in-process, InMemory,
-# simulated power loss, injected faults, SIGKILL crash loop; each prints its report), then
-# the root package's crash suites with more SIGKILL cycles and crash-simulating-filesystem
-# seeds (without -race: make test runs them with it). About 12 minutes with the defaults; STRESS_DURATION=30m for a
-# long run. The SIGKILL suite's cycles grow dearer as its one run's history grows (snapshots
-# carry the run journal), so more cycles cost more than linearly.
+# simulated power loss with writes kept in order or pages reordered, injected faults, SIGKILL
+# crash loop; each prints its report), then the root package's crash suites with many more
+# SIGKILL cycles (STRESS_CYCLES per durability mode, each child snapshotting back to back, so
+# that recoveries start from snapshots cut while commits were in flight) and
+# crash-simulating-filesystem seeds, and the adversarial-directory test with more seeds and
+# rounds (without -race: make test runs them with it). About 15 minutes with the defaults;
+# STRESS_DURATION=30m for a long run. The SIGKILL suite starts a fresh directory every 10
+# cycles (a snapshot carries the whole journal, so a cycle costs more the longer its
+# directory's history): its time grows linearly with STRESS_CYCLES, about a tenth of a second
+# a cycle and mode.
 STRESS_DURATION ?= 2m
-STRESS_CYCLES ?= 40
+STRESS_CYCLES ?= 300
 STRESS_SEEDS ?= 200
 stress:
 	INMEM_STRESS_DURATION=$(STRESS_DURATION) $(GO) test -v -count=1 -timeout 0 \
 	  -run 'TestInProcess|TestInMemory|TestCrashFS|TestFaults|TestCrashLoop' ./stress
 	INMEM_CRASH_CYCLES=$(STRESS_CYCLES) INMEM_CRASHFS_SEEDS=$(STRESS_SEEDS) \
-	  $(GO) test -count=1 -timeout 30m -run 'Crash' .
+	  INMEM_ADVERSARIAL_SEEDS=20 INMEM_ADVERSARIAL_ROUNDS=100 \
+	  $(GO) test -count=1 -timeout 30m -run 'Crash|Adversarial' .
 
 clean:
 	$(GO) clean -testcache

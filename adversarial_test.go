@@ -28,15 +28,18 @@ import (
 // naming the file; never a silent gap. One committer writes numbered keys, so what recovery
 // keeps must be exactly a prefix of them.
 
-func advRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("INMEM_ADVERSARIAL_ROUNDS")); err == nil && n > 0 {
+// advSetting reads a positive count from the environment (make stress sets more), or def.
+func advSetting(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
 	}
-	return 40
+	return def
 }
 
+func advRounds() int { return advSetting("INMEM_ADVERSARIAL_ROUNDS", 40) }
+
 func TestAdversarialDirectory(t *testing.T) {
-	for seed := range cfsSeeds(3) {
+	for seed := range advSetting("INMEM_ADVERSARIAL_SEEDS", 3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			advRun(t, uint64(seed), advRounds())
 		})

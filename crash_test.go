@@ -2,6 +2,7 @@ package inmem_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -10,19 +11,26 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/inmemdb/inmem"
+	"github.com/inmemdb/inmem/stress"
 	"github.com/stretchr/testify/require"
 )
 
-// The SIGKILL crash test (SPEC 13): this test binary re-executes itself as a writer that commits
-// from many goroutines — each transaction touching five primitives and the toy tally primitive
-// registered from outside the engine — and prints each acknowledged commit, while another
-// goroutine takes snapshots back to back (so kills land mid-snapshot too, and small segments
-// get retired); the parent kills it with SIGKILL at random moments — repeatedly, on the same
-// directory — reopens, and checks R3, R4 and R5.
+// The SIGKILL crash test: this test binary re-executes itself as a writer that commits from
+// many goroutines — each transaction touching five primitives, the toy tally primitive
+// registered from outside the engine, and a stress.Witness that tells the writer its commit
+// version — and prints each acknowledged commit with its version, while another goroutine
+// takes snapshots back to back and the WAL-size trigger takes more (so kills land mid-snapshot
+// too, recoveries start from snapshots cut while commits were in flight, and small segments get
+// retired); the parent kills it with SIGKILL at random moments — repeatedly, on the same
+// directory — reopens, and checks that recovery lost no acknowledged commit, kept a prefix of
+// every writer's commits and of the commit order as a whole (CheckCommitPrefix), and invented
+// nothing.
 //
 // Each writer goroutine g commits the keys g/0, g/1, … one after another, so commit order per
 // goroutine is key order and at most one of its commits is in flight when the child dies.
@@ -51,21 +59,25 @@ func TestCrashSIGKILL(t *testing.T) {
 	}
 	for _, mode := range []string{"strict", "buffered"} {
 		t.Run(mode, func(t *testing.T) {
-			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(uint64(len(mode)), 42))
-			acked := make([]int, crashWriters) // per writer: highest acknowledged index, -1 none
-			for i := range acked {
-				acked[i] = -1
-			}
-			fromSnapshot := 0
-			for cycle := range crashCycles() {
-				killAfter := rng.IntN(400) // acks to wait for; 0 = kill as soon as it starts
-				crashOnce(t, dir, mode, killAfter, acked)
-				if verifyCrashState(t, dir, mode, cycle, acked) {
-					fromSnapshot++
+			cycles := crashCycles()
+			fromSnapshot, committed := 0, false
+			// A snapshot carries the whole journal, so a cycle costs more the longer its
+			// directory's history: a long run starts a fresh directory every crashCyclesPerDir
+			// cycles, and costs what its cycles do, not their square.
+			for first := 0; first < cycles; first += crashCyclesPerDir {
+				h := newCrashHistory(t.TempDir())
+				for cycle := first; cycle < min(cycles, first+crashCyclesPerDir); cycle++ {
+					killAfter := rng.IntN(400) // acks to wait for; 0 = kill as soon as it starts
+					crashOnce(t, h, mode, killAfter)
+					if verifyCrashState(t, h, mode, cycle) {
+						fromSnapshot++
+					}
 				}
+				committed = committed || !allNegative(h.acked)
 			}
-			require.False(t, allNegative(acked), "the children never committed anything")
+			t.Logf("%d cycles, %d recoveries started from a snapshot", cycles, fromSnapshot)
+			require.True(t, committed, "the children never committed anything")
 			require.Positive(t, fromSnapshot, "no recovery ever started from a snapshot")
 		})
 	}
@@ -80,66 +92,125 @@ func crashCycles() int {
 	return 6
 }
 
+// crashCyclesPerDir bounds the cycles one directory goes through.
+const crashCyclesPerDir = 10
+
+// crashPatience bounds the wait for a child's acknowledgements: it is for a child that hangs,
+// never a measure of how fast one commits.
+const crashPatience = 2 * time.Minute
+
+// crashHistory is what the parent knows of one directory across its cycles.
+type crashHistory struct {
+	dir    string
+	acked  []int // per writer: highest acknowledged index, -1 none
+	ledger *inmem.CommitLedger
+	// resumed says the last child acknowledged a commit: it had begun or resumed the run, which
+	// was active when it died.
+	resumed bool
+}
+
+func newCrashHistory(dir string) *crashHistory {
+	h := &crashHistory{dir: dir, acked: make([]int, crashWriters), ledger: inmem.NewCommitLedger()}
+	for i := range h.acked {
+		h.acked[i] = -1
+	}
+	return h
+}
+
+// ack records a line of the child's, if it is an acknowledgement.
+func (h *crashHistory) ack(line string) bool {
+	g, i, v, ok := parseAck(line)
+	if ok {
+		h.acked[g] = max(h.acked[g], i)
+		h.ledger.Acked(v)
+	}
+	return ok
+}
+
 // crashOnce runs the child until killAfter acknowledgements (or it fails), SIGKILLs it, and
-// records what it acknowledged.
-func crashOnce(t *testing.T, dir, mode string, killAfter int, acked []int) {
+// records what it acknowledged. A child that was not there to be killed — it exited by itself
+// — fails the test with its stderr: a crash it did not suffer must not pass for one survived.
+func crashOnce(t *testing.T, h *crashHistory, mode string, killAfter int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashSIGKILL$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashModeEnv+"="+mode)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+h.dir, crashModeEnv+"="+mode)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 
+	// A child that stops acknowledging would hold the scan below forever: past crashPatience it
+	// is killed, and the test fails.
+	var stuck atomic.Bool
+	watchdog := time.AfterFunc(crashPatience, func() {
+		stuck.Store(true)
+		_ = cmd.Process.Kill()
+	})
 	sc := bufio.NewScanner(out)
 	n := 0
 	for n < killAfter && sc.Scan() {
-		if g, i, ok := parseAck(sc.Text()); ok {
-			acked[g] = max(acked[g], i)
+		if h.ack(sc.Text()) {
 			n++
 		}
 	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	watchdog.Stop()
+	// A child that exited but was not waited for is still a zombie: the signal reaches it and
+	// succeeds. The wait status below tells the two apart.
+	sigErr := cmd.Process.Signal(syscall.SIGKILL)
 	// Acks printed before the kill landed are acknowledged too.
 	for sc.Scan() {
-		if g, i, ok := parseAck(sc.Text()); ok {
-			acked[g] = max(acked[g], i)
+		if h.ack(sc.Text()) {
+			n++
 		}
 	}
+	h.resumed = n > 0
 	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-		t.Fatalf("child was not killed: %v (it must run until killed)", err)
+	if stuck.Load() {
+		t.Fatalf("the child acknowledged %d commits in %v, not the %d awaited; its stderr:\n%s",
+			n, crashPatience, killAfter, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed by SIGKILL (%v; signal: %v; wait: %v); its stderr:\n%s",
+			cmd.ProcessState, sigErr, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 }
 
-func parseAck(line string) (g, i int, ok bool) {
-	var err1, err2 error
+// parseAck parses "ack <writer> <index> <version>".
+func parseAck(line string) (g, i int, v uint64, ok bool) {
 	f := strings.Fields(line)
-	if len(f) != 3 || f[0] != "ack" {
-		return 0, 0, false
+	if len(f) != 4 || f[0] != "ack" {
+		return 0, 0, 0, false
 	}
-	g, err1 = strconv.Atoi(f[1])
-	i, err2 = strconv.Atoi(f[2])
-	return g, i, err1 == nil && err2 == nil
+	g, err1 := strconv.Atoi(f[1])
+	i, err2 := strconv.Atoi(f[2])
+	v, err3 := strconv.ParseUint(f[3], 10, 64)
+	return g, i, v, err1 == nil && err2 == nil && err3 == nil && g >= 0 && g < crashWriters
 }
 
-// verifyCrashState reopens dir and checks every invariant against what the child acknowledged:
-// R5 every acknowledged commit is there (Strict and Buffered alike: a process crash loses
-// nothing written to the OS); R3 per writer the keys form a prefix g/0..g/n; R4 nothing beyond
-// the one commit per writer that may have been in flight. It reports whether recovery started
-// from a snapshot.
-func verifyCrashState(t *testing.T, dir, mode string, cycle int, acked []int) bool {
+// verifyCrashState reopens the directory and checks it against what the children acknowledged:
+// every acknowledged commit is there (Strict and Buffered alike: a process crash loses nothing
+// written to the OS); per writer the keys form a prefix g/0..g/n, and nothing is there beyond
+// the one commit per writer that may have been in flight; and the transactions recovery kept
+// are exactly the first N of the commit order, with no hole between writers either. It
+// reports whether recovery started from a snapshot.
+func verifyCrashState(t *testing.T, h *crashHistory, mode string, cycle int) bool {
 	t.Helper()
 	toy := newTally()
-	db, err := inmem.Open(dir, crashOptions(mode, toy))
+	db, err := inmem.Open(h.dir, crashOptions(mode, toy, stress.NewWitness()))
 	require.NoError(t, err, "cycle %d: reopen after SIGKILL", cycle)
 	defer func() { require.NoError(t, db.Close()) }()
+	h.ledger.Opened(db)
+	require.NoError(t, inmem.CheckCommitPrefix(db, h.ledger), "cycle %d", cycle)
+	acked := h.acked
 	if db.RunStatus(crashRun) == inmem.RunNotFound {
 		require.True(t, allNegative(acked), "cycle %d: the run vanished but commits were acknowledged", cycle)
 		return false
 	}
 	require.Equal(t, inmem.RunOrphaned, db.RunStatus(crashRun), "cycle %d: recovery marks the active run", cycle)
-	require.Contains(t, db.LastRecovery().OrphanedRuns, crashRun)
+	if h.resumed { // else the kill may have come before the child resumed the run
+		require.Contains(t, db.LastRecovery().OrphanedRuns, crashRun, "cycle %d: recovery marks the active run", cycle)
+	}
 	require.NoError(t, db.Events().VerifyChain(crashRun), "cycle %d: event chain after recovery", cycle)
 	for g := range crashWriters {
 		keys, err := db.KV().List(crashRun, fmt.Sprintf("%d/", g))
@@ -178,26 +249,36 @@ func allNegative(xs []int) bool {
 
 func crashKey(g, i int) string { return fmt.Sprintf("%d/%06d", g, i) }
 
-// crashOptions: small segments, so that snapshots retire some and recovery depends on them.
-func crashOptions(mode string, toy *tally) *inmem.Options {
+// crashOptions: small segments, so that snapshots retire some and recovery depends on them, and
+// a small WAL-size trigger, so that the snapshotter cuts snapshots of its own between the
+// child's. Every Open of the directory registers a witness: its entries are in the log.
+func crashOptions(mode string, toy *tally, wit *stress.Witness) *inmem.Options {
 	o := inmem.DefaultOptions()
 	if mode == "buffered" {
 		o.Durability = inmem.Buffered
 	}
 	o.SegmentSize = 64 << 10
-	o.Primitives = []inmem.Primitive{toy}
+	o.Snapshot.WALSizeThreshold = 32 << 10
+	o.Primitives = []inmem.Primitive{toy, wit}
 	return o
 }
 
 // crashChild is the writer process: it resumes the run and every writer after its last key and
-// commits until it is killed, printing "ack <writer> <index>" after each acknowledged commit.
-// Meanwhile it snapshots continuously.
+// commits until it is killed, printing "ack <writer> <index> <version>" after each acknowledged
+// commit. Meanwhile it snapshots continuously.
 func crashChild(dir, mode string) {
 	ctx := context.Background()
-	toy := newTally()
-	db, err := inmem.Open(dir, crashOptions(mode, toy))
+	toy, wit := newTally(), stress.NewWitness()
+	db, err := inmem.Open(dir, crashOptions(mode, toy, wit))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
+		os.Exit(3)
+	}
+	// The parent's ledger counts the runs each Open marked Orphaned, but hears only of its own
+	// Opens. It reopened and closed the directory since the last child, marking the run if it
+	// was active, so this Open must have found nothing to mark.
+	if ids := db.LastRecovery().OrphanedRuns; len(ids) > 0 {
+		fmt.Fprintln(os.Stderr, "child open marked runs Orphaned behind the parent's back:", ids)
 		os.Exit(3)
 	}
 	switch db.RunStatus(crashRun) {
@@ -231,12 +312,13 @@ func crashChild(dir, mode string) {
 		go func(next int) {
 			defer wg.Done()
 			for i := next; ; i++ {
-				if err := crashCommit(ctx, db, toy, g, i); err != nil {
+				v, err := crashCommit(ctx, db, toy, wit, g, i)
+				if err != nil {
 					fmt.Fprintln(os.Stderr, "child commit:", err)
 					os.Exit(3)
 				}
 				mu.Lock()
-				fmt.Fprintf(w, "ack %d %d\n", g, i)
+				fmt.Fprintf(w, "ack %d %d %d\n", g, i, v)
 				w.Flush()
 				mu.Unlock()
 			}
@@ -246,12 +328,17 @@ func crashChild(dir, mode string) {
 }
 
 // crashCommit is writer g's i-th transaction: it touches six primitives at once — a KV key, a
-// state cell, an event, a JSON document, a trace span and a tally counter — so that a torn transaction would show
-// as primitives that disagree after the crash.
-func crashCommit(ctx context.Context, db *inmem.DB, toy *tally, g, i int) error {
+// state cell, an event, a JSON document, a trace span and a tally counter — so that a torn
+// transaction would show as primitives that disagree after the crash. It returns the commit
+// version, which the witness it also carries learns.
+func crashCommit(ctx context.Context, db *inmem.DB, toy *tally, wit *stress.Witness, g, i int) (uint64, error) {
 	name := fmt.Sprintf("w%d", g)
 	n := []byte(strconv.Itoa(i))
-	return db.Update(ctx, crashRun, func(tx *inmem.Tx) error {
+	var mark *stress.WitnessMark // of the attempt that committed: Update may run fn more than once
+	err := db.Update(ctx, crashRun, func(tx *inmem.Tx) (err error) {
+		if mark, err = wit.Mark(tx); err != nil {
+			return err
+		}
 		if err := toy.Add(tx, name, 1); err != nil {
 			return err
 		}
@@ -272,9 +359,10 @@ func crashCommit(ctx context.Context, db *inmem.DB, toy *tally, g, i int) error 
 		if err := tx.JSON().Set(name, "$.last", n); err != nil {
 			return err
 		}
-		_, err := tx.Traces().Record(inmem.Span{ID: fmt.Sprintf("%s/%d", name, i), Kind: inmem.SpanToolCall, Name: name})
+		_, err = tx.Traces().Record(inmem.Span{ID: fmt.Sprintf("%s/%d", name, i), Kind: inmem.SpanToolCall, Name: name})
 		return err
 	})
+	return mark.Version(), err
 }
 
 // requireSameCommits checks that every primitive holds exactly writer g's commits 0..last: all

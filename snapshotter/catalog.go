@@ -104,10 +104,12 @@ func (c *Catalog) verdict(name string) (verdict, error) {
 	v := verdict{size: size, mtime: mtime}
 	h, err := Verify(c.fs, path)
 	switch {
-	case errors.Is(err, ErrInvalid):
-		v.err = err
-	case err != nil:
+	case errors.Is(err, iofs.ErrNotExist):
 		return verdict{}, err
+	case err != nil:
+		// Invalid, or unreadable: either way it cannot be counted on. (A file that cannot be
+		// read today would otherwise fail every retention pass.)
+		v.err = err
 	default:
 		ts, _ := parseName(name, fileSuffix)
 		h.Timestamp = ts // the name orders snapshots

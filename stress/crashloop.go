@@ -2,6 +2,7 @@ package stress
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,31 +27,45 @@ const (
 // CrashLoop runs cfg.Dir through cycles of a child process (exe, a test binary whose TestMain
 // calls Child when ChildEnv is set) that works until it is SIGKILLed at a random moment; the
 // parent then recovers the directory and checks it against what the child reported as
-// acknowledged. The next child resumes where recovery left every run.
+// acknowledged — every run on its own, and the commit order as a whole (verifyPrefix). The
+// next child resumes where recovery left every run.
 func CrashLoop(cfg Config, exe string) *Report {
 	w, rng, deadline := start(cfg, 4)
 	rep := w.report
 	for cycle := 0; time.Now().Before(deadline); cycle++ {
 		w.allowInFlight()
-		if err := w.killChild(exe, cfg, time.Duration(rng.Int64N(int64(cfg.Round)))+cfg.Round/4); err != nil {
-			rep.violate(invR1, "cycle %d: child: %v", cycle, err)
+		err := w.killChild(exe, cfg, time.Duration(rng.Int64N(int64(cfg.Round)))+cfg.Round/4)
+		if !rep.check(err == nil, invKilled, "cycle %d: %v", cycle, err) {
 			return rep
 		}
 		rep.Crashes.Add(1)
-		db, err := inmem.Open(cfg.Dir, options())
+		wit := NewWitness()
+		db, err := inmem.Open(cfg.Dir, crashLoopOptions(wit))
 		if !rep.check(err == nil, invR1, "cycle %d: Open after SIGKILL: %v", cycle, err) {
 			return rep
 		}
+		w.opened(db)
 		w.adopt(db)
 		w.verify(db, nil, w.incAcked.Load(), rng)
+		w.verifyPrefix(db, wit, cycle)
 		_ = db.Close()
 		cfg.logf("crash-loop cycle %d: %d operations acknowledged so far", cycle, rep.Operations.Load())
 	}
 	return rep
 }
 
+// crashLoopOptions are the durable modes' options with the witness registered: the parent and
+// every child open the directory with one, or recovery would skip its entries.
+func crashLoopOptions(wit *Witness) *inmem.Options {
+	o := options()
+	o.Primitives = []inmem.Primitive{wit}
+	return o
+}
+
 // killChild runs a child for after, then kills it with SIGKILL, learning from its output what
-// it had acknowledged.
+// it had acknowledged. A child that is not there to be killed — it exited by itself, say
+// because its Open failed — is an error carrying its stderr: a crash it did not suffer must
+// not count as one survived.
 func (w *workload) killChild(exe string, cfg Config, after time.Duration) error {
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), ChildEnv+"="+cfg.Dir, seedEnv+"="+strconv.FormatUint(cfg.Seed, 10),
@@ -59,17 +74,24 @@ func (w *workload) killChild(exe string, cfg Config, after time.Duration) error 
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { w.listen(out) })
 	time.Sleep(after)
-	_ = cmd.Process.Signal(syscall.SIGKILL)
+	// A child that exited but was not waited for is still a zombie: the signal reaches it and
+	// succeeds. The wait status below tells the two apart.
+	sigErr := cmd.Process.Signal(syscall.SIGKILL)
 	wg.Wait() // the pipe ends with the process
-	_ = cmd.Wait()
-	return nil
+	waitErr := cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return nil
+	}
+	return fmt.Errorf("the child was not killed by SIGKILL (%v; signal: %v; wait: %v); its stderr:\n%s",
+		cmd.ProcessState, sigErr, waitErr, bytes.TrimSpace(stderr.Bytes()))
 }
 
 // allowInFlight lets every unfinished run gain one transaction the next child commits but
@@ -92,11 +114,13 @@ func (w *workload) listen(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		var a, run, n int
+		var v uint64
 		switch line := sc.Text(); {
-		case sscan(line, "ack %d %d %d", &a, &run, &n):
+		case sscan(line, "ack %d %d %d %d", &a, &run, &n, &v):
 			t := w.tracked(a, run)
 			t.acked.Store(int64(n))
 			t.attempted.Store(int64(n + 1))
+			w.ackedVersion(v)
 			w.report.Operations.Add(1)
 		case sscan(line, "begin %d %d", &a, &run):
 			w.tracked(a, run).attempted.Store(1)
@@ -106,7 +130,8 @@ func (w *workload) listen(r io.Reader) {
 			t.attempted.Store(t.acked.Load())
 		case line == "snap":
 			w.report.Snapshots.Add(1)
-		case line == "inc":
+		case sscan(line, "inc %d", &v):
+			w.ackedVersion(v)
 			w.incAcked.Add(1)
 			w.incAttempted.Store(w.incAcked.Load() + int64(w.agents))
 			w.report.Increments.Add(1)
@@ -155,18 +180,33 @@ func (w *workload) adopt(db *inmem.DB) {
 }
 
 // Child is the crash loop's writer process: it opens dir, finds where each agent's runs stand,
-// and works until it is killed, printing "begin a r", "ack a r n" (run r of agent a holds n
-// acknowledged transactions), "end a r kind", "inc" and "snap" lines, each after the
-// acknowledgement. It returns an exit status.
+// and works until it is killed, printing "begin a r", "ack a r n v" (run r of agent a holds n
+// acknowledged transactions, the last at commit version v), "end a r kind", "inc v" and "snap"
+// lines, each after the acknowledgement. It returns an exit status.
 func Child(dir string, out io.Writer) int {
 	seed, _ := strconv.ParseUint(os.Getenv(seedEnv), 10, 64)
 	agents, _ := strconv.Atoi(os.Getenv(agentsEnv))
-	db, err := inmem.Open(dir, options())
+	wit := NewWitness()
+	db, err := inmem.Open(dir, crashLoopOptions(wit))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stress child: open:", err)
 		return 1
 	}
+	// The parent counts the runs each Open marked Orphaned (verifyPrefix), but hears only of
+	// its own Opens. It reopened and closed the directory since the last child, marking every
+	// run then active, so this Open must have found none.
+	if ids := db.LastRecovery().OrphanedRuns; len(ids) > 0 {
+		fmt.Fprintln(os.Stderr, "stress child: open marked runs Orphaned behind the parent's back:", ids)
+		return 1
+	}
 	w := newWorkload(seed, max(agents, 1), new(Report))
+	w.witness = wit
+	// An agent that stopped would go on being killed with the others, its silence taken for a
+	// crash it survived: exit instead, so that the parent reports it.
+	w.stopped = func(a int, err error) {
+		fmt.Fprintf(os.Stderr, "stress child: agent %d stopped: %v\n", a, err)
+		os.Exit(1)
+	}
 	var mu sync.Mutex
 	w.acked = func(format string, args ...any) {
 		mu.Lock()

@@ -1,6 +1,6 @@
 // Package stress runs long randomized workloads against inmem and checks them against a plain
-// reference model, reporting every invariant it verified by name (R1–R5 and P1–P6 of SPEC 1,
-// the rules of SPEC 3, 4 and 9) and every violation it found.
+// reference model, reporting every invariant it verified by name (the recovery rules R1–R5, the
+// replay properties P1–P6, and the primitives' own rules) and every violation it found.
 //
 // Agents (goroutines) each own a sequence of runs. A run's transactions are a pure function of
 // the run's id and their index (ops.go): key-value puts and deletes, JSON documents created and
@@ -12,11 +12,16 @@
 // Because a run's content is a function of how many of its transactions committed, the model
 // needs to learn only that number: what was acknowledged is the lower bound after any crash,
 // what was attempted the upper one, and the database must hold exactly the fold of some count
-// in between (R3, R4, R5) — live, and replayed through its journal (SPEC 9).
+// in between (R3, R4, R5) — live, and replayed through its journal.
 //
 // Modes: InProcess (clean Close and Open between rounds, Strict and Buffered), InMemory (one
 // database, checked after every round; lone commits run the pipeline inline there), CrashFS (a
 // simulated power loss at a random moment of every round), Faults (one failed write or fsync
 // poisons the log), CrashLoop (a child process SIGKILLed at random moments, the parent checking
 // what it reported as acknowledged).
+//
+// The crash loop also checks the commit order as a whole, which no per-run check sees: every
+// transaction carries a Witness, so the child reports each acknowledgement with its commit
+// version, and the parent checks that recovery kept exactly the versions 1..N, those among
+// them (prefix.go).
 package stress

@@ -232,13 +232,27 @@ func (f *leakGateFS) arm(match string) {
 }
 
 // release lets every gated Sync go on, and disarms the gate.
-func (f *leakGateFS) release() {
+func (f *leakGateFS) release() { f.releaseAfter(func() {}) }
+
+// releaseAfter runs last and then opens the gate, both under the lock holding reports: what
+// last sees (a count of acknowledgements) is the state at the last moment a gated Sync was
+// still blocked, with no acknowledgement able to slip in between.
+func (f *leakGateFS) releaseAfter(last func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	last()
 	if f.gate != nil {
 		close(f.gate)
 		f.gate = nil
 	}
+}
+
+// holding reports whether the gate is armed: no gated Sync has been let through yet. A Strict
+// commit acknowledged while it holds was acknowledged before the log's fsync returned.
+func (f *leakGateFS) holding() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gate != nil
 }
 
 func (f *leakGateFS) pass(name string) {
@@ -303,6 +317,12 @@ func (f *leakGateFile) Sync() error {
 // a db.Sync caller and a db.Snapshot caller wait on it; Close is called, cannot return while
 // the gate holds, and after the release Close, every committer and the callers return — the
 // batch that was in the fsync acknowledged, everything after Close refused with ErrClosed.
+//
+// The gate is armed before the committers start, so the held Sync is the first the log issues
+// for any of their commits: in Strict mode none of them may be acknowledged before it returns.
+// Two observations say so, neither of which a late reading can miss: each committer asks the
+// gate, right after its commit returned, whether it is still holding; and the count of
+// acknowledgements is read under the gate's lock as the gate opens.
 func TestLeakCloseWhileCommitsWaitForFsync(t *testing.T) {
 	for _, onClose := range []bool{true, false} {
 		t.Run(fmt.Sprintf("snapshot-on-close=%v", onClose), func(t *testing.T) {
@@ -314,7 +334,15 @@ func TestLeakCloseWhileCommitsWaitForFsync(t *testing.T) {
 			runs := leakBeginRuns(t, db, writers)
 
 			fs.arm(leakWALFiles)
-			w := leakStart(writers, leakPutOrEvent(db, runs))
+			var early atomic.Int64 // commits acknowledged while the first fsync was held
+			commit := leakPutOrEvent(db, runs)
+			w := leakStart(writers, func(g, i int) error {
+				err := commit(g, i)
+				if err == nil && fs.holding() {
+					early.Add(1)
+				}
+				return err
+			})
 			syncer := leakGo(func() {
 				for {
 					if err := db.Sync(); err != nil {
@@ -331,7 +359,6 @@ func TestLeakCloseWhileCommitsWaitForFsync(t *testing.T) {
 				}
 			})
 			time.Sleep(20 * time.Millisecond) // let the committers pile up behind the fsync
-			before := w.total.Load()          // Strict: nothing is acknowledged while the fsync is held
 
 			closeErr := make(chan error, 1)
 			closed := leakGo(func() { closeErr <- db.Close() })
@@ -341,18 +368,20 @@ func TestLeakCloseWhileCommitsWaitForFsync(t *testing.T) {
 				t.Fatal("Close returned while a batch it must complete was still in its fsync")
 			default:
 			}
-			require.Equal(t, before, w.total.Load(), "a Strict commit was acknowledged before its fsync returned")
 
-			fs.release()
+			var atRelease int64
+			fs.releaseAfter(func() { atRelease = w.total.Load() })
 			leakAwait(t, closed, "Close after the fsync was released")
 			require.NoError(t, <-closeErr)
 			w.wait(t, "committers after Close")
 			leakAwait(t, syncer, "db.Sync caller")
 			leakAwait(t, snapshot, "db.Snapshot caller")
+			assert.Zero(t, atRelease, "Strict commits were acknowledged while the log's first fsync for them was held")
+			assert.Zero(t, early.Load(), "Strict commits returned while the log's first fsync for them was held")
 			for g, err := range w.errs {
 				require.ErrorIs(t, err, inmem.ErrClosed, "committer %d", g)
 			}
-			require.Greater(t, w.total.Load(), before, "the batch held in the fsync was handed over before Close: it must be acknowledged")
+			require.Positive(t, w.total.Load(), "the batch held in the fsync was handed over before Close: it must be acknowledged")
 			goleak.VerifyNone(t, leaks)
 
 			db = leakOpen(t, dir)

@@ -94,14 +94,19 @@ func CrashFS(cfg Config) *Report {
 		var incLo int64
 		at := time.Duration(rng.Int64N(int64(cfg.Round)))
 		crashRNG := rand.New(rand.NewPCG(rng.Uint64(), 2))
+		// Every other round, a disk that writes unsynced pages back in any order.
+		crash := fs.Crash
+		if round%2 == 1 {
+			crash = fs.CrashPages
+		}
 		timer := time.AfterFunc(at, func() {
 			lo, incLo = w.acknowledged(), w.incAcked.Load() // acknowledged before the crash: must survive it
-			crashed <- fs.Crash(crashRNG)
+			crashed <- crash(crashRNG)
 		})
 		w.work(db, cfg.Round, rng, true)
 		if timer.Stop() { // the round ended first: crash now
 			lo, incLo = w.acknowledged(), w.incAcked.Load()
-			fs = fs.Crash(crashRNG)
+			fs = crash(crashRNG)
 		} else {
 			fs = <-crashed
 		}
@@ -127,7 +132,7 @@ func (w *workload) checkCrash(fs vfs.FS, lo durable, incLo int64, rng *rand.Rand
 }
 
 // Faults runs rounds of Strict work on the real filesystem through an error-injecting one that
-// fails one write or fsync at a random moment: the log is poisoned (SPEC 5), the round's
+// fails one write or fsync at a random moment: the log is poisoned, the round's
 // commits fail, and the next Open recovers what reached the disk.
 func Faults(cfg Config) *Report {
 	w, rng, deadline := start(cfg, 3)

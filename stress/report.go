@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 )
 
-// Invariants a check guards, by the names SPEC 1, 4 and 9 give them.
+// Invariants a check guards, by the names the design gives them.
 const (
 	invR1       = "R1 deterministic: the same files recover to the same state"
 	invR3       = "R3 prefix-consistent: each run holds a prefix of its transactions, whole"
@@ -19,6 +19,8 @@ const (
 	invReplay   = "P1-P3, SPEC 9: ReplayRun equals the run's live state"
 	invReplayAt = "P5/P6: ReplayRunUntil(k) equals the first k transactions, every time"
 	invStatus   = "SPEC 3.6 an acknowledged end or abort survives"
+	invPrefix   = "R3 across runs: recovery keeps versions 1..N of the commit order, every acknowledged one among them"
+	invKilled   = "the crash loop's child works until SIGKILL ends it"
 )
 
 // Report is what a stress run did and found. Violations make it fail.

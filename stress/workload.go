@@ -58,11 +58,22 @@ type workload struct {
 	// acked, if set, hears of every acknowledged transaction, end and increment (the crash
 	// loop's child reports them to its parent this way).
 	acked func(format string, args ...any)
+
+	// stopped, if set, hears of an agent that stopped on an error of its own, not because its
+	// time was up (the crash loop's child, where nothing else can make a commit fail).
+	stopped func(agent int, err error)
+	// witness, if set, is carried by every transaction, so that each acknowledgement comes
+	// with its commit version (the crash loop; nil elsewhere).
+	witness *Witness
+	// What the crash loop's parent knows of the commit order (verifyPrefix), under mu: the
+	// versions children saw acknowledged, and how many of its Opens marked each run Orphaned.
+	ackedVersions []uint64
+	orphaned      map[inmem.RunID]int
 }
 
 func newWorkload(seed uint64, agents int, report *Report) *workload {
 	return &workload{seed: seed, agents: agents, report: report, trackers: map[inmem.RunID]*tracker{},
-		current: make([]*tracker, agents), next: make([]int, agents)}
+		current: make([]*tracker, agents), next: make([]int, agents), orphaned: map[inmem.RunID]int{}}
 }
 
 // run runs every agent on db until ctx ends or an agent's commit fails (a crash or a close
@@ -70,7 +81,11 @@ func newWorkload(seed uint64, agents int, report *Report) *workload {
 func (w *workload) run(ctx context.Context, db *inmem.DB) {
 	var wg sync.WaitGroup
 	for a := range w.agents {
-		wg.Go(func() { _ = w.agent(ctx, db, a) })
+		wg.Go(func() {
+			if err := w.agent(ctx, db, a); err != nil && ctx.Err() == nil && w.stopped != nil {
+				w.stopped(a, err)
+			}
+		})
 	}
 	wg.Wait()
 }
@@ -125,13 +140,19 @@ func (w *workload) steps(ctx context.Context, db *inmem.DB, t *tracker, rng *ran
 		}
 		o := opAt(t.run, i)
 		t.attempted.Store(int64(i + 1))
-		if err := db.Update(ctx, t.run, func(tx *inmem.Tx) error { return m.write(tx, o) }); err != nil {
+		var mark *WitnessMark // of the attempt that committed: Update may run fn more than once
+		if err := db.Update(ctx, t.run, func(tx *inmem.Tx) (err error) {
+			if mark, err = w.witness.Mark(tx); err != nil {
+				return err
+			}
+			return m.write(tx, o)
+		}); err != nil {
 			return err
 		}
 		m.apply(o)
 		t.acked.Store(int64(i + 1))
 		w.report.Operations.Add(1)
-		w.tell("ack %d %d %d", t.agent, t.r, i+1)
+		w.tell("ack %d %d %d %d", t.agent, t.r, i+1, mark.Version())
 		if rng.IntN(8) == 0 {
 			if err := w.increment(ctx, db); err != nil {
 				return err
@@ -143,7 +164,11 @@ func (w *workload) steps(ctx context.Context, db *inmem.DB, t *tracker, rng *ran
 
 func (w *workload) increment(ctx context.Context, db *inmem.DB) error {
 	w.incAttempted.Add(1)
-	err := db.Update(ctx, inmem.GlobalRun, func(tx *inmem.Tx) error {
+	var mark *WitnessMark
+	err := db.Update(ctx, inmem.GlobalRun, func(tx *inmem.Tx) (err error) {
+		if mark, err = w.witness.Mark(tx); err != nil {
+			return err
+		}
 		v, err := tx.KV().Get(sharedKey)
 		if err != nil && !errors.Is(err, inmem.ErrNotFound) {
 			return err
@@ -154,7 +179,7 @@ func (w *workload) increment(ctx context.Context, db *inmem.DB) error {
 	if err == nil {
 		w.incAcked.Add(1)
 		w.report.Increments.Add(1)
-		w.tell("inc")
+		w.tell("inc %d", mark.Version())
 	}
 	return err
 }
