@@ -62,6 +62,7 @@ import (
 	"github.com/inmemdb/inmem/actors"
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/inmemdb/inmem/mailbox"
 	"github.com/inmemdb/inmem/primitives/event"
@@ -170,8 +171,16 @@ func (db *DB) usable() error {
 
 // submit hands a commit to the sequencer and waits for its outcome. A commit that never
 // reaches the sequencer releases its pinned snapshot here; otherwise the sequencer does.
+//
+// ctx governs admission only: waiting for room in the sequencer's mailbox. Once the sequencer
+// has the commit, submit waits for its real outcome whatever ctx does, so that an error always
+// means "not committed" (a caller that saw ctx.Err() for a commit that landed would retry a
+// step that happened).
 func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
-	err := db.usable()
+	err := checkContext(ctx)
+	if err == nil {
+		err = db.usable()
+	}
 	if err == nil {
 		err = ctx.Err() // a context already done hands nothing over
 	}
@@ -187,7 +196,15 @@ func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
 		}
 		return err
 	}
-	return c.Await(ctx)
+	return c.Await(context.Background())
+}
+
+// checkContext refuses a nil context: every call that takes one says what it bounds.
+func checkContext(ctx context.Context) error {
+	if ctx == nil {
+		return dberr.Invalid("nil context")
+	}
+	return nil
 }
 
 // Stats are counters since Open.

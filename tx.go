@@ -108,8 +108,13 @@ func (tx *Tx) check(write bool) error {
 func (tx *Tx) Commit(ctx context.Context) error { return tx.CommitWith(ctx, CommitOptions{}) }
 
 // CommitWith commits with options. ErrConflict (or ErrVersionMismatch) means a concurrent commit
-// won; the transaction had no effect. If ctx ends while the commit waits in the pipeline the
-// error is ctx.Err() and the commit may still land.
+// won; the transaction had no effect.
+//
+// ctx bounds admission only: a context already done commits nothing, and one that ends while
+// the commit waits for room in the pipeline returns ctx.Err() with nothing committed. Once the
+// pipeline has accepted the commit, CommitWith waits for its outcome and reports it, whatever
+// ctx does: an error always means the transaction did not commit (ErrPoisoned is the one
+// nuance: see its doc). A nil ctx is ErrInvalidArgument.
 func (tx *Tx) CommitWith(ctx context.Context, o CommitOptions) error {
 	if tx.done {
 		return ErrTxDone
@@ -147,9 +152,17 @@ func (tx *Tx) hasWrites() bool {
 // ErrVersionMismatch it runs fn again from scratch, with jittered backoff, up to
 // Options.UpdateAttempts times, then returns the last error. fn must have no effects outside
 // the transaction: it may run more than once. An error from fn rolls back and is returned as is.
+//
+// ctx bounds what happens before a commit is accepted: fn never runs once ctx is done, the
+// backoff between attempts ends with it, and so does the wait for room in the pipeline (see
+// Tx.CommitWith). An accepted commit's outcome is always reported: nil means committed, an
+// error means not committed.
 func (db *DB) Update(ctx context.Context, id RunID, fn func(*Tx) error) error {
 	if fn == nil {
 		return dberr.Invalid("Update: nil function")
+	}
+	if err := checkContext(ctx); err != nil {
+		return err
 	}
 	for attempt := 1; ; attempt++ {
 		err := db.updateOnce(ctx, id, fn)
@@ -166,6 +179,9 @@ func (db *DB) Update(ctx context.Context, id RunID, fn func(*Tx) error) error {
 }
 
 func (db *DB) updateOnce(ctx context.Context, id RunID, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // a done context never runs fn
+	}
 	tx, err := db.Begin(id, true)
 	if err != nil {
 		return err

@@ -139,36 +139,38 @@ func ReplayWAL(cfg WALConfig) (WALResult, error) {
 		}
 	}
 	p.res.TransactionsDiscarded += len(p.discarded)
-	bases, err := commitlog.ListSegments(cfg.FS, cfg.Dir)
-	if err != nil {
-		return p.res, err
+	return p.res, p.continueAt()
+}
+
+// continueAt sets where appends continue (WALResult's tail): the last segment, after its last
+// complete transaction.
+func (p *replay) continueAt() error {
+	bases, err := commitlog.ListSegments(p.cfg.FS, p.cfg.Dir)
+	if err != nil || len(bases) == 0 {
+		return err
 	}
-	if len(bases) > 0 {
-		p.res.HasSegment = true
-		p.res.TailBase, p.res.TailOffset = bases[len(bases)-1], commitlog.HeaderSize
-		switch {
-		case p.torn != nil && p.torn.Base == p.res.TailBase && p.torn.ValidEnd < commitlog.HeaderSize:
-			// A crash while the last segment was created tore its header: it holds nothing and
-			// is written afresh (an offset below the header size says so).
-			p.res.TailOffset = p.torn.ValidEnd
-		case p.cutBase == p.res.TailBase && p.cutOff == 0:
-			// Set aside with its damaged header. LSNs never restart: the log continues at the
-			// cut the snapshot named, which may lie inside the segment.
-			if err := p.restartAt(max(cfg.From, p.res.TailBase)); err != nil {
-				return p.res, err
-			}
-		case p.cutBase == p.res.TailBase:
-			p.res.TailOffset = max(p.cutOff, commitlog.HeaderSize)
+	p.res.HasSegment = true
+	p.res.TailBase, p.res.TailOffset = bases[len(bases)-1], commitlog.HeaderSize
+	switch {
+	case p.torn != nil && p.torn.Base == p.res.TailBase && p.torn.ValidEnd < commitlog.HeaderSize:
+		// A crash while the last segment was created tore its header: it holds nothing and is
+		// written afresh (an offset below the header size says so).
+		p.res.TailOffset = p.torn.ValidEnd
+	case p.cutBase == p.res.TailBase && p.cutOff == 0:
+		// Set aside with its damaged header. LSNs never restart: the log continues at the cut
+		// the snapshot named, which may lie inside the segment.
+		if err := p.restartAt(max(p.cfg.From, p.res.TailBase)); err != nil {
+			return err
 		}
+	case p.cutBase == p.res.TailBase:
+		p.res.TailOffset = max(p.cutOff, commitlog.HeaderSize)
 	}
-	if p.setAside && cfg.SetAsideAbove != nil {
-		moved, err := cfg.SetAsideAbove(p.res.TailBase + uint64(max(p.res.TailOffset-commitlog.HeaderSize, 0)))
-		p.res.Quarantined = append(p.res.Quarantined, moved...)
-		if err != nil {
-			return p.res, err
-		}
+	if !p.setAside || p.cfg.SetAsideAbove == nil {
+		return nil
 	}
-	return p.res, nil
+	moved, err := p.cfg.SetAsideAbove(p.res.TailBase + uint64(max(p.res.TailOffset-commitlog.HeaderSize, 0)))
+	p.res.Quarantined = append(p.res.Quarantined, moved...)
+	return err
 }
 
 // restartAt continues the log at lsn after its last segment was emptied into the quarantine
