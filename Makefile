@@ -5,7 +5,7 @@ BENCH   ?= .
 BENCHTIME ?= 1s
 FUZZTIME ?= 30s
 
-.PHONY: all build test race lint vet fmt demo bench compare fuzz stress clean
+.PHONY: all build test race lint vet fmt tidy demo bench compare fuzz stress clean
 
 all: build test
 
@@ -18,7 +18,11 @@ test: lint race
 race:
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 
-lint: fmt vet
+lint: fmt vet tidy
+
+# go.mod and go.sum say exactly what the code imports (direct dependencies not marked indirect).
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 fmt:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,4 +129,109 @@ func TestNilContextIsInvalidArgument(t *testing.T) {
 	}
 	assert.Equal(t, before, db.Stats().Commits, "nothing committed")
 	assert.Equal(t, inmem.RunActive, db.RunStatus(run))
+}
+
+// Every method of a closed database that can return an error returns ErrClosed, and changes
+// nothing; the two that cannot (RunStatus, OrphanedRuns) report nothing.
+func TestClosedDatabaseSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	db := openDir(t, dir)
+	run := newRun(t, db)
+	_, err := db.Snapshot()
+	require.NoError(t, err)
+	snaps, err := db.ListSnapshots()
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	id := inmem.NewRunID()
+	second := func(_ any, err error) error { return err }
+	calls := map[string]func() error{
+		"BeginRun":       func() error { return db.BeginRun(ctx, id, inmem.RunInfo{}) },
+		"EndRun":         func() error { return db.EndRun(ctx, run) },
+		"AbortRun":       func() error { return db.AbortRun(ctx, run, "x") },
+		"ResumeRun":      func() error { return db.ResumeRun(ctx, run) },
+		"Run":            func() error { return second(db.Run(run)) },
+		"ListRuns":       func() error { return second(db.ListRuns(inmem.RunFilter{})) },
+		"Update":         func() error { return db.Update(ctx, run, func(*inmem.Tx) error { return nil }) },
+		"View":           func() error { return db.View(run, func(*inmem.Tx) error { return nil }) },
+		"Begin":          func() error { return second(db.Begin(run, true)) },
+		"ReplayRun":      func() error { return second(db.ReplayRun(run)) },
+		"ReplayRunUntil": func() error { return second(db.ReplayRunUntil(run, 1)) },
+		"DiffRuns":       func() error { return second(db.DiffRuns(run, run)) },
+		"Snapshot":       func() error { return second(db.Snapshot()) },
+		"ListSnapshots":  func() error { return second(db.ListSnapshots()) },
+		"DeleteSnapshot": func() error { return db.DeleteSnapshot(snaps[0]) },
+		"Sync":           func() error { return db.Sync() },
+		"KV.Put":         func() error { return db.KV().Put(ctx, run, "k", nil) },
+		"KV.Get":         func() error { return second(db.KV().Get(run, "k")) },
+		"KV.Delete":      func() error { return second(db.KV().Delete(ctx, run, "k")) },
+		"KV.Exists":      func() error { return second(db.KV().Exists(run, "k")) },
+		"KV.GetMany":     func() error { return second(db.KV().GetMany(run, []string{"k"})) },
+		"KV.List":        func() error { return second(db.KV().List(run, "")) },
+		"KV.Scan":        func() error { return second(db.KV().Scan(run, "")) },
+		"JSON.Create":    func() error { return db.JSON().Create(ctx, run, "d", []byte(`{}`)) },
+		"JSON.Get":       func() error { return second(db.JSON().Get(run, "d", "$")) },
+		"JSON.Set":       func() error { return db.JSON().Set(ctx, run, "d", "$.a", []byte(`1`)) },
+		"JSON.Delete":    func() error { return db.JSON().Delete(ctx, run, "d", "$.a") },
+		"JSON.DeleteDoc": func() error { return db.JSON().DeleteDoc(ctx, run, "d") },
+		"JSON.Patch":     func() error { return db.JSON().Patch(ctx, run, "d", nil) },
+		"JSON.Version":   func() error { return second(db.JSON().Version(run, "d")) },
+		"JSON.Exists":    func() error { return second(db.JSON().Exists(run, "d")) },
+		"JSON.List":      func() error { return second(db.JSON().List(run)) },
+		"Events.Append":  func() error { return second(db.Events().Append(ctx, run, "t", []byte(`{}`))) },
+		"Events.Get":     func() error { return second(db.Events().Get(run, 0)) },
+		"Events.Range":   func() error { return second(db.Events().Range(run, 0, 1)) },
+		"Events.Len":     func() error { return second(db.Events().Len(run)) },
+		"Events.Head":    func() error { return second(db.Events().Head(run)) },
+		"Events.ByType":  func() error { return second(db.Events().ByType(run, "t")) },
+		"Events.Verify":  func() error { return db.Events().VerifyChain(run) },
+		"State.Init":     func() error { return second(db.State().Init(ctx, run, "c", nil)) },
+		"State.Get":      func() error { return second(db.State().Get(run, "c")) },
+		"State.Set":      func() error { return second(db.State().Set(ctx, run, "c", nil)) },
+		"State.CAS":      func() error { return second(db.State().CAS(ctx, run, "c", 1, nil)) },
+		"State.Delete":   func() error { return db.State().Delete(ctx, run, "c") },
+		"State.List":     func() error { return second(db.State().List(run)) },
+		"State.Transition": func() error {
+			return second(db.State().Transition(ctx, run, "c", func(c inmem.Cell) ([]byte, error) { return nil, nil }))
+		},
+		"Traces.Record": func() error {
+			return second(db.Traces().Record(ctx, run, inmem.Span{Kind: inmem.SpanThought, Name: "s"}))
+		},
+		"Traces.Get":      func() error { return second(db.Traces().Get(run, "s")) },
+		"Traces.Children": func() error { return second(db.Traces().Children(run, "s")) },
+		"Traces.Tree":     func() error { return second(db.Traces().Tree(run, "s")) },
+		"Traces.Roots":    func() error { return second(db.Traces().Roots(run)) },
+		"Traces.ByKind":   func() error { return second(db.Traces().ByKind(run, inmem.SpanThought)) },
+		"Traces.ByTag":    func() error { return second(db.Traces().ByTag(run, "t")) },
+		"Traces.InTime":   func() error { return second(db.Traces().InTime(run, time.Time{}, time.Now())) },
+		"Traces.List":     func() error { return second(db.Traces().List(run)) },
+		"Traces.Count":    func() error { return second(db.Traces().Count(run)) },
+	}
+	for name, call := range calls {
+		require.NotPanics(t, func() {
+			assert.ErrorIs(t, call(), inmem.ErrClosed, name)
+		}, name)
+	}
+	assert.Equal(t, inmem.RunNotFound, db.RunStatus(run))
+	assert.Nil(t, db.OrphanedRuns())
+	assert.NoError(t, db.Close(), "a second Close is harmless")
+}
+
+// Error messages say each thing once, in units a person reads.
+func TestErrorMessagesReadWell(t *testing.T) {
+	db := openMem(t)
+	run := newRun(t, db)
+	require.NoError(t, db.JSON().Create(ctx, run, "d", []byte(`{"a":1}`)))
+	err := db.JSON().Patch(ctx, run, "d", []inmem.PatchOp{{Op: "bogus", Path: "$.a"}})
+	require.ErrorIs(t, err, inmem.ErrInvalidArgument)
+	assert.Equal(t, 1, strings.Count(err.Error(), "patch op 0"), err.Error())
+
+	now := time.Now()
+	_, err = db.Traces().Record(ctx, run, inmem.Span{Kind: inmem.SpanThought, Name: "x", Start: now, End: now.Add(-time.Hour)})
+	require.ErrorIs(t, err, inmem.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), now.UTC().Format("2006-01-02T15:04"), "span times as times, not microseconds")
+
+	require.NoError(t, db.Close())
+	_, err = db.DiffRuns(run, run)
+	require.ErrorIs(t, err, inmem.ErrClosed)
+	assert.Equal(t, inmem.ErrClosed.Error(), err.Error(), "said once")
 }

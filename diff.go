@@ -60,6 +60,9 @@ type DiffEntry struct {
 // (timestamps, hashes, span ids and times are not compared). DiffRuns(a, b).Added is
 // DiffRuns(b, a).Removed. Either run unknown is ErrRunNotFound, GlobalRun ErrNotReplayable.
 func (db *DB) DiffRuns(a, b RunID) (*RunDiff, error) {
+	if err := db.usable(); err != nil {
+		return nil, err // once, not once per run
+	}
 	// Both runs as of one moment; the two replays are independent, so they run side by side.
 	now := db.clock.Now()
 	var views [2]*replayer.View

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/inmemdb/inmem"
+	"github.com/inmemdb/inmem/internal/vfs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,4 +64,26 @@ func TestSecondOpenIsLocked(t *testing.T) {
 	require.NoError(t, db.Close())
 	db = openDir(t, dir)
 	require.NoError(t, db.Close())
+}
+
+// syncCountingFS is a filesystem written outside the engine's packages, against the exported
+// interface only: it counts directory syncs and passes everything on.
+type syncCountingFS struct {
+	inmem.FS
+	dirSyncs int
+}
+
+func (f *syncCountingFS) SyncDir(dir string) error {
+	f.dirSyncs++
+	return f.FS.SyncDir(dir)
+}
+
+// Options.FS takes a filesystem implemented by the caller.
+func TestOptionsFSImplementedOutside(t *testing.T) {
+	fs := &syncCountingFS{FS: vfs.Default()}
+	dir := t.TempDir()
+	db := openDir(t, dir, func(o *inmem.Options) { o.FS = fs })
+	require.NoError(t, db.KV().Put(ctx, newRun(t, db), "k", []byte("v")))
+	require.NoError(t, db.Close())
+	assert.Positive(t, fs.dirSyncs, "Open made the directory durable through it")
 }

@@ -59,3 +59,6 @@ func recoveredVersions(rec *inmem.RecoveryResult) int {
 	}
 	return n
 }
+
+// cutOff is every byte recovery cut off the log's end: a torn write and the zeros after it.
+func cutOff(rec *inmem.RecoveryResult) int64 { return rec.TornTailBytes + rec.PreallocatedBytes }

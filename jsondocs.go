@@ -10,8 +10,10 @@ import (
 // PatchOp is one operation of JSON.Patch: Op "set" (Value is encoded JSON) or "delete", at Path.
 type PatchOp = jsondoc.PatchOp
 
-// JSON is the document primitive (SPEC 3.2): JSON values under string keys, read and changed at
-// paths ($, .name, [index]). Each document has its own version: 1 at Create, +1 per changing
+// JSON is the document primitive: JSON values under string keys, read and changed at paths
+// ($.a.b[0].c: a root, then .name and [index] segments, no wildcards). The root is "$" — and
+// also the empty path "", so Set(ctx, run, key, "", v) replaces the whole document, as
+// Set(…, "$", v) does. Each document has its own version: 1 at Create, +1 per changing
 // transaction. Conflicts are per document: a transaction that read or changed a document fails
 // with ErrConflict if another commit changed it after its snapshot. Values travel as encoded
 // JSON bytes.
@@ -26,7 +28,8 @@ func (j *JSON) Create(ctx context.Context, run RunID, key string, doc []byte) er
 }
 
 // Set writes value at path, creating missing intermediate objects and arrays; an index equal to
-// an array's length appends. A missing document is ErrNotFound.
+// an array's length appends. At the root ("$" or "") it replaces the whole document. A missing
+// document is ErrNotFound.
 func (j *JSON) Set(ctx context.Context, run RunID, key, path string, value []byte) error {
 	return j.write(ctx, run, func(t *jsondoc.Tx) error { return t.Set(key, path, value) })
 }

@@ -1,6 +1,7 @@
 package inmem
 
 import (
+	"io"
 	"log/slog"
 	"runtime"
 	"time"
@@ -124,8 +125,8 @@ type Options struct {
 	Primitives       []Primitive  // extra primitives, registered after the built-in ones
 
 	// FS is the filesystem every file operation goes through; nil means the operating
-	// system's. It is the seam tests use to simulate crashes and inject I/O errors.
-	FS vfs.FS
+	// system's. It is the seam tests use to simulate crashes and inject I/O errors; see FS.
+	FS FS
 
 	// UpdateAttempts is how many times Update runs its function before it gives up on
 	// conflicts and returns the last one (10).
@@ -217,3 +218,52 @@ func fill[T comparable](field *T, def T) {
 		*field = def
 	}
 }
+
+// FS is a filesystem: the few operations the log, the snapshots and the directory lock need.
+// Implement it to put a database somewhere else than the operating system's filesystem, or to
+// simulate crashes and I/O errors in tests. Its contract, method by method, is what durability
+// rests on: Sync makes a file's written data durable and nothing else; SyncDir makes a
+// directory's entries (creations, renames, removals) durable and nothing else; Rename is atomic;
+// Lock excludes every other holder, in this process too, failing with an error that wraps
+// ErrFSLocked.
+type FS interface {
+	// Create creates or truncates the named file for reading and writing. A new file's name is
+	// durable only after SyncDir of its directory; the truncation is data (durable after Sync).
+	Create(name string) (File, error)
+	// Open opens an existing file read-only.
+	Open(name string) (File, error)
+	// OpenReadWrite opens an existing file for reading and writing without truncating it.
+	OpenReadWrite(name string) (File, error)
+	// Rename atomically replaces newname with oldname; durable after SyncDir of newname's
+	// directory.
+	Rename(oldname, newname string) error
+	// Remove deletes a file or an empty directory; durable after SyncDir.
+	Remove(name string) error
+	// MkdirAll creates a directory and any missing parents; each is durable after SyncDir of
+	// its parent.
+	MkdirAll(dir string) error
+	// List returns the sorted names (not paths) of dir's entries.
+	List(dir string) ([]string, error)
+	// Stat returns the size of the named file.
+	Stat(name string) (size int64, err error)
+	// ModTime returns a value that changes whenever the file's content does (compared for
+	// equality only).
+	ModTime(name string) (time.Time, error)
+	// SyncDir makes the directory's entries durable.
+	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the named file, creating it if needed; closing the
+	// returned Closer releases it.
+	Lock(name string) (io.Closer, error)
+}
+
+// File is an open file of an FS: io.Reader, io.ReaderAt, io.Writer, io.Closer, Seek,
+// Truncate(size int64) error (durable after Sync), and Sync() error, which makes the data
+// written durable (fdatasync), not the file's name.
+type File = vfs.File
+
+// The engine's own filesystem seam is the same interface.
+var _ vfs.FS = FS(nil)
+
+// ErrFSLocked is what an FS's Lock wraps when another holder has the lock; Open then fails
+// with ErrLocked.
+var ErrFSLocked = vfs.ErrLocked

@@ -21,7 +21,12 @@ type RecoveryResult struct {
 	TransactionsRecovered int
 	TransactionsDiscarded int // no commit marker, aborted, or touched by skipped damage
 	CorruptEntries        int
-	TornTailBytes         int64 // bytes cut off the log's end: a torn write, and after a crash the zeros the log preallocated
+	// TornTailBytes counts the bytes of a write a crash interrupted, cut off the log's end;
+	// PreallocatedBytes the zeros after them, space the log had allocated ahead and never
+	// written (or, after damage, bytes that were zeroed). After an ordinary crash the first is
+	// small or zero and the second up to a megabyte.
+	TornTailBytes     int64
+	PreallocatedBytes int64
 	// Quarantined lists what recovery set aside, never deleted: log it could not use (in
 	// wal/quarantine/) and snapshot files that did not validate or load, or that name log set
 	// aside (in snapshots/quarantine/).
@@ -72,7 +77,7 @@ func (db *DB) recover() (recovered, error) {
 	res := &RecoveryResult{
 		SnapshotsRejected: r.Rejected, EntriesReplayed: w.EntriesReplayed,
 		TransactionsRecovered: w.TransactionsRecovered, TransactionsDiscarded: w.TransactionsDiscarded,
-		CorruptEntries: w.CorruptEntries, TornTailBytes: w.TornTailBytes,
+		CorruptEntries: w.CorruptEntries, TornTailBytes: w.TornTailBytes, PreallocatedBytes: w.PreallocatedBytes,
 		Quarantined:    append(slices.Clone(r.Quarantined), w.Quarantined...),
 		UnknownEntries: w.UnknownEntries, Consistent: w.Consistent,
 		Phases: RecoveryPhases{Discovery: r.Discovery, Load: r.Load, Replay: r.Replay},

@@ -67,8 +67,12 @@ func systemCommit(id RunID, ch *run.Change) *actors.Commit {
 }
 
 // RunStatus returns the run's status; an unknown run is RunNotFound, not an error. GlobalRun
-// is always active.
+// is always active. After Close, which it has no error to report, every run is RunNotFound
+// (Run returns ErrClosed).
 func (db *DB) RunStatus(id RunID) RunStatus {
+	if db.usable() != nil {
+		return RunNotFound
+	}
 	if id == GlobalRun {
 		return RunActive
 	}
@@ -150,8 +154,12 @@ func (db *DB) ListRuns(f RunFilter) ([]RunMetadata, error) {
 
 // OrphanedRuns returns the runs marked Orphaned: active when the database last stopped, marked
 // by recovery at Open (each a logged system transaction). ResumeRun makes one Active again.
+// After Close, which it has no error to report, it returns nil (ListRuns returns ErrClosed).
 func (db *DB) OrphanedRuns() []RunID {
-	runs, _ := db.ListRuns(RunFilter{Status: RunOrphaned})
+	runs, err := db.ListRuns(RunFilter{Status: RunOrphaned})
+	if err != nil {
+		return nil
+	}
 	ids := make([]RunID, len(runs))
 	for i, r := range runs {
 		ids[i] = r.ID

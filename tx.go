@@ -20,6 +20,14 @@ import (
 
 // Tx is a transaction of one run: it reads the snapshot taken when it began, sees its own
 // writes, and commits atomically across every primitive it touched. A Tx is for one goroutine.
+//
+// Isolation is snapshot isolation with optimistic concurrency, first committer wins: a commit
+// fails with ErrConflict if a key (or document) it read changed after its snapshot. What it
+// did not read does not conflict, so SI's anomalies are allowed: write skew (two transactions
+// each read what the other writes, both commit), and phantoms — a transaction that listed keys
+// (List, Scan) commits even if another commit has since added a key the listing would now
+// show. A transaction that must not miss such a key reads it (or a key every writer updates)
+// explicitly.
 type Tx struct {
 	db       *DB
 	run      RunID
@@ -152,6 +160,10 @@ func (tx *Tx) hasWrites() bool {
 // ErrVersionMismatch it runs fn again from scratch, with jittered backoff, up to
 // Options.UpdateAttempts times, then returns the last error. fn must have no effects outside
 // the transaction: it may run more than once. An error from fn rolls back and is returned as is.
+//
+// **Update does not nest.** Calling Update (or a facade's write, such as KV().Put) from inside
+// fn starts a second, independent transaction: it commits on its own, before and regardless of
+// the outer one, and the outer one does not see its writes. Use the Tx that fn receives.
 //
 // ctx bounds what happens before a commit is accepted: fn never runs once ctx is done, the
 // backoff between attempts ends with it, and so does the wait for room in the pipeline (see

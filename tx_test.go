@@ -412,3 +412,38 @@ func TestFinishedTransaction(t *testing.T) {
 	assert.ErrorIs(t, err, inmem.ErrNotFound, "a rolled-back write never lands")
 	assert.Equal(t, "v", get(t, db, run, "k"))
 }
+
+// Phantoms are allowed (snapshot isolation, as documented on Tx): a transaction that listed
+// keys commits although another commit added a key the listing would now show.
+func TestPhantomCommits(t *testing.T) {
+	db := openMem(t)
+	run := newRun(t, db)
+	require.NoError(t, db.KV().Put(ctx, run, "task/1", []byte("a")))
+	tx, err := db.Begin(run, true)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	keys, err := tx.KV().List("task/")
+	require.NoError(t, err)
+	require.Equal(t, []string{"task/1"}, keys)
+	require.NoError(t, db.KV().Put(ctx, run, "task/2", []byte("b"))) // the phantom
+	require.NoError(t, tx.KV().Put("count", []byte("1")))
+	require.NoError(t, tx.Commit(ctx), "SI: the insert is not a conflict")
+	keys, err = db.KV().List(run, "task/")
+	require.NoError(t, err)
+	require.Equal(t, []string{"task/1", "task/2"}, keys)
+}
+
+// Nested Update commits independently of the outer one (documented in bold on Update).
+func TestNestedUpdateCommitsIndependently(t *testing.T) {
+	db := openMem(t)
+	run := newRun(t, db)
+	err := db.Update(ctx, run, func(tx *inmem.Tx) error {
+		require.NoError(t, db.Update(ctx, run, func(inner *inmem.Tx) error { return inner.KV().Put("inner", nil) }))
+		_, err := tx.KV().Get("inner")
+		require.ErrorIs(t, err, inmem.ErrNotFound, "the outer transaction does not see the inner one's write")
+		return errors.New("the outer one rolls back")
+	})
+	require.Error(t, err)
+	_, err = db.KV().Get(run, "inner")
+	require.NoError(t, err, "the inner one committed on its own")
+}

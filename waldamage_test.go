@@ -387,9 +387,9 @@ func TestWALDamageCutEveryOffsetOfLastTransaction(t *testing.T) {
 			if cut >= last.entries[0].end {
 				discarded = 1
 			}
-			assert.Equal(t, torn, rec.TornTailBytes, "TornTailBytes")
+			assert.Equal(t, torn, cutOff(rec), "bytes cut off")
 			if !slices.ContainsFunc(last.entries, func(e wdEntry) bool { return e.start == cut }) {
-				assert.Positive(t, rec.TornTailBytes)
+				assert.Positive(t, cutOff(rec))
 			}
 			assert.Equal(t, discarded, rec.TransactionsDiscarded, "TransactionsDiscarded")
 			assert.Equal(t, n, rec.TransactionsRecovered, "BeginRun and n-1 puts")
@@ -587,7 +587,10 @@ func TestWALDamageZeroedSector(t *testing.T) {
 		db := wdOpen(t, dir)
 		wdRequireState(t, db, l.run, want)
 		rec := db.LastRecovery()
-		assert.Equal(t, int64(size-boundary), rec.TornTailBytes, "every byte cut off, the zeros included")
+		assert.Equal(t, int64(size-boundary), cutOff(rec), "every byte cut off, the zeros included")
+		// The zeros told apart, and any zero bytes the cut entry ended with: nothing can tell
+		// those from the zeros after them.
+		assert.GreaterOrEqual(t, rec.PreallocatedBytes, int64(sector), "the zeros told apart")
 		assert.Zero(t, rec.CorruptEntries)
 		assert.Empty(t, rec.Quarantined)
 		db = wdCommitAndReopen(t, db, dir, l.run, want, "new", "after zeros")
@@ -601,7 +604,8 @@ func TestWALDamageZeroedSector(t *testing.T) {
 		db := wdOpen(t, dir)
 		wdRequireState(t, db, l.run, wdPrefix(n))
 		rec := db.LastRecovery()
-		assert.Equal(t, int64(sector), rec.TornTailBytes)
+		assert.Zero(t, rec.TornTailBytes, "no torn write")
+		assert.Equal(t, int64(sector), rec.PreallocatedBytes)
 		assert.Zero(t, rec.TransactionsDiscarded)
 		wdRequireOrphanMarkAt(t, seg, int64(size), l.run, "the zeros are cut off")
 		db = wdCommitAndReopen(t, db, dir, l.run, wdPrefix(n), "new", "after zeros")

@@ -30,6 +30,7 @@ type TornTailError struct {
 	ValidEnd int64  // file offset after the last good entry: truncate the segment here (0: the header is torn)
 	LSN      uint64 // LSN at ValidEnd: the end of the readable log
 	Dropped  int64  // bytes after ValidEnd, dropped by the truncation
+	Zeros    int64  // how many of them are zeros at the end of the file (preallocated space)
 	Reason   error  // the damage found at ValidEnd
 	// Stranded: valid entries follow a lost write (see the package doc). They were never
 	// covered by a completed sync, but they are bytes a caller should set aside, not delete.
@@ -312,7 +313,8 @@ func (r *Reader) damage(off int, reason error) error {
 		r.resumeAt = nextValid(r.data, r.scanFrom)
 		if stranded := r.resumeAt >= 0 && lostWrite(r.data[:r.resumeAt], off); stranded || r.resumeAt == noValidEntry {
 			return &TornTailError{Segment: name, Base: base, ValidEnd: int64(off), LSN: r.lsnAt(off),
-				Dropped: int64(len(r.data) - off), Reason: reason, Stranded: stranded}
+				Dropped: int64(len(r.data) - off), Zeros: trailingZeros(r.data[off:]), Reason: reason,
+				Stranded: stranded}
 		}
 	}
 	return &CorruptionError{Segment: name, Base: base, Offset: int64(off), LSN: r.lsnAt(off), Reason: reason}
@@ -332,6 +334,15 @@ func lostWrite(data []byte, off int) bool {
 		}
 	}
 	return false
+}
+
+// trailingZeros counts the zero bytes at the end of b.
+func trailingZeros(b []byte) int64 {
+	n := len(b)
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return int64(len(b) - n)
 }
 
 func allZero(b []byte) bool {

@@ -85,7 +85,8 @@ type WALResult struct {
 	TransactionsDiscarded int // no marker, aborted, or touched by damage
 	CorruptEntries        int
 	UnknownEntries        int
-	TornTailBytes         int64    // bytes cut off the end: damage, and after a crash preallocated zeros
+	TornTailBytes         int64    // bytes of a torn write cut off the end (the zeros after it excluded)
+	PreallocatedBytes     int64    // zeros cut off the end after the torn write: preallocated, never written
 	Quarantined           []string // paths moved to (or written into) the quarantine directory
 	Consistent            bool     // false if SkipCorrupt skipped a transaction
 	LastVersion           uint64   // newest transaction recovered (or After)
@@ -211,7 +212,7 @@ func (p *replay) run() error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.As(err, &torn):
-			p.res.TornTailBytes = torn.Dropped
+			p.res.TornTailBytes, p.res.PreallocatedBytes = torn.Dropped-torn.Zeros, torn.Zeros
 			p.torn = torn
 			if torn.Stranded {
 				// Valid entries after a lost write were never synced, so no commit among them

@@ -127,10 +127,11 @@ func (d *demo) recoverAndCount(dir string, acked []int) error {
 		}
 		ackedTotal, recovered, beyond = ackedTotal+last+1, recovered+len(keys), beyond+len(keys)-1-last
 	}
-	d.out.f("   Reopening replayed the write-ahead log in %v: %s recovered; a torn",
+	d.out.f("   Reopening replayed the write-ahead log in %v: %s recovered; a torn write",
 		rec.Duration.Round(time.Microsecond), plural(rec.TransactionsRecovered, "transaction"))
-	d.out.f("   tail of %d bytes cut off, %d transactions without a commit marker discarded.",
-		rec.TornTailBytes, rec.TransactionsDiscarded)
+	d.out.f("   of %d bytes cut off (and %d bytes of preallocated space), %d transactions",
+		rec.TornTailBytes, rec.PreallocatedBytes, rec.TransactionsDiscarded)
+	d.out.f("   without a commit marker discarded.")
 	d.out.f("   Acknowledged: %d commits. Recovered: %d, each writer's keys without a gap", ackedTotal, recovered)
 	d.out.f("   → every acknowledged commit survived (R5) and the state is a prefix of the commit")
 	d.out.f("     order (R3); the %d beyond were durable, but the writer died before printing", beyond)

@@ -268,7 +268,7 @@ func (t *Tx) Patch(key string, ops []PatchOp) error {
 				o = op{kind: opDelete, path: p, pathText: p.String()}
 			}
 		default:
-			err = dberr.Invalid("patch op %d: unknown op %q (want \"set\" or \"delete\")", i, po.Op)
+			err = dberr.Invalid("unknown op %q (want \"set\" or \"delete\")", po.Op)
 		}
 		if err != nil {
 			return fmt.Errorf("patch op %d: %w", i, err)

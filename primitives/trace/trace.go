@@ -63,6 +63,7 @@ import (
 	"fmt"
 	"sort"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -443,7 +444,7 @@ func Check(s Span) error {
 		return dberr.Invalid("span %q is its own parent", s.ID)
 	}
 	if s.End != 0 && s.End < s.Start {
-		return dberr.Invalid("span %q ends (%d) before it starts (%d)", s.Name, s.End, s.Start)
+		return dberr.Invalid("span %q ends (%s) before it starts (%s)", s.Name, microsTime(s.End), microsTime(s.Start))
 	}
 	if len(s.Tags) > MaxTags {
 		return dberr.Invalid("%d tags, limit %d", len(s.Tags), MaxTags)
@@ -624,3 +625,6 @@ func decodeSpan(p []byte, commit uint64) (*Span, error) {
 	}
 	return s, nil
 }
+
+// microsTime prints a span time (µs since the Unix epoch) as a time, for error messages.
+func microsTime(us int64) string { return time.UnixMicro(us).UTC().Format(time.RFC3339Nano) }
