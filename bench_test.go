@@ -39,7 +39,7 @@ var benchKeys = func() []string {
 	return keys
 }()
 
-// BenchmarkKVPutInMemory: one goroutine, one-op transactions (SPEC 12: ≤ 1.5 µs/op).
+// BenchmarkKVPutInMemory: one goroutine, one-op transactions (bar: ≤ 1.5 µs/op).
 func BenchmarkKVPutInMemory(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
@@ -53,7 +53,7 @@ func BenchmarkKVPutInMemory(b *testing.B) {
 	}
 }
 
-// BenchmarkKVGet: the read fast path (SPEC 12: ≤ 200 ns/op).
+// BenchmarkKVGet: the read fast path (bar: ≤ 200 ns/op).
 func BenchmarkKVGet(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
@@ -72,7 +72,7 @@ func BenchmarkKVGet(b *testing.B) {
 	}
 }
 
-// BenchmarkKVPutParallel64: 64 goroutines on disjoint runs (SPEC 12: ≥ 1 M ops/s on 2 cores).
+// BenchmarkKVPutParallel64: 64 goroutines on disjoint runs (bar: ≥ 1 M ops/s on 2 cores).
 func BenchmarkKVPutParallel64(b *testing.B) {
 	db := openBench(b)
 	const goroutines = 64
@@ -153,7 +153,7 @@ func BenchmarkUpdateReadModifyWrite(b *testing.B) {
 	}
 }
 
-// BenchmarkEventAppend: one-event transactions from one goroutine (SPEC 12: ≤ 3 µs InMemory).
+// BenchmarkEventAppend: one-event transactions from one goroutine (bar: ≤ 3 µs InMemory).
 func BenchmarkEventAppend(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
@@ -167,7 +167,7 @@ func BenchmarkEventAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkStateGet: a state-cell read (SPEC 12: ≤ 200 ns).
+// BenchmarkStateGet: a state-cell read (bar: ≤ 200 ns).
 func BenchmarkStateGet(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
@@ -231,7 +231,7 @@ var json1KiB = func() []byte {
 	return append(doc, `],"owner":{"name":"planner"}}`...)
 }()
 
-// BenchmarkJSONCreate1KiB: creating a 1 KiB document (SPEC 12: ≤ 50 µs).
+// BenchmarkJSONCreate1KiB: creating a 1 KiB document (bar: ≤ 50 µs).
 func BenchmarkJSONCreate1KiB(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)
@@ -244,7 +244,7 @@ func BenchmarkJSONCreate1KiB(b *testing.B) {
 	}
 }
 
-// BenchmarkJSONGetPath: reading one value at a path of a 1 KiB document (SPEC 12: ≤ 2 µs).
+// BenchmarkJSONGetPath: reading one value at a path of a 1 KiB document (bar: ≤ 2 µs).
 func BenchmarkJSONGetPath(b *testing.B) {
 	db := openBench(b)
 	run := beginBench(b, db)

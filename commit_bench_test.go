@@ -15,11 +15,11 @@ import (
 	"github.com/inmemdb/inmem/commitlog"
 )
 
-// Durable commit throughput (SPEC 12): committers goroutines, each committing one-key
-// transactions to its own run, share b.N commits. Reported: commits/s, p50 and p99 commit
+// Durable commit throughput (its bars: BENCHMARKS.md): committers goroutines, each committing
+// one-key transactions to its own run, share b.N commits. Reported: commits/s, p50 and p99 commit
 // latency, and fsyncs per commit (the group-commit factor). BenchmarkRawWriteSync measures the
-// baseline the 1-committer rate is held against: one write + one fdatasync per commit, on the
-// same disk, of the same bytes.
+// baseline the 1-committer rate is held against: one write + one fdatasync per commit, on the same
+// disk, of the same bytes.
 
 var committerCounts = []int{1, 8, 64, 256}
 

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Crash tests on the crash-simulating filesystem (SPEC 13): the database runs on a vfs.CrashFS,
+// Crash tests on the crash-simulating filesystem: the database runs on a vfs.CrashFS,
 // a point-in-time crash image is taken while committers are still running, and the image is
 // reopened and checked against what was acknowledged before the image was taken:
 //
@@ -455,7 +455,7 @@ func TestCrashFSRepeatedCycles(t *testing.T) {
 						"cycle %d: the state of cycle %d changed", k, j)
 				}
 				// The puts of every cycle, one BeginRun each, and the orphan marking of each
-				// earlier cycle's run by the Open that checked it (SPEC 8 step 5).
+				// earlier cycle's run by the Open that checked it.
 				total := cfsSum(present) + k + 1 + k
 				for _, old := range cycles {
 					total += cfsSum(old.present)

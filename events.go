@@ -23,7 +23,7 @@ type Event struct {
 // ErrBrokenChain is returned by VerifyChain when a stored hash does not match its event.
 var ErrBrokenChain = event.ErrBrokenChain
 
-// Events is the event-log primitive (SPEC 3.3): one append-only, hash-chained log per run.
+// Events is the event-log primitive: one append-only, hash-chained log per run.
 // Appends never conflict: concurrent appends to one run are ordered by commit.
 type Events struct{ db *DB }
 

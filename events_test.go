@@ -56,8 +56,8 @@ func TestEventsAppendAndRead(t *testing.T) {
 	assert.JSONEq(t, `{"n":1}`, string(again.Payload))
 }
 
-// SPEC 3.3: 4 goroutines × 25 appends to one run give sequences 0..99 with a valid chain, and
-// recovery re-derives the identical chain.
+// Appends never conflict: 4 goroutines × 25 appends to one run give sequences 0..99 with a valid
+// chain, and recovery re-derives the identical chain.
 func TestEventsConcurrentAppendsNeverConflict(t *testing.T) {
 	dir := t.TempDir()
 	db := openDir(t, dir)

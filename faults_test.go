@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Error injection (SPEC 2.2, 13): the database runs on a vfs.InjectFS over a vfs.CrashFS. A
+// Error injection: the database runs on a vfs.InjectFS over a vfs.CrashFS. A
 // failed write or fdatasync of the log poisons it: the commit whose batch hit the failure and
 // every later commit fail with ErrPoisoned, the failed fsync is never retried (nor any other
 // sync issued), Close reports the poison, no goroutine is left behind, and reopening the crash
@@ -207,7 +207,7 @@ func TestFaultPoisonsConcurrentCommitters(t *testing.T) {
 // TestFaultOpen fails one filesystem call of Open: Open returns the error, leaves no goroutine
 // behind and releases the lock, so a later Open without the fault succeeds and finds the data.
 // A failed read of a snapshot may instead be absorbed: recovery rejects the snapshot and falls
-// back to an older one or the whole log (SPEC 8 step 2), so Open succeeds — with all the data.
+// back to an older one or the whole log, so Open succeeds — with all the data.
 func TestFaultOpen(t *testing.T) {
 	type fault struct {
 		op   vfs.Op
@@ -223,7 +223,7 @@ func TestFaultOpen(t *testing.T) {
 		faults []fault
 	}{
 		// A new database: the lock, wal/, and the first segment (create, write header, sync
-		// it, sync the directory — SPEC 6.4).
+		// it, sync the directory).
 		{"new", "", []fault{
 			{vfs.OpMkdirAll, 1, ""}, {vfs.OpLock, 1, ""}, {vfs.OpMkdirAll, 2, ""}, {vfs.OpSyncDir, 1, ""},
 			{vfs.OpList, 1, ""}, {vfs.OpCreate, 1, ""}, {vfs.OpWrite, 1, ""}, {vfs.OpSync, 1, ""}, {vfs.OpSyncDir, 2, ""},
@@ -330,7 +330,7 @@ func TestFaultOpen(t *testing.T) {
 
 // TestFaultSegmentRoll: with small segments the log rolls over every few commits; failing any
 // step of creating the next segment (list the directory, create the file, write its header,
-// sync it, sync the directory — SPEC 6.4) poisons the log, and every acknowledged commit
+// sync it, sync the directory) poisons the log, and every acknowledged commit
 // survives a power loss or a process crash.
 func TestFaultSegmentRoll(t *testing.T) {
 	for _, op := range []vfs.Op{vfs.OpList, vfs.OpCreate, vfs.OpWrite, vfs.OpSync, vfs.OpSyncDir} {
@@ -405,9 +405,9 @@ func fltPoisonAtRoll(t *testing.T, fault vfs.Fault) (*vfs.CrashFS, inmem.RunID, 
 	return inner, run, i
 }
 
-// TestFaultTornSegmentHeader: a crash while a segment is being created (after Create, before
-// its header is durable) can leave the file with a torn header of 0..23 bytes. That is the torn
-// tail of SPEC 6.5 — nothing in the segment was ever acknowledged — so Open must cut it and go
+// TestFaultTornSegmentHeader: a crash while a segment is being created (after Create, before its
+// header is durable) can leave the file with a torn header of 0..23 bytes. That is a torn tail
+// (commitlog/doc.go) — nothing in the segment was ever acknowledged — so Open must cut it and go
 // on; the crash images come from CrashFS.Crash after the header write or sync failed (the failed
 // segment's Remove is not durable either).
 func TestFaultTornSegmentHeader(t *testing.T) {

@@ -39,8 +39,8 @@ func get(t testing.TB, db *inmem.DB, run inmem.RunID, key string) string {
 	return string(v)
 }
 
-// resumeOrphaned checks that the last recovery marked run Orphaned (SPEC 8 step 5: it was
-// Active when the database stopped) and resumes it, so that it takes writes again.
+// resumeOrphaned checks that the last recovery marked run Orphaned (it was Active
+// when the database stopped) and resumes it, so that it takes writes again.
 func resumeOrphaned(t testing.TB, db *inmem.DB, run inmem.RunID) {
 	t.Helper()
 	require.Equal(t, inmem.RunOrphaned, db.RunStatus(run), "recovery marks a run left active Orphaned")

@@ -8,7 +8,7 @@ import (
 	"github.com/inmemdb/inmem/primitives/kv"
 )
 
-// KV is the key-value primitive (SPEC 3.1). Each write method is a one-operation transaction;
+// KV is the key-value primitive. Each write method is a one-operation transaction;
 // each read reads the newest published state. Keys are non-empty UTF-8 strings of at most
 // 4 KiB; values are at most 16 MiB.
 type KV struct{ db *DB }

@@ -83,7 +83,8 @@ func TestRunsAreIsolated(t *testing.T) {
 	assert.Equal(t, "global", get(t, db, inmem.GlobalRun, "k"))
 }
 
-// Bad input returns the SPEC 11 error and changes nothing.
+// Bad input returns its sentinel error (ErrInvalidArgument, ErrTooLarge, ErrRunNotFound) and
+// changes nothing.
 func TestKVBadInput(t *testing.T) {
 	db := openMem(t)
 	run := newRun(t, db)

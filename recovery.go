@@ -13,7 +13,7 @@ import (
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
-// RecoveryResult reports what Open found and did (SPEC 8 step 6).
+// RecoveryResult reports what Open found and did.
 type RecoveryResult struct {
 	SnapshotUsed          *SnapshotInfo // nil: no snapshot was loaded
 	SnapshotsRejected     int
@@ -108,7 +108,7 @@ func (db *DB) loadSnapshot(path string) (snapshotter.Header, error) {
 	return h, db.engine.Load(byOwner, h.TxCount)
 }
 
-// orphanActiveRuns marks every run still Active as Orphaned (SPEC 8 step 5), each a logged
+// orphanActiveRuns marks every run still Active as Orphaned, each a logged
 // system transaction. They are submitted together so that they share syncs.
 func (db *DB) orphanActiveRuns() ([]RunID, error) {
 	begin := time.Now()

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Recovery modes and RecoveryResult (SPEC 6.3, 6.5, 8) beyond raw byte damage: transactions
+// Recovery modes and RecoveryResult beyond raw byte damage: transactions
 // without a marker or aborted, unknown entry types, the counters of a clean log, option
 // validation, and what each mode must never do (apply part of a transaction, overwrite what
 // an earlier recovery set aside, fail on what it should cut).
@@ -57,7 +57,7 @@ func rmLastVersion(l *wdLog) uint64 { return l.txs[len(l.txs)-1].entries[0].tx }
 // A transaction whose entries reached the disk but whose commit marker did not is discarded,
 // counted, and its bytes are cut off: the next commit, which reuses its version as tx_id, must
 // not be grouped with them at the next recovery (R4: nothing is invented). That next commit is
-// the orphan marking of the run, which recovery logs at once (SPEC 8 step 5).
+// the orphan marking of the run, which recovery logs at once.
 func TestRecoveryModeMarkerMissing(t *testing.T) {
 	const n = 20
 	l := wdWrite(t, n)
@@ -348,7 +348,7 @@ func TestRecoveryModeSkipCorruptCountsDamagedTransaction(t *testing.T) {
 	}
 }
 
-// SkipCorrupt skips "damaged entries and every transaction they touch" (SPEC 6.5): never a part
+// SkipCorrupt skips damaged entries and every transaction they touch: never a part
 // of a transaction, wherever in it the damaged entry is.
 func TestRecoveryModeSkipCorruptDropsWholeTransaction(t *testing.T) {
 	dir := t.TempDir()
@@ -383,7 +383,7 @@ func TestRecoveryModeSkipCorruptDropsWholeTransaction(t *testing.T) {
 	}
 }
 
-// PointInTime sets damaged log aside and never deletes it (SPEC 6.5). A second recovery that
+// PointInTime sets damaged log aside and never deletes it. A second recovery that
 // cuts at the same place must not overwrite what the first one set aside.
 func TestRecoveryModeQuarantineNeverOverwrites(t *testing.T) {
 	t.Run("segment remainder", func(t *testing.T) {

@@ -56,7 +56,7 @@ func benchReplay(b *testing.B, db *inmem.DB, run inmem.RunID, events int) {
 	}
 }
 
-// BenchmarkReplayRun (SPEC 12: ≤ 1 ms for a 1 K-event run). The cost is O(run size): a
+// BenchmarkReplayRun (bar: ≤ 1 ms for a 1 K-event run). The cost is O(run size): a
 // 100-event run replays as fast alone as among 1 M operations of other runs.
 func BenchmarkReplayRun(b *testing.B) {
 	b.Run("1Kevents", func(b *testing.B) {
@@ -75,7 +75,7 @@ func BenchmarkReplayRun(b *testing.B) {
 }
 
 // BenchmarkDiffRuns1KKeys: two runs of 1 K keys each, written in 1 K transactions, that
-// differ in a tenth of their keys and values (SPEC 12: ≤ 2 ms).
+// differ in a tenth of their keys and values (bar: ≤ 2 ms).
 func BenchmarkDiffRuns1KKeys(b *testing.B) {
 	db := openBench(b)
 	ctx := context.Background()

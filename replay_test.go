@@ -85,7 +85,7 @@ func imageSequences(b *strings.Builder, events []inmem.Event, spans []inmem.Span
 	}
 }
 
-// requireReplayMatchesLive checks the standing invariant of SPEC 9 for every run: ReplayRun
+// requireReplayMatchesLive checks the standing invariant of replay for every run: ReplayRun
 // gives the run's current state, and the journal counts every data transaction once.
 func requireReplayMatchesLive(t testing.TB, db *inmem.DB, msgAndArgs ...any) {
 	t.Helper()

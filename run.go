@@ -18,7 +18,7 @@ type RunInfo = run.Info
 // RunStatus is a run's place in its lifecycle.
 type RunStatus = run.Status
 
-// Run statuses (SPEC 3.6).
+// Run statuses.
 const (
 	RunNotFound  = run.NotFound
 	RunActive    = run.Active

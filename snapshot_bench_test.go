@@ -11,9 +11,10 @@ import (
 	"github.com/inmemdb/inmem"
 )
 
-// Snapshot and recovery benchmarks (SPEC 12). The state is ~100 MB: 100 runs, each with 900 KV
-// keys of 1 KiB values (90 MB) and 200 events of ~100-byte JSON payloads plus 2 JSON documents
-// and 10 state cells. Recovery benchmarks report the time per phase (RecoveryResult.Phases).
+// Snapshot and recovery benchmarks (their bars: BENCHMARKS.md). The state is ~100 MB: 100 runs,
+// each with 900 KV keys of 1 KiB values (90 MB) and 200 events of ~100-byte JSON payloads plus 2
+// JSON documents and 10 state cells. Recovery benchmarks report the time per phase
+// (RecoveryResult.Phases).
 
 const (
 	benchRuns        = 100
@@ -218,7 +219,7 @@ func BenchmarkRecovery100MBPlus10K(b *testing.B) {
 // ~100 MB state taken back to back (snapshots=true) or not at all (snapshots=false). The
 // snapshots are written with the defaults (normal priority, paced to Snapshot.DutyCycle while
 // commits are made), unpaced (DutyCycle 1), or unpaced from a thread at low or idle priority
-// (Snapshot.Priority). SPEC: commit latency during a snapshot within 2× of without.
+// (Snapshot.Priority). Bar: commit latency during a snapshot within 2× of without.
 func BenchmarkCommitDuringSnapshot(b *testing.B) {
 	dir := b.TempDir()
 	db := buildBenchState(b, dir)

@@ -18,7 +18,7 @@ type Cell struct {
 	UpdatedAt time.Time
 }
 
-// State is the state-cell primitive (SPEC 3.4): named cells with compare-and-set, for agents
+// State is the state-cell primitive: named cells with compare-and-set, for agents
 // that coordinate through shared state. Each write method is a one-operation transaction.
 type State struct{ db *DB }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 )
 
-// tally is a toy primitive defined outside the engine's packages (SPEC 10, rule 5): per run,
+// tally is a toy primitive defined outside the engine's packages: per run,
 // named counters that transactions add to. It reaches the WAL, snapshots and recovery only
 // through the extension interface; the tests prove it survives snapshot, SIGKILL and recovery
 // with no engine change.

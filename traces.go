@@ -13,7 +13,7 @@ import (
 // SpanKind classifies a span of an agent's reasoning.
 type SpanKind string
 
-// Span kinds (SPEC 3.5).
+// Span kinds.
 const (
 	SpanToolCall SpanKind = trace.KindToolCall
 	SpanDecision SpanKind = trace.KindDecision
@@ -34,7 +34,7 @@ type Span struct {
 	Attributes   []byte // JSON
 }
 
-// Traces is the reasoning-trace primitive (SPEC 3.5). Spans are never changed once recorded;
+// Traces is the reasoning-trace primitive. Spans are never changed once recorded;
 // the indexes behind the queries are derived when spans are applied.
 type Traces struct{ db *DB }
 

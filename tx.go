@@ -71,7 +71,7 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 	return tx, nil
 }
 
-// TxPart is one primitive's buffered share of a transaction (the extension interface, SPEC 10).
+// TxPart is one primitive's buffered share of a transaction (the extension interface).
 type TxPart = extension.TxPart
 
 // Part returns the transaction's part of p, a primitive registered through Options.Primitives,

@@ -21,7 +21,7 @@ func begin(t *testing.T, db *inmem.DB, run inmem.RunID) *inmem.Tx {
 	return tx
 }
 
-// The conflict table of SPEC 4, KV rows: every way a read key can change after the snapshot.
+// The KV conflict rules: every way a read key can change after the snapshot.
 func TestConflictRules(t *testing.T) {
 	cases := []struct {
 		name     string

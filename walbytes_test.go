@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Byte-level damage on a real log (SPEC 13): a log is written through the public API, the
+// Byte-level damage on a real log: a log is written through the public API, the
 // database is closed, the segment file is edited, and recovery must give a prefix of the commit
 // order — never a panic, never a gap, never data that was not committed.
 //
@@ -115,7 +115,7 @@ func TestWALCutAtEveryOffsetOfTheLastTransaction(t *testing.T) {
 }
 
 // A flipped bit in a middle transaction, with intact ones after it, is corruption: each mode
-// does what SPEC 6.5 says.
+// does what RecoveryMode's doc says.
 func TestWALBitFlipInTheMiddle(t *testing.T) {
 	base, run, txs := walFixture(t)
 	victim := txs[walCommits/2] // the put of key walCommits/2 - 1

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Byte-level damage on a real log (SPEC 6.5, 8; R1–R5): the log is written through the public
+// Byte-level damage on a real log (R1–R5): the log is written through the public
 // API into a temporary directory, the database is closed, a segment file is edited with os.*
 // calls, and the directory is opened again. Every case checks the exact state recovered: a
 // prefix of the commit order (or, for SkipCorrupt, exactly the transactions not touched by the
@@ -30,7 +30,7 @@ import (
 //
 // wdWrite and wdOpen open with noCloseSnapshot: Close takes no snapshot, so the log stays the
 // only thing recovery reads and no damage is hidden behind a snapshot. Recovery does append to
-// the log: it marks the run, active at Close, Orphaned (SPEC 8 step 5) with a logged RunUpdate
+// the log: it marks the run, active at Close, Orphaned with a logged RunUpdate
 // — wdRequireOrphanMarkAt checks that this is all it appends.
 
 // wdEntry is one entry of a segment file: its byte range and envelope fields.
@@ -355,7 +355,7 @@ func wdFailOnCorrupt(o *inmem.Options) {
 	o.Recovery.Mode = inmem.FailOnCorruption
 }
 
-// 1, 2: cut the last segment at every offset inside its last transaction. Recovery keeps
+// Cut the last segment at every offset inside its last transaction. Recovery keeps
 // exactly the commits before it, counts the damaged bytes, and a commit made afterwards is not
 // written behind the cut-off bytes: it survives the next reopen with the prefix.
 func TestWALDamageCutEveryOffsetOfLastTransaction(t *testing.T) {
@@ -408,7 +408,7 @@ func TestWALDamageCutEveryOffsetOfLastTransaction(t *testing.T) {
 	}
 }
 
-// 3: a flipped bit in the middle of the log, with intact transactions after it, is corruption.
+// A flipped bit in the middle of the log, with intact transactions after it, is corruption.
 // PointInTime keeps the prefix before it, sets the rest aside in wal/quarantine/ (a copy of the
 // bytes, not a deletion), and recovering again changes nothing (R2).
 func TestWALDamageBitFlipPointInTime(t *testing.T) {
@@ -459,7 +459,7 @@ func TestWALDamageBitFlipPointInTime(t *testing.T) {
 	require.NoError(t, db.Close())
 }
 
-// 4: FailOnCorruption refuses to open a corrupt log, names the segment and LSN, changes no file
+// FailOnCorruption refuses to open a corrupt log, names the segment and LSN, changes no file
 // and releases the directory lock.
 func TestWALDamageBitFlipFailOnCorruption(t *testing.T) {
 	const n = 40
@@ -488,7 +488,7 @@ func TestWALDamageBitFlipFailOnCorruption(t *testing.T) {
 	require.NoError(t, db.Close())
 }
 
-// 5: SkipCorrupt drops the damaged transaction and keeps the ones after it, and says the state
+// SkipCorrupt drops the damaged transaction and keeps the ones after it, and says the state
 // may not be a prefix; past MaxCorruptEntries damaged entries, Open fails.
 func TestWALDamageBitFlipSkipCorrupt(t *testing.T) {
 	const n = 40
@@ -547,7 +547,7 @@ func TestWALDamageBitFlipSkipCorrupt(t *testing.T) {
 	})
 }
 
-// 6: zeroed 4 KiB sectors. At the end of the log they are a torn tail (a prefix survives); in
+// Zeroed 4 KiB sectors. At the end of the log they are a torn tail (a prefix survives); in
 // the middle, with intact entries after them, they are corruption.
 func TestWALDamageZeroedSector(t *testing.T) {
 	const n, sector = 100, 4096
@@ -642,7 +642,7 @@ func TestWALDamageZeroedSector(t *testing.T) {
 	})
 }
 
-// 7: garbage appended to the end of the log, random bytes or an absurd length field, is a torn
+// Garbage appended to the end of the log, random bytes or an absurd length field, is a torn
 // tail: the whole state is recovered and exactly the garbage is counted and cut off.
 func TestWALDamageGarbageAtTheEnd(t *testing.T) {
 	const n = 30
@@ -679,7 +679,7 @@ func TestWALDamageGarbageAtTheEnd(t *testing.T) {
 	}
 }
 
-// 8: R1, R2. The same damaged files recover to the same state, in another copy and however
+// R1, R2: the same damaged files recover to the same state, in another copy and however
 // often the recovered directory is reopened.
 func TestWALDamageRecoveryDeterministic(t *testing.T) {
 	const n = 40
@@ -721,7 +721,7 @@ func TestWALDamageRecoveryDeterministic(t *testing.T) {
 	}
 }
 
-// 9: damage in a sealed segment of a multi-segment log. PointInTime keeps the prefix before the
+// Damage in a sealed segment of a multi-segment log. PointInTime keeps the prefix before the
 // damage, moves every later segment whole to wal/quarantine/, copies the damaged segment's
 // remainder there, and deletes nothing.
 func TestWALDamageSealedSegment(t *testing.T) {

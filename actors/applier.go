@@ -18,7 +18,7 @@ import (
 // per (primitive, shard): a transaction touches all its primitives through one hand-off, and
 // shards of one index never run in parallel with each other — with as many shards as
 // processors, that parallelism would only add wake-ups. Recovery uses the same path: WAL
-// transactions are batches like live commits (SPEC 8 step 3), fanned out by entry-type range
+// transactions are batches like live commits, fanned out by entry-type range
 // with no per-primitive code.
 //
 // Submit is called from one goroutine at a time (the stage before it), so its scratch state

@@ -52,7 +52,8 @@ func NewCommit(run extension.RunID, snapshot uint64, parts ...extension.TxPart) 
 }
 
 // Await waits for the commit's outcome. If ctx ends first it returns ctx.Err(): the commit was
-// handed over and may still land (SPEC 4).
+// handed over and may still land, so the database's own calls wait with a context that never
+// ends (an error must mean "not committed").
 func (c *Commit) Await(ctx context.Context) error {
 	if c.done == nil { // answered before Submit returned
 		return c.err

@@ -1,5 +1,5 @@
 // Package actors runs the engine: actor goroutines with their lifecycle and supervision, the
-// request/reply helper, and the commit pipeline of SPEC 2.2 built from them.
+// request/reply helper, and the commit pipeline built from them.
 //
 //	Tx.Commit ─▶ Sequencer ─▶ LogStage ─▶ shard actors ─▶ Publisher ─▶ reply
 //	             validate,    (durable)   apply their     advance

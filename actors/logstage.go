@@ -37,7 +37,8 @@ func (l *LogStage) Submit(b *Batch) {
 // Close stops the Writer once it has written everything submitted.
 func (l *LogStage) Close() { l.writer.Close() }
 
-// AppendEncoded appends every commit's entries and then its marker (SPEC 6.3).
+// AppendEncoded appends every commit's entries and then its commit marker: recovery applies a
+// transaction only once it reads the marker (commitlog/doc.go, Framing).
 func (b *Batch) AppendEncoded(dst []byte) ([]byte, error) {
 	var err error
 	for _, c := range b.Commits {

@@ -32,7 +32,7 @@ func (p *Publisher) Enqueue(b *Batch) {
 }
 
 // PinCut pins the newest published version in the clock and returns it with the log's end
-// after it: the consistent cut a snapshot is taken at (SPEC 7.2 step 1). Release it with
+// after it: the consistent cut a snapshot is taken at. Release it with
 // Clock.Unpin.
 func (p *Publisher) PinCut() (version, lsn uint64) {
 	p.mu.Lock()

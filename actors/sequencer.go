@@ -25,7 +25,7 @@ type Stage interface {
 
 // RunGuard is the run primitive's share of every user transaction: at sequencing time it
 // checks that the transaction's run accepts writes, and it adds the entry that records the
-// transaction in the run's journal (SPEC 9).
+// transaction in the run's journal, from which the run is replayed.
 type RunGuard interface {
 	CheckRun(c extension.Commit) error
 	// JournalEntries appends the entries that journal c, once c has validated; none for

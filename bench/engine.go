@@ -29,7 +29,7 @@ type series struct {
 	open   opener
 }
 
-// allSeries lists every configuration the spec's comparison asks for, in table order.
+// allSeries lists every configuration the comparison covers, in table order.
 func allSeries() []series {
 	return []series{
 		{"inmem", "inmem Strict", durable, openInmem(inmemStrict)},

@@ -1,4 +1,4 @@
-// Command bench runs the spec's durable-commit workload against inmem and its peers (pebble,
+// Command bench runs the main module's durable-commit workload against inmem and its peers (pebble,
 // badger, bbolt, SQLite and a raw write+fdatasync baseline) on one disk in one run, and the
 // same workload against each engine's non-durable mode; it prints a table and can draw an SVG
 // chart of commits/s against committers. See README.md.

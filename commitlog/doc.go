@@ -1,7 +1,7 @@
 // Package commitlog is the write-ahead log: its on-disk format, segment files, the reader that
 // recovery streams, and the group-commit writer the log actor drives (writer.go).
 //
-// This file is the one place the on-disk format is written down (SPEC 6). Every other file of the
+// This file is the one place the on-disk format is written down. Every other file of the
 // package implements a piece of it and refers back here:
 //
 //   - envelope.go: AppendEntry / DecodeEntry, the entry codec, and CommitMarker.
@@ -10,11 +10,11 @@
 //
 // All file I/O goes through the vfs seam (internal/vfs), so tests can crash or fail it.
 //
-// # Entry envelope (SPEC 6.1, frozen; little-endian)
+// # Entry envelope (frozen; little-endian)
 //
 //	offset  size  field
 //	0       4     length   u32 = bytes after this field = 1 + 1 + 16 + P + 4 = 22 + P
-//	4       1     type     u8 (entry-type registry, SPEC 6.2; see Registry)
+//	4       1     type     u8 (entry-type registry; see Registry)
 //	5       1     version  u8, payload format version of the type (1 for every type today)
 //	6       16    tx_id    bytes 0–7: commit version u64 LE; bytes 8–15: zero.
 //	                       All 16 zero = not part of a transaction.
@@ -35,7 +35,7 @@
 // AppendEntry refuses a marker that breaks this rule (ErrInvalidMarker); the decoder reports one
 // as damage (ErrBadMarker), and a tx_id whose bytes 8–15 are not zero as ErrBadTxID.
 //
-// # Framing (SPEC 6.3)
+// # Framing
 //
 // A transaction is its entries, each stamped with its tx_id, followed by one commit marker.
 // Entries of one transaction are contiguous and a write batch never splits a transaction.
@@ -43,7 +43,7 @@
 // discarded. Entries with the zero tx_id are applied as they are read. This package only frames
 // and checks entries; grouping by tx_id is the recovery engine's job.
 //
-// # Segments (SPEC 6.4)
+// # Segments
 //
 // The log is a directory of segment files named after their base LSN, as 20 decimal digits:
 // 00000000000000000000.wal, 00000000000067108890.wal, ... Other names in the directory (for
@@ -69,7 +69,7 @@
 // segments is corruption of the later one (ErrSegmentGap). A snapshot's wal_offset is an LSN,
 // and the reader can start at any LSN that is an entry boundary inside the log.
 //
-// # Torn tails and corruption (SPEC 6.5)
+// # Torn tails and corruption
 //
 // When an entry at offset off fails to decode, the Reader classifies the damage:
 //

@@ -25,7 +25,7 @@ const (
 // EntryOverhead is the number of envelope bytes around a payload: EncodedSize(0).
 const EntryOverhead = entryHeader + crcSize
 
-// MaxEntrySize is the largest encoded entry, envelope included (SPEC 6.1: 64 MiB).
+// MaxEntrySize is the largest encoded entry, envelope included (64 MiB).
 const MaxEntrySize = 64 << 20
 
 // castagnoli is the CRC-32C table used for entries and segment headers (hardware-accelerated on
@@ -196,7 +196,7 @@ func contentDamage(err error) bool {
 }
 
 // CommitMarker returns the commit marker of transaction txID: type TransactionCommit, version 1,
-// payload the 16 tx_id bytes (SPEC 6.2). txID must not be 0 (AppendEntry refuses such a marker).
+// payload the 16 tx_id bytes. txID must not be 0 (AppendEntry refuses such a marker).
 func CommitMarker(txID uint64) Entry {
 	p := make([]byte, txIDSize)
 	binary.LittleEndian.PutUint64(p, txID)

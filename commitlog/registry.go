@@ -8,7 +8,7 @@ import (
 // ErrRangeTaken is returned when an entry-type range overlaps one already registered.
 var ErrRangeTaken = errors.New("commitlog: entry-type range already taken")
 
-// Registry maps every entry type to the owner of the range it falls in (SPEC 6.2). Owners are
+// Registry maps every entry type to the owner of the range it falls in. Owners are
 // small integers chosen by the caller (the engine uses the primitive's registration index). The
 // core range 0x00–0x0F belongs to the log itself and cannot be registered.
 //

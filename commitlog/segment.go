@@ -41,8 +41,8 @@ var (
 	// below the end, and a new entry there would be read as the entry they meant.
 	ErrLSNBelowLog = errors.New("commitlog: segment base below the end of the log")
 	// ErrPoisoned: an earlier write or sync of this segment failed. The file's durable contents
-	// are unknown, so the segment refuses every later write and sync (an fsync failure is never
-	// retried, SPEC 13); the log must be reopened through recovery.
+	// are unknown, so the segment refuses every later write and sync (a failed fsync is never
+	// retried: Sync says why); the log must be reopened through recovery.
 	ErrPoisoned = errors.New("commitlog: segment poisoned by an earlier I/O failure")
 )
 
@@ -148,7 +148,7 @@ const PreallocChunk = 1 << 20
 func (s *SegmentFile) SetPrealloc(n int64) { s.prealloc = max(n, 0) }
 
 // CreateSegment creates the segment with the given base LSN in dir: create the file, write the
-// header, fsync the file, fsync the directory (SPEC 6.4), so that the segment exists durably
+// header, fsync the file, fsync the directory, so that the segment exists durably
 // before any commit in it is acknowledged. It refuses to replace an existing segment.
 //
 // It also refuses a base below the end of the newest segment there (ErrLSNBelowLog): this is

@@ -13,7 +13,7 @@ import (
 )
 
 // Batch is what the Writer writes at once: whole transactions, each its entries followed by
-// its commit marker, so that a batch never splits a transaction (SPEC 6.3).
+// its commit marker, so that a batch never splits a transaction.
 type Batch interface {
 	// AppendEncoded appends the batch's transactions in the envelope encoding.
 	AppendEncoded(dst []byte) ([]byte, error)
@@ -47,11 +47,11 @@ type WriterConfig struct {
 	Now     func() time.Time
 }
 
-// Writer is the group-commit log actor (SPEC 2.2 step 3). One goroutine (Run) drains every
-// batch waiting in its mailbox, encodes them into one buffer, issues one write and — when any of
-// them needs it — one fdatasync for all of them, then reports each batch Logged in order.
-// Batches that arrive while a sync runs wait in the mailbox and share the next one: that is the
-// fsync coalescing. A failed write or sync poisons the Writer: that batch and every later one
+// Writer is the group-commit log actor, the log stage of the commit pipeline. One goroutine (Run)
+// drains every batch waiting in its mailbox, encodes them into one buffer, issues one write and —
+// when any of them needs it — one fdatasync for all of them, then reports each batch Logged in
+// order. Batches that arrive while a sync runs wait in the mailbox and share the next one: that is
+// the fsync coalescing. A failed write or sync poisons the Writer: that batch and every later one
 // fail with ErrPoisoned; the sync is never retried (after a failed fsync the kernel may have
 // dropped the dirty pages, so a later success would prove nothing).
 type Writer struct {

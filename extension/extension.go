@@ -1,4 +1,5 @@
-// Package extension is the contract between the engine and a primitive (SPEC 10, rule 5).
+// Package extension is the contract between the engine and a primitive: adding a primitive
+// changes neither the log, the snapshots, recovery nor replay.
 //
 // A primitive — the built-in six or one supplied through Options.Primitives — implements
 // Primitive and is registered before recovery. From then on the engine treats every primitive
@@ -27,9 +28,9 @@ import (
 type Primitive interface {
 	// Name is a short lower-case name ("kv"), unique among registered primitives.
 	Name() string
-	// SectionID identifies the primitive's section in snapshot files (SPEC 7.1); unique.
+	// SectionID identifies the primitive's section in snapshot files; unique.
 	SectionID() uint8
-	// EntryTypes is the inclusive WAL entry-type range the primitive owns (SPEC 6.2).
+	// EntryTypes is the inclusive WAL entry-type range the primitive owns (see docs/format.md).
 	EntryTypes() (lo, hi uint8)
 	// NewShard creates the state of shard id (0 ≤ id < shard count). The engine calls it once
 	// per shard before starting; the shard's actor is from then on its only writer.
@@ -45,7 +46,7 @@ type Shard interface {
 	// version. An error means the entry is malformed (corruption), never a semantic failure.
 	// The slice is reused after Apply returns; the payloads are the shard's to keep.
 	Apply(batch []commitlog.Entry) error
-	// Freeze returns an O(1) copy-on-write view of the shard at version (SPEC 7.2).
+	// Freeze returns an O(1) copy-on-write view of the shard at version.
 	Freeze(version uint64) FrozenView
 	// LoadSection restores the shard from a snapshot section written by a FrozenView.
 	LoadSection(r io.Reader) error
@@ -72,7 +73,7 @@ type Key struct {
 }
 
 // Staged is what the sequencer remembers of a write that is sequenced but not yet published,
-// so that later transactions validate against it (SPEC 2.2 step 2).
+// so that later transactions validate against it.
 type Staged struct {
 	Version uint64 // commit version of the write
 	Aux     uint64 // the primitive's own counter after the write (a cell's or document's version)

@@ -1,7 +1,7 @@
 package extension
 
 // The optional interfaces of this file let the engine journal, replay and compare runs
-// (SPEC 9) without knowing any primitive: the run primitive journals whole transactions, the
+// without knowing any primitive: the run primitive journals whole transactions, the
 // replayer applies a run's journaled entries to fresh instances of the other primitives, and
 // DiffRuns compares what those instances list.
 

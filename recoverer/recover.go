@@ -11,7 +11,8 @@ import (
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
-// Config describes a whole recovery (SPEC 8 steps 2–4). The caller holds the directory lock
+// Config describes a whole recovery: snapshot discovery and fallback, the snapshot load, then
+// the log after it. The caller holds the directory lock
 // and owns the engine: Load and Reset act on it.
 type Config struct {
 	FS          vfs.FS

@@ -1,8 +1,8 @@
-// Package recoverer rebuilds the database's state at Open (SPEC 8): it streams the write-ahead
-// log, groups entries into transactions by tx_id, and hands every committed transaction, in
-// commit order, to the engine, which fans its entries out to the shard actors by entry-type
-// range exactly as it does for live commits. Recovery never reads the clock, draws randomness
-// or re-runs user logic: it applies recorded results (rule 1).
+// Package recoverer rebuilds the database's state at Open: it streams the write-ahead log, groups
+// entries into transactions by tx_id, and hands every committed transaction, in commit order, to
+// the engine, which fans its entries out to the shard actors by entry-type range exactly as it does
+// for live commits. Recovery never reads the clock, draws randomness or re-runs user logic: it
+// applies recorded results, so the same files always recover to the same state.
 //
 // recover.go is the whole of it: snapshot discovery with fallback, then the WAL half (wal.go).
 //
@@ -37,7 +37,7 @@ import (
 	"github.com/inmemdb/inmem/internal/vfs"
 )
 
-// Mode says what to do with a damaged entry that is not a torn tail (SPEC 6.5).
+// Mode says what to do with a damaged entry that is not a torn tail.
 type Mode int
 
 const (

@@ -1,4 +1,4 @@
-// Package replayer replays runs (SPEC 9, rule 3). Replay folds a run's journaled transactions
+// Package replayer replays runs. Replay folds a run's journaled transactions
 // into new, empty instances of the primitives: a derived state that only its caller reads,
 // that nothing persists, and that never touches the canonical state, the WAL or the snapshots.
 // Compare tells two replayed runs apart.
@@ -7,7 +7,7 @@
 // primitive that owns the entry's type (extension.Replayable), through the same Apply that
 // commits and recovery use, so a replay derives exactly what the live state derived — event
 // hashes, cell and document versions included. Compare diffs what each instance lists
-// (extension.Lister). A primitive added later replays and diffs with no change here (rule 5).
+// (extension.Lister). A primitive added later replays and diffs with no change here.
 //
 // Cost is O(run size): only the run's own entries are read, never the rest of the database.
 package replayer

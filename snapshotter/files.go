@@ -17,7 +17,7 @@ import (
 	"github.com/inmemdb/inmem/internal/vfs"
 )
 
-// Files: <dir>/snapshot_<timestamp µs, 20 digits>.dat, written as .tmp first (SPEC 7.2).
+// Files: <dir>/snapshot_<timestamp µs, 20 digits>.dat, written as .tmp first.
 const (
 	filePrefix = "snapshot_"
 	fileSuffix = ".dat"

@@ -12,7 +12,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 )
 
-// File format (SPEC 7.1, little-endian):
+// File format (little-endian):
 //
 //	offset  size  field
 //	0       10    magic "INMEM_SNAP"

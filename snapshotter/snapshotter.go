@@ -1,8 +1,8 @@
-// Package snapshotter writes, reads and manages snapshot files (SPEC 7): the file format
+// Package snapshotter writes, reads and manages snapshot files: the file format
 // (format.go), the files in the snapshot directory and the retirement of WAL segments they make
 // unnecessary (files.go), and the snapshotter actor, the one goroutine that takes snapshots.
 //
-// Taking a snapshot (SPEC 7.2): the actor pins the newest published cut (version V, LSN L) so
+// Taking a snapshot: the actor pins the newest published cut (version V, LSN L) so
 // that trimming keeps every version a reader at V sees, asks every shard actor by message for
 // its frozen view at V (O(1) each), makes the WAL durable up to L, and streams the views into
 // snapshot_<µs>.tmp while commits go on. Then fsync, rename to .dat, fsync the directory: only
@@ -18,7 +18,7 @@
 // A snapshot retention lets go is not removed but kept as recycled.old, and the next snapshot is
 // written over it and truncated to its size (recycledName says why: removing and allocating
 // files the size of the state stalled the log's syncs). Only one is kept; others are removed.
-// The spec is silent on it; the file is not a snapshot (recovery and ListSnapshots never see
+// A decision of our own: the file is not a snapshot (recovery and ListSnapshots never see
 // it), and DeleteSnapshot removes a file outright.
 //
 // Triggers: Snapshot (an explicit request), WAL bytes since the last snapshot reaching the

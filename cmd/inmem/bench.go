@@ -15,10 +15,10 @@ import (
 	"github.com/inmemdb/inmem"
 )
 
-// benchConfig sizes `inmem bench`: the durable-commit workload of SPEC 12 — each committer
-// commits one-key transactions (a 100-byte value) to its own run — in Strict and Buffered
-// mode, at each committer count, for Duration each. The comparison with other engines is the
-// bench/ module's; this is inmem alone, on the machine at hand.
+// benchConfig sizes `inmem bench`: the durable-commit workload of commit_bench_test.go — each
+// committer commits one-key transactions (a 100-byte value) to its own run — in Strict and Buffered
+// mode, at each committer count, for Duration each. The comparison with other engines is the bench/
+// module's; this is inmem alone, on the machine at hand.
 type benchConfig struct {
 	Duration   time.Duration
 	Committers []int

@@ -9,7 +9,7 @@
 //	inmem bench [-duration 2s] [-committers 1,8,64,256] [-dir d]
 //
 // measures durable commits/s of concurrent committers in Strict and Buffered mode, with a
-// progress bar, and prints a table and a plot. The other commands of the specification
+// progress bar, and prints a table and a plot. The other commands planned
 // (inspect, verify, wal dump, replay, diff) are listed as not yet available.
 package main
 

@@ -10,7 +10,7 @@ import (
 	"fmt"
 )
 
-// The sentinels of SPEC 11. Each is matched with errors.Is; most reach callers wrapped with detail.
+// The error sentinels of the public API. Each is matched with errors.Is; most reach callers wrapped with detail.
 var (
 	ErrConflict              = errors.New("inmem: conflict")
 	ErrVersionMismatch       = errors.New("inmem: version mismatch")

@@ -1,5 +1,5 @@
 // Package keys holds the one rule every primitive applies to the names users give things — KV
-// keys, document keys, cell names: non-empty UTF-8 of at most MaxSize bytes (SPEC 3.1).
+// keys, document keys, cell names: non-empty UTF-8 of at most MaxSize bytes.
 package keys
 
 import (

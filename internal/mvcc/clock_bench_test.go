@@ -2,7 +2,7 @@ package mvcc
 
 import "testing"
 
-// BenchmarkClockNow is what a single read pays for its snapshot: one atomic load (SPEC 2.1:
+// BenchmarkClockNow is what a single read pays for its snapshot: one atomic load (bar:
 // tens of ns, no allocation).
 func BenchmarkClockNow(b *testing.B) {
 	var c Clock

@@ -1,4 +1,4 @@
-// Package event is the event-log primitive (SPEC 3.3): one append-only log per run, each event
+// Package event is the event-log primitive: one append-only log per run, each event
 // chained to the previous one by a SHA-256 hash.
 //
 // Sequences and hashes are derived, not logged: the WAL records an append's type, timestamp and

@@ -351,8 +351,8 @@ func FuzzLoadSection(f *testing.F) {
 	})
 }
 
-// BenchmarkLoadSection loads a ~100 MB chunk of 1M events (SPEC 12: loading must stay well
-// under 0.5 s for such a snapshot).
+// BenchmarkLoadSection loads a ~100 MB chunk of 1M events (bar: loading such a snapshot must
+// stay well under 0.5 s).
 func BenchmarkLoadSection(b *testing.B) {
 	var es chunked.List[Event]
 	payload := []byte(`{"tool":"search","args":{"query":"some words to look up","limit":10},"ok":true}`)

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// ChangedPaths compares two encoded JSON documents (SPEC 9: DiffEntry.Paths) and returns the
+// ChangedPaths compares two encoded JSON documents (for DiffEntry.Paths) and returns the
 // paths at which they differ, rendered with Path.String, sorted segment by segment (member
 // names bytewise, indexes numerically, so "$.a[2]" comes before "$.a[10]"), without
 // duplicates; nil when the documents are equal. Invalid JSON on either side is an error

@@ -8,7 +8,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 )
 
-// Limits of SPEC 3.2, checked before logging.
+// Limits on a document, checked before logging.
 const (
 	MaxDocSize  = 16 << 20  // encoded bytes
 	MaxDepth    = 100       // nested objects/arrays; a scalar root has depth 0

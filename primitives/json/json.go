@@ -1,4 +1,4 @@
-// Package json is the JSON document primitive (SPEC 3.2): per run, string keys naming JSON
+// Package json is the JSON document primitive: per run, string keys naming JSON
 // documents, each with its own version, changed in place by path operations. The package is
 // named json; it imports encoding/json as stdjson.
 //
@@ -61,10 +61,10 @@
 //
 // Versions: 1 when a transaction leaves a previously missing document live (Create, Create+Set
 // in one transaction: 1), the previous version + 1 when a live document stays live (including
-// DeleteDoc then Create in one transaction). A re-created document starts over at 1 (the spec
-// says "1 at create"; unlike state cells nothing compares against it).
+// DeleteDoc then Create in one transaction). A re-created document starts over at 1 (a create
+// always gives 1; unlike state cells nothing compares against it).
 //
-// Conflicts (SPEC 4): a transaction conflicts on a document it read (Get) or mutated when any
+// Conflicts: a transaction conflicts on a document it read (Get) or mutated when any
 // other commit to that document, sequenced or applied, is newer than its snapshot. So every
 // mutation is validated against the snapshot's document, which is the newest one.
 //

@@ -9,7 +9,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 )
 
-// MaxPathSegments is the SPEC 3.2 limit on a path's length.
+// MaxPathSegments is the limit on a path's length, in segments.
 const MaxPathSegments = 256
 
 // Segment is one step of a path: an object member (.name) or an array element ([index]).

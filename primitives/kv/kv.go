@@ -1,4 +1,4 @@
-// Package kv is the key-value primitive (SPEC 3.1): per run, string keys mapping to byte
+// Package kv is the key-value primitive: per run, string keys mapping to byte
 // values, multi-versioned so that readers at a snapshot never wait for the writer.
 //
 // State layout: the run's shard (xxhash(run) % shards) holds a map from run to that run's
@@ -12,7 +12,7 @@
 //	KvPut    0x10: uvarint key length, key, value (the rest of the payload)
 //	KvDelete 0x11: uvarint key length, key
 //
-// Decisions where the spec is silent: List returns keys whose current value is live; List adds
+// Decisions of our own: List returns keys whose current value is live; List adds
 // each listed key to the transaction's read set, so a listed key that changes conflicts, but a
 // key that appears under the prefix later does not (snapshot isolation allows this phantom).
 // Deleting a key that does not exist still logs a tombstone: the outcome is the same and the
@@ -45,7 +45,7 @@ const (
 	typesHigh  uint8 = 0x1F
 )
 
-// Limits of SPEC 3.1.
+// Limits on keys and values.
 const (
 	MaxKeySize   = keys.MaxSize
 	MaxValueSize = 16 << 20
@@ -129,10 +129,10 @@ func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint
 	return 0
 }
 
-// CheckKey validates a key against SPEC 3.1.
+// CheckKey validates a key: non-empty UTF-8 of at most MaxKeySize bytes.
 func CheckKey(key string) error { return keys.Check("key", key) }
 
-// CheckValue validates a value against SPEC 3.1.
+// CheckValue validates a value: at most MaxValueSize bytes.
 func CheckValue(v []byte) error {
 	if len(v) > MaxValueSize {
 		return dberr.TooLarge("value", len(v), MaxValueSize)

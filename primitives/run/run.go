@@ -1,6 +1,6 @@
-// Package run is the run primitive (SPEC 3.6): the record and lifecycle of every run, the
-// guard that refuses writes to runs that are unknown or no longer active, and the run journal
-// (SPEC 9): every committed transaction of a run, kept so that the run can be replayed.
+// Package run is the run primitive: the record and lifecycle of every run, the
+// guard that refuses writes to runs that are unknown or no longer active, and the run journal:
+// every committed transaction of a run, kept so that the run can be replayed.
 //
 // Lifecycle changes are system transactions of their own: one entry each, with their own
 // commit version, never part of a user's transaction, never journaled.

@@ -1,4 +1,4 @@
-// Package state is the state-cell primitive (SPEC 3.4): per run, named cells holding a byte
+// Package state is the state-cell primitive: per run, named cells holding a byte
 // value and the cell's own version counter, for coordination through compare-and-set.
 //
 // State layout: the run's shard (xxhash(run) % shards) holds a map from run to that run's
@@ -21,7 +21,7 @@
 // all checks happen in Tx.Validate on the sequencer. One entry per written cell per transaction,
 // its type that of the transaction's last write to the cell.
 //
-// Version rule (SPEC 3.4 "+1 per change"): one bump per transaction per cell. Writes to one cell
+// Version rule, +1 per change: one bump per transaction per cell. Writes to one cell
 // in one transaction are checked in order against the state the transaction sees (so Init then
 // CAS(name, 1, …) in one transaction of a new cell succeeds), the last write wins, and the cell's
 // counter advances by exactly one: Init+Set in one transaction leaves version 1. A delete of a
@@ -65,7 +65,7 @@ const (
 	typesHigh      uint8 = 0x4F
 )
 
-// Limits, the same as KV's (SPEC 3.1).
+// Limits, the same as KV's.
 const (
 	MaxNameSize  = keys.MaxSize
 	MaxValueSize = 16 << 20

@@ -1,4 +1,4 @@
-// Package trace is the reasoning-trace primitive (SPEC 3.5): per run, a forest of spans (tool
+// Package trace is the reasoning-trace primitive: per run, a forest of spans (tool
 // calls, decisions, queries, thoughts, errors, custom steps), each optionally the child of an
 // earlier span of the same run, with queries by id, parent, kind, tag and time.
 //
@@ -80,7 +80,7 @@ const (
 	typesHigh  uint8 = 0x5F
 )
 
-// Span kinds (SPEC 11.1 SpanKind values).
+// Span kinds: the values of the public SpanKind type.
 const (
 	KindToolCall = "tool_call"
 	KindDecision = "decision"
