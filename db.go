@@ -23,7 +23,7 @@
 // shard, fed by a sequencer and a group-committing log — lives in the packages it wires together
 // (actors, commitlog, the primitives).
 //
-// Decisions where the specification is silent:
+// Decisions of our own:
 //   - Reading a key of a run that does not exist returns ErrRunNotFound (ErrNotFound means the
 //     run exists but the key does not). Begin on an unknown run fails the same way.
 //   - Values returned by reads are copies: the caller may keep and modify them.
@@ -44,7 +44,7 @@
 //   - In InMemory mode a commit that finds nothing else in flight runs the pipeline's steps
 //     (sequencing, its shard actor's apply, publication) on the committer's goroutine, taking
 //     each stage's state under that stage's mutex, instead of crossing three goroutines: the
-//     steps, their order and their owners-one-at-a-time are SPEC 2.2's, the hand-offs are not
+//     steps, their order and their owners-one-at-a-time are the pipeline's, the hand-offs are not
 //     (package actors). Durable modes always hand commits over: the log actor groups them.
 //   - DiffRuns compares values, not histories: a cell's version and time, an event's time and
 //     hashes, and a span's id, parent and times are left out, so runs that reached the same

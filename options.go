@@ -3,6 +3,7 @@ package inmem
 import (
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
-// Durability says when a commit returns and what a crash can take (SPEC 5).
+// Durability says when a commit returns and what a crash can take (docs/guarantees.md).
 type Durability int
 
 const (
@@ -38,7 +39,7 @@ func (d Durability) String() string {
 	return "Durability(?)"
 }
 
-// RecoveryMode says what recovery does with a damaged WAL entry (SPEC 6.5).
+// RecoveryMode says what recovery does with a damaged WAL entry (docs/format.md, Damage).
 type RecoveryMode int
 
 const (
@@ -104,7 +105,7 @@ type RecoveryOptions struct {
 	MaxCorruptEntries int // SkipCorrupt gives up past this many (10)
 }
 
-// Primitive is the extension interface (SPEC 10): implement it, list it in Options.Primitives,
+// Primitive is the extension interface: implement it, list it in Options.Primitives,
 // and the engine logs, snapshots, recovers and replays the new kind of state like its own.
 type Primitive = extension.Primitive
 
@@ -125,8 +126,24 @@ type Options struct {
 	Primitives       []Primitive  // extra primitives, registered after the built-in ones
 
 	// FS is the filesystem every file operation goes through; nil means the operating
-	// system's. It is the seam tests use to simulate crashes and inject I/O errors; see FS.
+	// system's, creating with FileMode. It is the seam tests use to simulate crashes and
+	// inject I/O errors; see FS.
 	FS FS
+
+	// FileMode is the permission bits of every file and directory the database creates
+	// (0600): files get FileMode, directories FileMode plus the execute (search) bit of each
+	// class that can read, so 0600 gives 0700 and 0640 (a group that reads backups, say)
+	// gives 0750. Private is the default because agent memory holds conversations, tool
+	// outputs and credentials. It applies to the directory given to Open and any parents
+	// Open creates, wal/, snapshots/, the quarantine directories, log segments, snapshot
+	// files and what recovery copies into quarantine, and LOCK. The process umask still
+	// takes bits away, as for any file. The database never changes a mode: existing files
+	// and directories keep theirs, a FileMode changed between Opens applies only to what is
+	// created afterwards, and a file the database reuses (a recycled snapshot file, a segment
+	// moved into quarantine) keeps the mode it has. Open rejects a mode with bits outside
+	// 0777, or without owner read and write, with ErrInvalidArgument. With FS set, FileMode
+	// is checked but unused: the FS chooses the modes of what it creates.
+	FileMode os.FileMode
 
 	// UpdateAttempts is how many times Update runs its function before it gives up on
 	// conflicts and returns the last one (10).
@@ -189,6 +206,9 @@ func (o *Options) resolve() (Options, error) {
 	if p := r.Snapshot.Priority; p < SnapshotNormalPriority || p > SnapshotIdlePriority {
 		return r, dberr.Invalid("unknown snapshot priority %d", p)
 	}
+	if m := r.FileMode; m&^os.ModePerm != 0 || (m != 0 && m&0o600 != 0o600) {
+		return r, dberr.Invalid("FileMode is %#o: want permission bits (0777) only, owner read and write included", uint32(m))
+	}
 	if r.Shards > maxShards {
 		return r, dberr.Invalid("Shards is %d, at most %d", r.Shards, maxShards)
 	}
@@ -203,6 +223,7 @@ func (o *Options) resolve() (Options, error) {
 	fill(&r.Snapshot.DutyCycle, d.Snapshot.DutyCycle)
 	fill(&r.Recovery.MaxCorruptEntries, d.Recovery.MaxCorruptEntries)
 	fill(&r.UpdateAttempts, d.UpdateAttempts)
+	fill(&r.FileMode, vfs.PrivateFileMode)
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -225,7 +246,8 @@ func fill[T comparable](field *T, def T) {
 // rests on: Sync makes a file's written data durable and nothing else; SyncDir makes a
 // directory's entries (creations, renames, removals) durable and nothing else; Rename is atomic;
 // Lock excludes every other holder, in this process too, failing with an error that wraps
-// ErrFSLocked.
+// ErrFSLocked. The modes of the files and directories it creates (Create, MkdirAll, Lock) are
+// the FS's to choose; Options.FileMode sets them for the operating system's filesystem only.
 type FS interface {
 	// Create creates or truncates the named file for reading and writing. A new file's name is
 	// durable only after SyncDir of its directory; the truncation is data (durable after Sync).

@@ -20,15 +20,17 @@ const (
 	walDir   = "wal"
 )
 
-// fs returns the filesystem every file operation goes through.
+// fs returns the filesystem every file operation goes through: Options.FS, or the operating
+// system's creating files with Options.FileMode (resolved: never zero) and directories with
+// the mode that goes with it.
 func (db *DB) fs() vfs.FS {
 	if db.opts.FS == nil {
-		return vfs.Default()
+		return vfs.OSWithMode(db.opts.FileMode, vfs.DirMode(db.opts.FileMode))
 	}
 	return db.opts.FS
 }
 
-// openLog takes the directory lock, recovers (SPEC 8: the newest valid snapshot, then the log
+// openLog takes the directory lock, recovers (the newest valid snapshot, then the log
 // after it), starts the log stage at the log's end and the snapshotter, and marks the runs that
 // were active when the database last stopped as Orphaned.
 func (db *DB) openLog(dir string) (err error) {

@@ -144,7 +144,7 @@ func TestCrashNewDirNeedsParentSync(t *testing.T) {
 	}
 }
 
-// The snapshot protocol of SPEC 7.2: until SyncDir the rename may be undone.
+// The snapshot protocol (write .tmp, sync, rename, sync the directory): until SyncDir the rename may be undone.
 func TestCrashRenameNeedsSyncDir(t *testing.T) {
 	c := durableDir(t)
 	writeFile(t, c, "/d/snap.dat", "old")

@@ -37,7 +37,7 @@ func TestInjectNthWrite(t *testing.T) {
 	}
 }
 
-// The poisoning scenario of SPEC 13: after a failed fsync the caller must never sync again.
+// The poisoning scenario: after a failed fsync the caller must never sync again.
 func TestInjectStickySync(t *testing.T) {
 	in, c := newInject(t)
 	f := create(t, in, "/d/wal")

@@ -11,11 +11,12 @@ import (
 	"syscall"
 )
 
-// lockFile takes flock(LOCK_EX|LOCK_NB) on name, creating it (0644) if needed. flock locks belong
-// to the open file description, so a second open+flock of the same file conflicts even inside the
-// same process; that is what makes a second Open of one database directory in one process fail.
-func lockFile(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+// lockFile takes flock(LOCK_EX|LOCK_NB) on name, creating it with the permission bits perm if
+// needed. flock locks belong to the open file description, so a second open+flock of the same
+// file conflicts even inside the same process; that is what makes a second Open of one database
+// directory in one process fail.
+func lockFile(name string, perm os.FileMode) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, perm)
 	if err != nil {
 		return nil, err
 	}

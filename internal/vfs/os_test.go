@@ -10,7 +10,7 @@ import (
 )
 
 // flock locks belong to open file descriptions: a second open+flock conflicts even in the same
-// process. This is what makes a second Open of one directory in one process fail (SPEC 8).
+// process. This is what makes a second Open of one directory in one process fail.
 func TestOSLockSameProcess(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "LOCK")
 	l, err := Default().Lock(p)

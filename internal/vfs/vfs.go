@@ -1,5 +1,5 @@
 // Package vfs is the filesystem seam: every file operation of the database goes through an FS so
-// that tests can substitute a crash-simulating or an error-injecting implementation (SPEC 13).
+// that tests can substitute a crash-simulating or an error-injecting implementation.
 //
 // The interface is deliberately small: exactly what the write-ahead log, the snapshotter and the
 // directory lock need, and nothing that would let a caller bypass durability rules (there is no
@@ -9,7 +9,8 @@
 //
 //   - Default (also OS): the real filesystem. File.Sync is fdatasync on Linux (fsync elsewhere),
 //     SyncDir fsyncs the directory, Lock is flock(LOCK_EX|LOCK_NB), which also excludes a second
-//     Lock of the same file inside one process.
+//     Lock of the same file inside one process. It creates files 0600 and directories 0700
+//     (the files hold agents' memory); OSWithMode gives other modes.
 //   - CrashFS: an in-memory filesystem that simulates power loss (below).
 //   - InjectFS: a wrapper around any FS that fails chosen calls (the Nth Write, Sync, Rename, ...)
 //     with errors wrapping ErrInjected, optionally after a short write, and counts calls.
