@@ -461,12 +461,12 @@ type ffRun struct {
 	spans  []ffSpan
 	spanAt map[string]int
 	cells  map[string]ffCell
-	docs   map[string]bool
+	docs   map[string]uint64 // live documents' versions
 }
 
 func newFFRun(st inmem.RunStatus, info inmem.RunInfo) *ffRun {
 	return &ffRun{status: st, info: info, kv: map[string][]byte{}, spanAt: map[string]int{},
-		cells: map[string]ffCell{}, docs: map[string]bool{}}
+		cells: map[string]ffCell{}, docs: map[string]uint64{}}
 }
 
 func (m *ffRun) clone() *ffRun {
@@ -512,10 +512,8 @@ func (m *ffRun) liveCells() []string {
 
 func (m *ffRun) docKeys() []string {
 	var ks []string
-	for k, live := range m.docs {
-		if live {
-			ks = append(ks, k)
-		}
+	for k := range m.docs {
+		ks = append(ks, k)
 	}
 	sort.Strings(ks)
 	return ks
@@ -593,6 +591,67 @@ func ffSimCells(cells map[string]ffCell, ops []ffCellOp) (map[string]ffCell, []e
 	return out, errs
 }
 
+const (
+	ffDocCreate = iota
+	ffDocSet
+	ffDocDelete
+	ffDocDeleteDoc
+	ffDocPatch
+)
+
+type ffDocOp struct {
+	key  string
+	kind int
+}
+
+// ffSimDocs replays document writes as the JSON primitive's replay does, as far as existence
+// and versions go: the versions they leave (0: deleted), and the errors that refuse the commit.
+// A set or patch may also fail on the document's content, which the model does not know.
+func ffSimDocs(docs map[string]uint64, ops []ffDocOp) (map[string]uint64, []error) {
+	var order []string
+	byKey := map[string][]int{}
+	for _, o := range ops {
+		if _, ok := byKey[o.key]; !ok {
+			order = append(order, o.key)
+		}
+		byKey[o.key] = append(byKey[o.key], o.kind)
+	}
+	out := map[string]uint64{}
+	var errs []error
+	for _, key := range order {
+		prev := docs[key]
+		live := prev > 0
+		for _, kind := range byKey[key] {
+			switch {
+			case kind == ffDocCreate && live:
+				errs = append(errs, inmem.ErrAlreadyExists)
+			case kind != ffDocCreate && !live:
+				errs = append(errs, inmem.ErrNotFound)
+			}
+			live = kind != ffDocDeleteDoc
+		}
+		switch {
+		case !live:
+			out[key] = 0
+		case prev > 0:
+			out[key] = prev + 1
+		default:
+			out[key] = 1
+		}
+	}
+	return out, errs
+}
+
+func ffApplyDocs(docs map[string]uint64, next map[string]uint64) {
+	for k, v := range next {
+		if v == 0 {
+			delete(docs, k)
+		} else {
+			docs[k] = v
+		}
+	}
+}
+
 // ffTx follows one transaction: the run's state at its snapshot and its buffered writes.
 type ffTx struct {
 	tx       *inmem.Tx
@@ -605,8 +664,7 @@ type ffTx struct {
 	events   []ffEvent
 	cellOps  []ffCellOp
 	spans    []ffSpan
-	docs     map[string]bool // documents written: live after the last op
-	docOrder []string
+	docOps   []ffDocOp
 	reads    bool // read something: the commit may conflict
 	json     bool // wrote a document: the commit's outcome is the document primitive's to say
 	wrote    bool
@@ -618,7 +676,7 @@ func (h *ffHarness) newTx(tx *inmem.Tx, run inmem.RunID, writable bool) *ffTx {
 		base = newFFRun(inmem.RunNotFound, inmem.RunInfo{})
 	}
 	return &ffTx{tx: tx, run: run, writable: writable, base: base.clone(), kv: map[string][]byte{},
-		kvDel: map[string]bool{}, docs: map[string]bool{}}
+		kvDel: map[string]bool{}}
 }
 
 func (ft *ffTx) kvGet(key string) ([]byte, bool) {
@@ -677,6 +735,10 @@ func (ft *ffTx) cellNames() []string {
 	}
 	sort.Strings(ns)
 	return ns
+}
+
+func (ft *ffTx) pendingDoc(key string) bool {
+	return slices.ContainsFunc(ft.docOps, func(o ffDocOp) bool { return o.key == key })
 }
 
 func (ft *ffTx) pendingSpan(id string) bool {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/inmemdb/inmem/actors"
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/internal/vfs"
 	"github.com/inmemdb/inmem/recoverer"
@@ -67,7 +66,7 @@ func (db *DB) openLog(dir string) (err error) {
 		OnWrite: func(n int) { db.stats.WALBytes.Add(uint64(n)); snaps.Wrote(n) },
 		OnSync:  func() { db.stats.Syncs.Add(1) },
 	})
-	if err := db.engine.Serve(res.wal.LastVersion, seg.EndLSN(), actors.NewLogStage(writer)); err != nil {
+	if err := db.engine.Serve(res.wal.LastVersion, seg.EndLSN(), writer); err != nil {
 		seg.Close()
 		snaps.Stop()
 		return fmt.Errorf("%w: %w", ErrCorruption, err)

@@ -111,3 +111,46 @@ func (b *Batch) Err() error {
 	}
 	return nil
 }
+
+// The log stage sees a batch through these methods (commitlog.Batch).
+
+// AppendEncoded appends every commit's entries and then its commit marker: recovery applies a
+// transaction only once it reads the marker (commitlog/doc.go, Framing).
+func (b *Batch) AppendEncoded(dst []byte) ([]byte, error) {
+	var err error
+	for _, c := range b.Commits {
+		for _, e := range c.Entries {
+			if dst, err = commitlog.AppendEntry(dst, e); err != nil {
+				return dst, err
+			}
+		}
+		if dst, err = commitlog.AppendEntry(dst, commitlog.CommitMarker(c.Version)); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// NeedsSync reports whether a commit of the batch asked for a durable commit.
+func (b *Batch) NeedsSync() bool {
+	for _, c := range b.Commits {
+		if c.Sync {
+			return true
+		}
+	}
+	return false
+}
+
+// Logged moves a written batch on to the shard actors, or fails it. A poisoned log stops the
+// engine: every later commit fails too, until the database is reopened.
+func (b *Batch) Logged(endLSN uint64, err error) {
+	l := b.log
+	if err != nil {
+		l.group.Fail(err)
+		b.Fail(err)
+		l.publisher.Complete(b)
+		return
+	}
+	b.EndLSN = endLSN
+	l.next.Submit(b)
+}

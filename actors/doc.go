@@ -23,6 +23,27 @@
 // hand-offs a commit otherwise costs (~40 % of a one-key put); with concurrent committers
 // there is always a commit in flight, and commits take the pipeline and are batched.
 //
+// # Follow one commit
+//
+// The functions a commit passes through, in order (root package first):
+//
+//  1. Tx.CommitWith (tx.go) builds an actors.Commit from the transaction's parts;
+//     DB.submit (db.go) checks the context and hands it over.
+//  2. Pipeline.Submit (pipeline.go) puts it in the sequencer's mailbox.
+//  3. Sequencer.Run → sequence → validate (sequencer.go): checked against published and staged
+//     state, given a version and a timestamp, its entries built; forward sends the Batch on.
+//  4. LogStage.Submit (logstage.go) → commitlog.Writer.Run → handle, write, sync
+//     (commitlog/writer.go): the batch encoded (Batch.AppendEncoded, commit.go), written,
+//     fdatasynced; Batch.Logged moves it on.
+//  5. Applier.Submit (applier.go) → shardActor.run → apply: each actor applies its runs'
+//     entries, primitive by primitive (extension.Shard.Apply); Applier.done hands the batch on.
+//  6. Publisher.Complete (publisher.go): published in version order (Clock.Publish), then
+//     every commit finished; Commit.Await (commit.go) returns in DB.submit.
+//
+// Inline path (InMemory, nothing else in flight): Pipeline.Submit → commitInline →
+// Sequencer.Inline → sequence → Applier.applyClaimed → Publisher.Complete, all on the
+// committer's goroutine, under the sequencer's and the actor's mutexes.
+//
 // Failure: an actor whose Apply fails (malformed input: a bug or corruption, since everything
 // that can fail is validated before logging) stops the engine. The batch is never published, every
 // waiting and later commit fails with the cause, and Stop returns it.

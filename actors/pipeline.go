@@ -37,9 +37,6 @@ type PipelineConfig struct {
 	InlineLoneCommits bool
 }
 
-// LogFactory builds the log stage in front of the applier (see NewLogStage).
-type LogFactory func(next Stage, p *Publisher, g *Group, s *Stats) Stage
-
 // Pipeline is the engine: sequencer → (log) → shard actors → publisher. It starts in recovery:
 // only the shard actors and the publisher run, and Recover feeds them the log's transactions.
 // Serve then starts the log stage and the sequencer, and commits flow.
@@ -112,9 +109,9 @@ func (p *Pipeline) flushRecovered() {
 }
 
 // Serve ends recovery and starts taking commits: it waits until every recovered transaction is
-// applied and published, then starts the log stage (nil: InMemory) and the sequencer, which
-// continues from lastVersion. logEnd is the log's end LSN (0 in InMemory mode).
-func (p *Pipeline) Serve(lastVersion, logEnd uint64, log LogFactory) error {
+// applied and published, then starts the log stage around log (nil: InMemory, no log) and the
+// sequencer, which continues from lastVersion. logEnd is the log's end LSN (0 in InMemory mode).
+func (p *Pipeline) Serve(lastVersion, logEnd uint64, log *commitlog.Writer) error {
 	p.flushRecovered()
 	// Batches publish in order, so the last one's outcome is everyone's.
 	if last := p.recovered; last != nil {
@@ -129,7 +126,7 @@ func (p *Pipeline) Serve(lastVersion, logEnd uint64, log LogFactory) error {
 	p.publisher.SetLSN(logEnd)
 	var next Stage = p.applier
 	if log != nil {
-		next = log(next, p.publisher, p.group, p.cfg.Stats)
+		next = startLogStage(log, next, p.publisher, p.group)
 	}
 	seq := NewSequencer(SequencerConfig{
 		Mailbox: p.in, Next: next, Publisher: p.publisher, Clock: p.cfg.Clock, Guard: p.cfg.Guard,

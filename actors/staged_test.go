@@ -167,7 +167,7 @@ func startStaged(t *testing.T, seam string) *stagedRig {
 	r.pipe = actors.StartPipeline(actors.PipelineConfig{
 		Registry: &reg, Shards: 1, Clock: r.clock, Stats: r.stats, MaxBatchBytes: 1 << 20,
 	})
-	var log actors.LogFactory
+	var log *commitlog.Writer
 	switch seam {
 	case "apply":
 		r.cells.hold = r.gate
@@ -176,9 +176,9 @@ func startStaged(t *testing.T, seam string) *stagedRig {
 		require.NoError(t, fs.MkdirAll("wal"))
 		seg, err := commitlog.CreateSegment(fs, "wal", 0)
 		require.NoError(t, err)
-		log = actors.NewLogStage(commitlog.NewWriter(commitlog.WriterConfig{
+		log = commitlog.NewWriter(commitlog.WriterConfig{
 			FS: fs, Dir: "wal", Segment: seg, SegmentSize: 1 << 30, Strict: true,
-		}))
+		})
 	default:
 		t.Fatalf("unknown seam %q", seam)
 	}
