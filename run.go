@@ -2,6 +2,7 @@ package inmem
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/inmemdb/inmem/actors"
+	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/primitives/run"
 )
 
@@ -122,6 +124,11 @@ type RunFilter struct {
 	Agent  string
 	Tag    string
 	Parent RunID
+	// Limit, if positive, is the most runs ListRuns returns; a page.
+	Limit int
+	// After, if not zero, is the last run of the previous page: the listing continues after it
+	// in ListRuns' order. A run that no longer exists is ErrRunNotFound.
+	After RunID
 }
 
 func (f RunFilter) matches(r *run.Record) bool {
@@ -131,25 +138,48 @@ func (f RunFilter) matches(r *run.Record) bool {
 		(f.Parent == GlobalRun || r.Info.Parent == f.Parent)
 }
 
-// ListRuns returns the runs matching f, oldest first (by start time, then id).
+// ListRuns returns the runs matching f, oldest first (by start time, then id), a page of at
+// most f.Limit after f.After if they are set. Pages taken one after another list every run that
+// existed throughout exactly once.
 func (db *DB) ListRuns(f RunFilter) ([]RunMetadata, error) {
 	if err := db.usable(); err != nil {
 		return nil, err
 	}
-	var out []RunMetadata
+	if f.Limit < 0 {
+		return nil, dberr.Invalid("ListRuns: negative limit %d", f.Limit)
+	}
 	now := db.clock.Now()
+	var after *run.Record
+	if f.After != GlobalRun {
+		r, ok := db.runs.Get(f.After, now)
+		if !ok {
+			return nil, fmt.Errorf("%w: ListRuns after %s", ErrRunNotFound, f.After)
+		}
+		after = r
+	}
+	var records []*run.Record
 	for _, r := range db.runs.Records(now) {
-		if f.matches(r) {
-			out = append(out, db.runMetadata(r, now))
+		if f.matches(r) && (after == nil || runOrder(r, after) > 0) {
+			records = append(records, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b RunMetadata) int {
-		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.ID[:], b.ID[:])
-	})
+	slices.SortFunc(records, runOrder)
+	if f.Limit > 0 && len(records) > f.Limit {
+		records = records[:f.Limit]
+	}
+	out := make([]RunMetadata, len(records))
+	for i, r := range records {
+		out[i] = db.runMetadata(r, now)
+	}
 	return out, nil
+}
+
+// runOrder is ListRuns' order: start time, then id.
+func runOrder(a, b *run.Record) int {
+	if c := cmp.Compare(a.StartedAt, b.StartedAt); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
 }
 
 // OrphanedRuns returns the runs marked Orphaned: active when the database last stopped, marked

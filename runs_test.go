@@ -1,6 +1,7 @@
 package inmem_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/inmemdb/inmem"
@@ -56,4 +57,36 @@ func TestRunMetadataAndListing(t *testing.T) {
 	assert.Empty(t, db.OrphanedRuns())
 	require.ErrorIs(t, db.ResumeRun(ctx, parent), inmem.ErrInvalidArgument, "only an orphaned run resumes")
 	require.ErrorIs(t, db.ResumeRun(ctx, inmem.NewRunID()), inmem.ErrRunNotFound)
+}
+
+// ListRuns pages: Limit and After walk every run once, in the order of the whole listing.
+func TestListRunsPages(t *testing.T) {
+	db := openMem(t)
+	for i := range 25 {
+		require.NoError(t, db.BeginRun(ctx, inmem.NewRunID(), inmem.RunInfo{Agent: fmt.Sprint("a", i%2)}))
+	}
+	all, err := db.ListRuns(inmem.RunFilter{})
+	require.NoError(t, err)
+	require.Len(t, all, 25)
+	for _, f := range []inmem.RunFilter{{}, {Agent: "a1"}} {
+		want, err := db.ListRuns(f)
+		require.NoError(t, err)
+		var got []inmem.RunMetadata
+		for {
+			f.Limit = 7
+			page, err := db.ListRuns(f)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page), 7)
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			f.After = page[len(page)-1].ID
+		}
+		require.Equal(t, want, got)
+	}
+	_, err = db.ListRuns(inmem.RunFilter{After: inmem.NewRunID()})
+	require.ErrorIs(t, err, inmem.ErrRunNotFound)
+	_, err = db.ListRuns(inmem.RunFilter{Limit: -1})
+	require.ErrorIs(t, err, inmem.ErrInvalidArgument)
 }

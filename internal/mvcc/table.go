@@ -18,7 +18,8 @@ type Table[R comparable, V any] struct {
 }
 
 type names[V any] struct {
-	m *xsync.MapOf[string, *record[V]]
+	m     *xsync.MapOf[string, *record[V]]
+	order order // the names sorted, for Ordered; built on the first scan
 }
 
 // record is one name's chain plus the actor's bookkeeping for trimming.
@@ -54,6 +55,27 @@ func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
 	}
 }
 
+// Ordered calls fn with run's names ≥ from, in order, with their chains, until fn returns
+// false. A chain may hold no version a given reader sees (a name created after its snapshot,
+// or deleted): the caller reads it at its snapshot. The first call for a run sorts its names
+// (O(n log n)); later ones cost O(log n) plus the names walked (see order).
+func (t *Table[R, V]) Ordered(run R, from string, fn func(name string, c *Chain[V]) bool) {
+	ns, ok := t.runs.Load(run)
+	if !ok {
+		return
+	}
+	exists := func(n string) bool { _, ok := ns.m.Load(n); return ok }
+	all := func() []string {
+		out := make([]string, 0, ns.m.Size())
+		ns.m.Range(func(n string, _ *record[V]) bool { out = append(out, n); return true })
+		return out
+	}
+	ns.order.walk(from, exists, all, func(n string) bool {
+		r, ok := ns.m.Load(n)
+		return !ok || fn(n, &r.Chain)
+	})
+}
+
 // Live returns f of each of run's names that is live (not deleted) at version at, with the
 // value a reader there sees, in no particular order.
 func Live[R comparable, V, T any](t *Table[R, V], run R, at uint64, f func(name string, v V) T) []T {
@@ -85,6 +107,7 @@ func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted b
 	if !existed {
 		r = &record[V]{name: name, owner: ns}
 		ns.m.Store(name, r)
+		ns.order.created(name)
 	}
 	r.Push(commit, value, deleted)
 	if existed || deleted { // older versions to drop, or a tombstone to forget

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"unsafe"
 
@@ -100,16 +99,30 @@ func (s *Store) Get(run extension.RunID, key string, snapshot uint64) ([]byte, b
 // Keys returns the sorted keys with prefix that are live at snapshot.
 func (s *Store) Keys(run extension.RunID, prefix string, snapshot uint64) []string {
 	var keys []string
-	s.table(run).Range(run, func(k string, c *mvcc.Chain[[]byte]) bool {
-		if strings.HasPrefix(k, prefix) {
-			if v := c.At(snapshot); v != nil && !v.Deleted {
-				keys = append(keys, k)
-			}
+	s.Scan(run, prefix, "", snapshot, func(k string, _ []byte) bool {
+		keys = append(keys, k)
+		return true
+	})
+	return keys
+}
+
+// Scan calls fn with each key with prefix that sorts after after ("" for the first) and is live
+// at snapshot, in key order, with its value (shared: copy it to hand it out), until fn returns
+// false. It walks the run's ordered index: O(log n) to the start, then the keys it passes.
+func (s *Store) Scan(run extension.RunID, prefix, after string, snapshot uint64, fn func(key string, value []byte) bool) {
+	from := prefix
+	if after >= from {
+		from = after + "\x00" // the first string above after
+	}
+	s.table(run).Ordered(run, from, func(k string, c *mvcc.Chain[[]byte]) bool {
+		if !strings.HasPrefix(k, prefix) {
+			return false
+		}
+		if v := c.At(snapshot); v != nil && !v.Deleted {
+			return fn(k, v.Value)
 		}
 		return true
 	})
-	sort.Strings(keys)
-	return keys
 }
 
 func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, []byte] {

@@ -78,30 +78,57 @@ func (t *Tx) Delete(key string) error {
 	return nil
 }
 
+// Scan calls fn with each key with prefix after after that the transaction sees, in key order,
+// with its value (shared: copy it to hand it out), until fn returns false: the snapshot's keys
+// with the transaction's own writes laid over them. Every snapshot key it passes joins the read
+// set, as a Get would; a key inserted by another commit under the prefix is not a conflict
+// (snapshot isolation allows the phantom).
+func (t *Tx) Scan(prefix, after string, fn func(key string, value []byte) bool) {
+	own := t.ownAfter(prefix, after)
+	more := true
+	t.store.Scan(t.run, prefix, after, t.snapshot, func(k string, v []byte) bool {
+		for len(own) > 0 && own[0].key < k && more {
+			more = own[0].deleted || fn(own[0].key, own[0].value)
+			own = own[1:]
+		}
+		if !more {
+			return false
+		}
+		t.reads = append(t.reads, k)
+		if len(own) > 0 && own[0].key == k {
+			o := own[0]
+			own = own[1:]
+			more = o.deleted || fn(k, o.value)
+			return more
+		}
+		more = fn(k, v)
+		return more
+	})
+	for ; more && len(own) > 0; own = own[1:] {
+		more = own[0].deleted || fn(own[0].key, own[0].value)
+	}
+}
+
+// ownAfter returns the transaction's writes to keys with prefix after after, sorted by key.
+func (t *Tx) ownAfter(prefix, after string) []op {
+	var own []op
+	for _, o := range t.ops {
+		if strings.HasPrefix(o.key, prefix) && o.key > after {
+			own = append(own, o)
+		}
+	}
+	sort.Slice(own, func(i, j int) bool { return own[i].key < own[j].key })
+	return own
+}
+
 // List returns the sorted keys with prefix the transaction sees, and adds the snapshot's keys
 // to the read set.
 func (t *Tx) List(prefix string) []string {
-	keys := t.store.Keys(t.run, prefix, t.snapshot)
-	t.reads = append(t.reads, keys...)
-	if len(t.ops) == 0 {
-		return keys
-	}
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		seen[k] = true
-	}
-	for _, o := range t.ops {
-		if strings.HasPrefix(o.key, prefix) {
-			seen[o.key] = !o.deleted
-		}
-	}
-	keys = keys[:0]
-	for k, live := range seen {
-		if live {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	var keys []string
+	t.Scan(prefix, "", func(k string, _ []byte) bool {
+		keys = append(keys, k)
+		return true
+	})
 	return keys
 }
 
