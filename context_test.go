@@ -167,7 +167,7 @@ func TestClosedDatabaseSaysSo(t *testing.T) {
 		"KV.Exists":      func() error { return second(db.KV().Exists(run, "k")) },
 		"KV.GetMany":     func() error { return second(db.KV().GetMany(run, []string{"k"})) },
 		"KV.List":        func() error { return second(db.KV().List(run, "")) },
-		"KV.Scan":        func() error { return second(db.KV().Scan(run, "")) },
+		"KV.Scan":        func() error { return second(db.KV().Scan(run, "", "", 0)) },
 		"JSON.Create":    func() error { return db.JSON().Create(ctx, run, "d", []byte(`{}`)) },
 		"JSON.Get":       func() error { return second(db.JSON().Get(run, "d", "$")) },
 		"JSON.Set":       func() error { return db.JSON().Set(ctx, run, "d", "$.a", []byte(`1`)) },

@@ -206,7 +206,7 @@ func (c *cfsCommitters) crashWhile(crash func() *vfs.CrashFS) cfsImage {
 // number present per committer.
 func cfsCheck(t testing.TB, db *inmem.DB, run inmem.RunID, mustHave, attempted []int) []int {
 	t.Helper()
-	pairs, err := db.KV().Scan(run, "")
+	pairs, err := db.KV().Scan(run, "", "", 0)
 	require.NoError(t, err)
 	present := make([]int, len(mustHave))
 	for _, p := range pairs {

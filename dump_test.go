@@ -37,7 +37,7 @@ func dump(t testing.TB, db *inmem.DB, statuses bool) string {
 }
 
 func dumpRun(t testing.TB, b *strings.Builder, db *inmem.DB, run inmem.RunID) {
-	pairs, err := db.KV().Scan(run, "")
+	pairs, err := db.KV().Scan(run, "", "", 0)
 	require.NoError(t, err)
 	for _, p := range pairs {
 		fmt.Fprintf(b, "%s kv %q=%q\n", run, p.Key, p.Value)

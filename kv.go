@@ -115,22 +115,14 @@ type Pair struct {
 	Value []byte
 }
 
-// Scan returns the pairs whose key has prefix, sorted by key, read at one snapshot.
-func (k *KV) Scan(run RunID, prefix string) (pairs []Pair, err error) {
+// Scan returns, in key order, at most limit pairs (0: no limit) whose key has prefix and sorts
+// after after ("" to start at the beginning), read at one snapshot: a page, and the next page
+// starts after the last key of this one. It costs O(log n) plus the keys it returns (the first
+// scan of a run sorts the run's keys once). Values are copies.
+func (k *KV) Scan(run RunID, prefix, after string, limit int) (pairs []Pair, err error) {
 	err = k.db.View(run, func(tx *Tx) error {
-		keys, err := tx.KV().List(prefix)
-		if err != nil {
-			return err
-		}
-		pairs = make([]Pair, 0, len(keys))
-		for _, key := range keys {
-			v, err := tx.KV().Get(key)
-			if err != nil {
-				return err
-			}
-			pairs = append(pairs, Pair{key, v})
-		}
-		return nil
+		pairs, err = tx.KV().Scan(prefix, after, limit)
+		return err
 	})
 	return pairs, err
 }
@@ -178,6 +170,38 @@ func (t *KVTx) List(prefix string) ([]string, error) {
 		return nil, err
 	}
 	return t.tx.kvPart().List(prefix), nil
+}
+
+// Scan is KV.Scan inside the transaction: its own writes are laid over the snapshot, and every
+// key it returns from the snapshot joins the read set (a commit that changed one after the
+// snapshot is a conflict; a key another commit added under the prefix is not: phantoms are
+// allowed, see Tx).
+func (t *KVTx) Scan(prefix, after string, limit int) ([]Pair, error) {
+	if err := t.tx.check(false); err != nil {
+		return nil, err
+	}
+	if limit < 0 {
+		return nil, fmt.Errorf("%w: Scan: negative limit %d", ErrInvalidArgument, limit)
+	}
+	var pairs []Pair
+	if limit > 0 {
+		pairs = make([]Pair, 0, min(limit, 4096))
+	}
+	size := 0
+	t.tx.kvPart().Scan(prefix, after, func(key string, v []byte) bool {
+		pairs = append(pairs, Pair{Key: key, Value: v}) // shared until copied below
+		size += len(v)
+		return limit == 0 || len(pairs) < limit
+	})
+	// One allocation for every value of the page, not one each: each Value is its own
+	// capacity-limited piece of it, so appending to one never touches another.
+	arena := make([]byte, 0, size)
+	for i := range pairs {
+		start := len(arena)
+		arena = append(arena, pairs[i].Value...)
+		pairs[i].Value = arena[start:len(arena):len(arena)]
+	}
+	return pairs, nil
 }
 
 // Exists reports whether the transaction sees a value for key.

@@ -1,6 +1,7 @@
 package inmem_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestKVBasics(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"c/x"}, keys)
 
-	pairs, err := kv.Scan(run, "")
+	pairs, err := kv.Scan(run, "", "", 0)
 	require.NoError(t, err)
 	require.Len(t, pairs, 4)
 	assert.Equal(t, inmem.Pair{Key: "a", Value: []byte("1")}, pairs[0])
@@ -134,4 +135,67 @@ func TestKVLimitsInclusive(t *testing.T) {
 	v, err := db.KV().Get(run, key)
 	require.NoError(t, err)
 	assert.Len(t, v, 16<<20)
+}
+
+// KV.Scan pages through a prefix in key order; the pages put together are the listing.
+func TestKVScanPages(t *testing.T) {
+	db := openMem(t)
+	run := newRun(t, db)
+	var want []string
+	for i := range 300 {
+		key := fmt.Sprintf("p/%03d", (i*37)%300)
+		require.NoError(t, db.KV().Put(ctx, run, key, []byte(key)))
+		require.NoError(t, db.KV().Put(ctx, run, fmt.Sprintf("q/%03d", i), nil))
+	}
+	for i := range 300 {
+		want = append(want, fmt.Sprintf("p/%03d", i))
+	}
+	_, err := db.KV().Delete(ctx, run, "p/150")
+	require.NoError(t, err)
+	want = append(want[:150], want[151:]...)
+	var got []string
+	after := ""
+	for {
+		page, err := db.KV().Scan(run, "p/", after, 41)
+		require.NoError(t, err)
+		if len(page) == 0 {
+			break
+		}
+		require.LessOrEqual(t, len(page), 41)
+		for _, p := range page {
+			require.Equal(t, p.Key, string(p.Value))
+			got = append(got, p.Key)
+		}
+		after = page[len(page)-1].Key
+	}
+	require.Equal(t, want, got)
+	all, err := db.KV().Scan(run, "p/", "", 0)
+	require.NoError(t, err)
+	require.Len(t, all, len(want))
+	_, err = db.KV().Scan(run, "p/", "", -1)
+	require.ErrorIs(t, err, inmem.ErrInvalidArgument)
+}
+
+// KVTx.Scan lays the transaction's own writes over its snapshot, and what it read from the
+// snapshot conflicts like a Get.
+func TestKVTxScanSeesOwnWritesAndConflicts(t *testing.T) {
+	db := openMem(t)
+	run := newRun(t, db)
+	for _, k := range []string{"a", "b", "d"} {
+		require.NoError(t, db.KV().Put(ctx, run, k, []byte("old")))
+	}
+	tx, err := db.Begin(run, true)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	require.NoError(t, tx.KV().Put("c", []byte("mine")))
+	require.NoError(t, tx.KV().Put("d", []byte("mine")))
+	require.NoError(t, tx.KV().Delete("a"))
+	pairs, err := tx.KV().Scan("", "", 0)
+	require.NoError(t, err)
+	require.Equal(t, []inmem.Pair{{Key: "b", Value: []byte("old")}, {Key: "c", Value: []byte("mine")}, {Key: "d", Value: []byte("mine")}}, pairs)
+	page, err := tx.KV().Scan("", "b", 1)
+	require.NoError(t, err)
+	require.Equal(t, []inmem.Pair{{Key: "c", Value: []byte("mine")}}, page)
+	require.NoError(t, db.KV().Put(ctx, run, "b", []byte("theirs"))) // b was read by the scan
+	require.ErrorIs(t, tx.Commit(ctx), inmem.ErrConflict)
 }

@@ -22,7 +22,7 @@ import (
 func liveImage(t testing.TB, db *inmem.DB, run inmem.RunID) string {
 	t.Helper()
 	var b strings.Builder
-	pairs, err := db.KV().Scan(run, "")
+	pairs, err := db.KV().Scan(run, "", "", 0)
 	require.NoError(t, err)
 	for _, p := range pairs {
 		fmt.Fprintf(&b, "kv %q=%q\n", p.Key, p.Value)

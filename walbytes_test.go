@@ -240,7 +240,7 @@ func TestWALRecoveryIsDeterministic(t *testing.T) {
 	var first []inmem.Pair
 	for i := range 3 {
 		db := openDir(t, dir, noCloseSnapshot)
-		pairs, err := db.KV().Scan(run, "")
+		pairs, err := db.KV().Scan(run, "", "", 0)
 		require.NoError(t, err)
 		if i == 0 {
 			first = pairs

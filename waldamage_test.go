@@ -339,7 +339,7 @@ func wdQuarantine(t *testing.T, dir string) []string {
 // wdDump is a canonical dump of the run's KV state.
 func wdDump(t *testing.T, db *inmem.DB, run inmem.RunID) string {
 	t.Helper()
-	pairs, err := db.KV().Scan(run, "")
+	pairs, err := db.KV().Scan(run, "", "", 0)
 	require.NoError(t, err)
 	var sb strings.Builder
 	for _, p := range pairs {
