@@ -109,6 +109,14 @@ func TestNilContextIsInvalidArgument(t *testing.T) {
 			_, err := db.Traces().Record(nilCtx, run, inmem.Span{Kind: inmem.SpanThought, Name: "x"})
 			return err
 		},
+		"Tx.Commit (read-only)": func() error {
+			tx, err := db.Begin(run, false)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			return tx.Commit(nilCtx)
+		},
 		"Tx.Commit": func() error {
 			tx, err := db.Begin(run, true)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -37,8 +38,11 @@ import (
 // call with a reason to fail must fail with that reason. The checks each call gets:
 //
 //   - a gate (closed database, nil or done context, a finished or read-only transaction)
-//     makes the call fail with the gate's error; a call whose arguments are also invalid may
-//     report those instead (argument checks come before some gates);
+//     makes the call fail with the gate's error: after Close every call with valid arguments
+//     fails with ErrClosed, every call given a nil context with ErrInvalidArgument. A call whose
+//     arguments are also invalid may report those instead (ErrInvalidArgument, ErrTooLarge,
+//     ErrInvalidPath; ErrInMemory from the snapshot calls): several facades check arguments
+//     before they look at the database or the context;
 //   - otherwise a certain failure (unknown run, ended run, invalid argument, existing cell…)
 //     makes it fail with one of the reasons that apply, and a possible one (a conflict after
 //     a read, a JSON path that may not fit the document) may;
@@ -55,16 +59,22 @@ func FuzzFacades(f *testing.F) {
 			h.op(r, 0)
 		}
 		h.audit()
+		if ffShowLog {
+			t.Log("ops:\n" + strings.Join(h.log, "\n"))
+		}
 	})
 }
+
+// ffShowLog logs every input's operations (FFLOG=1 go test -run FuzzFacades -v).
+var ffShowLog = os.Getenv("FFLOG") != ""
 
 const (
 	ffMaxOps      = 64 // top-level operations per input
 	ffMaxBody     = 64 // bytes of an Update/View function's body
 	ffMaxBodyOps  = 16 // operations a function body runs
-	ffMaxOpenTxs  = 4  // transactions left open at once
+	ffMaxOpenTxs  = 8  // transactions left open at once
 	ffMaxViews    = 4  // replayed views kept to check after later writes and Close
-	ffMaxLogLines = 200
+	ffMaxLogLines = 1000
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -246,7 +256,7 @@ var ffBase = time.Date(2024, 1, 2, 3, 4, 5, 6000, time.UTC)
 
 var ffTimes = [...]time.Time{
 	{}, ffBase, ffBase.Add(time.Hour), ffBase.Add(-time.Hour), ffBase.Add(time.Microsecond),
-	ffBase.Add(500 * time.Nanosecond), time.Unix(0, 0), time.Unix(-1, 0), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+	ffBase.Add(500 * time.Nanosecond), time.Unix(0, 0), time.Unix(-1, 0), time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
 	time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), time.Unix(1<<62, 0), time.Unix(-(1 << 62), 0),
 }
 
@@ -749,9 +759,10 @@ func (ft *ffTx) pendingSpan(id string) bool {
 // Expected outcomes.
 
 var (
-	ffErrFn   = errors.New("facadefuzz: the function's own error")
-	ffArgErrs = []error{inmem.ErrInvalidArgument, inmem.ErrInvalidPath, inmem.ErrTooLarge}
-	ffCtxErrs = []error{context.Canceled, context.DeadlineExceeded}
+	ffErrFn         = errors.New("facadefuzz: the function's own error")
+	ffErrFnConflict = fmt.Errorf("facadefuzz: the function's own %w", inmem.ErrConflict)
+	ffArgErrs       = []error{inmem.ErrInvalidArgument, inmem.ErrInvalidPath, inmem.ErrTooLarge}
+	ffCtxErrs       = []error{context.Canceled, context.DeadlineExceeded}
 	// ffSentinels are the errors a call may return at all (with the two context errors and the
 	// error a fuzzed function returns).
 	ffSentinels = []error{
@@ -785,6 +796,9 @@ func ffIsAny(err error, errs []error) bool {
 // verify checks err against w and reports whether the call succeeded.
 func (h *ffHarness) verify(call string, err error, w ffWant) bool {
 	h.t.Helper()
+	if ffShowLog {
+		h.logf("    %s → %v", call, err)
+	}
 	if err != nil && !ffIsAny(err, ffSentinels) {
 		h.fail("%s: error is no sentinel: %v (%T)", call, err, err)
 	}
@@ -868,6 +882,7 @@ type ffHarness struct {
 	closed   bool
 	runs     map[inmem.RunID]*ffRun
 	txs      []*ffTx
+	evicted  []*ffTx
 	views    []ffView
 	canceled context.Context
 	expired  context.Context
@@ -908,7 +923,7 @@ func newFFHarness(t *testing.T) *ffHarness {
 // that no goroutine outlives the iteration.
 func (h *ffHarness) finish() {
 	p := recover()
-	for _, ft := range h.txs {
+	for _, ft := range slices.Concat(h.txs, h.evicted) {
 		ft.tx.Rollback()
 	}
 	if !h.closed {
@@ -961,6 +976,27 @@ func ffr(id inmem.RunID) string {
 		return fmt.Sprintf("F%d", int(id[1])<<8|int(id[2]))
 	}
 	return id.String()
+}
+
+func ffSpanString(s inmem.Span) string {
+	tags := fmt.Sprint(s.Tags)
+	if len(s.Tags) > 4 {
+		tags = fmt.Sprintf("%d tags", len(s.Tags))
+	}
+	return fmt.Sprintf("{ID:%s Parent:%s Kind:%s Name:%s Start:%v End:%v Tags:%s Attributes:%s}", ffq(s.ID), ffq(s.ParentID),
+		ffq(string(s.Kind)), ffq(s.Name), s.Start, s.End, tags, ffb(s.Attributes))
+}
+
+func ffOpsString(ops []inmem.PatchOp) string {
+	if ops == nil {
+		return "nil"
+	}
+	var b strings.Builder
+	b.WriteString("[")
+	for _, o := range ops {
+		fmt.Fprintf(&b, "{%s %s %s}", ffq(o.Op), ffq(o.Path), ffb(o.Value))
+	}
+	return b.String() + "]"
 }
 
 func ffc(ck ffCtxKind) string { return [...]string{"ctx", "nilctx", "donectx"}[ck] }
@@ -1275,7 +1311,6 @@ func (h *ffHarness) misc(r *ffReader) {
 		var w ffWant
 		h.closedGate(&w)
 		w.must(inmem.ErrInMemory)
-		w.argMaybe = true
 		_, err := h.db.Snapshot()
 		if h.closed && errors.Is(err, inmem.ErrInMemory) {
 			return // a permanent property of the database, like an invalid argument
@@ -1327,7 +1362,7 @@ func ffFnResult(ret int, last error) error {
 	case 8:
 		return ffErrFn
 	case 9:
-		return fmt.Errorf("facadefuzz: %w", inmem.ErrConflict) // Update retries it, then gives up
+		return ffErrFnConflict // Update retries it, then gives up
 	}
 	return nil
 }
@@ -1337,16 +1372,22 @@ func (h *ffHarness) update(r *ffReader, depth int) {
 	id := h.runID(r)
 	body := r.take(r.n(ffMaxBody + 1))
 	ret := fnReturn(r)
-	nilFn := r.n(16) == 0
+	nilFn := r.n(16) == 15
 	if depth >= 2 {
 		return
 	}
 	h.logf("Update(%s, %s, body %d bytes, ret %d, nilFn %v) {", ffc(ck), ffr(id), len(body), ret, nilFn)
+	// What keeps the function from running, as things stand at the call.
+	var pre ffWant
+	pre.argBad = nilFn
+	h.ctxGate(&pre, ck)
+	h.writeCauses(&pre, id)
 	var ft *ffTx
 	var last error
-	attempts := 0
 	fn := func(tx *inmem.Tx) error {
-		attempts++
+		if ft != nil {
+			ft.done = true // the attempt before: rolled back
+		}
 		ft = h.newTx(tx, id, true)
 		last = h.runBody(ft, body, depth)
 		return ffFnResult(ret, last)
@@ -1356,46 +1397,51 @@ func (h *ffHarness) update(r *ffReader, depth int) {
 	}
 	err := h.db.Update(ctx, id, fn)
 	h.logf("} Update → %v", err)
-	if ft != nil {
-		ft.done = true
+	if ft == nil {
+		if h.verify("Update", err, pre) {
+			h.fail("Update succeeded without running its function")
+		}
+		return
 	}
+	endedEarly := ft.done // committed or rolled back by a call inside the function
+	ft.done = true
 	var w ffWant
-	w.argBad = nilFn
-	h.ctxGate(&w, ck)
-	h.writeCauses(&w, id)
-	if ft != nil {
-		switch res := ffFnResult(ret, last); {
-		case res != nil && errors.Is(res, inmem.ErrConflict):
-			w.must(inmem.ErrConflict)
-		case res != nil:
-			if !errors.Is(err, res) {
-				h.fail("Update returned %v; the function returned %v", err, res)
-			}
-			return
-		default:
-			h.commitWant(&w, ft)
+	switch res := ffFnResult(ret, last); {
+	case res == ffErrFnConflict:
+		w.must(inmem.ErrConflict)
+		h.writeCauses(&w, id) // a retry's Begin may find the run ended by the function
+	case res != nil:
+		if err != res {
+			h.fail("Update returned %v; the function returned %v", err, res)
+		}
+		return
+	case endedEarly:
+		w.gate(inmem.ErrTxDone)
+	default:
+		h.commitWant(&w, ft)
+		if ft.wrote && ft.reads {
+			h.writeCauses(&w, id) // a retry's Begin may find the run ended by the function
 		}
 	}
 	if h.verify("Update", err, w) {
-		if ft == nil {
-			h.fail("Update succeeded without running its function")
-		}
 		h.applyTx(ft)
 	}
-	if ft != nil {
-		h.checkAfterCommit(ft)
-	}
+	h.checkAfterCommit(ft)
 }
 
 func (h *ffHarness) view(r *ffReader, depth int) {
 	id := h.runID(r)
 	body := r.take(r.n(ffMaxBody + 1))
 	ret := fnReturn(r)
-	nilFn := r.n(16) == 0
+	nilFn := r.n(16) == 15
 	if depth >= 2 {
 		return
 	}
 	h.logf("View(%s, body %d bytes, ret %d, nilFn %v) {", ffr(id), len(body), ret, nilFn)
+	var pre ffWant
+	pre.argBad = nilFn
+	h.closedGate(&pre)
+	h.readCauses(&pre, id)
 	var ft *ffTx
 	var last error
 	fn := func(tx *inmem.Tx) error {
@@ -1408,19 +1454,15 @@ func (h *ffHarness) view(r *ffReader, depth int) {
 	}
 	err := h.db.View(id, fn)
 	h.logf("} View → %v", err)
-	if ft != nil {
-		ft.done = true
-		if res := ffFnResult(ret, last); err != res && !(res != nil && errors.Is(err, res)) {
-			h.fail("View returned %v; the function returned %v", err, res)
+	if ft == nil {
+		if h.verify("View", err, pre) {
+			h.fail("View succeeded without running its function")
 		}
 		return
 	}
-	var w ffWant
-	w.argBad = nilFn
-	h.closedGate(&w)
-	h.readCauses(&w, id)
-	if h.verify("View", err, w) {
-		h.fail("View succeeded without running its function")
+	ft.done = true
+	if res := ffFnResult(ret, last); err != res {
+		h.fail("View returned %v; the function returned %v", err, res)
 	}
 }
 
@@ -1449,11 +1491,7 @@ func (h *ffHarness) begin(r *ffReader) {
 	if !h.verify("Begin", err, w) {
 		return
 	}
-	if len(h.txs) == ffMaxOpenTxs {
-		h.txs[0].tx.Rollback()
-		h.txs = h.txs[1:]
-	}
-	h.txs = append(h.txs, h.newTx(tx, id, writable))
+	h.keep(h.newTx(tx, id, writable))
 }
 
 func (h *ffHarness) commit(r *ffReader) {
@@ -1473,12 +1511,15 @@ func (h *ffHarness) commit(r *ffReader) {
 	}
 	var w ffWant
 	switch {
+	case ck == ffCtxNil:
+		// "A nil ctx is ErrInvalidArgument", first: the transaction stays as it was.
+		w.gate(inmem.ErrInvalidArgument)
+		h.verify("Commit", err, w)
+		return
 	case ft.done:
 		w.gate(inmem.ErrTxDone)
 	case h.closed:
 		w.gate(inmem.ErrClosed)
-	case ck == ffCtxNil:
-		w.gate(inmem.ErrInvalidArgument) // "A nil ctx is ErrInvalidArgument"
 	case !ft.wrote:
 		// Nothing to commit: a done context has nothing to refuse.
 		if ck == ffCtxDone && err != nil {
@@ -1499,6 +1540,16 @@ func (h *ffHarness) commit(r *ffReader) {
 	}
 }
 
+// keep adds a transaction to those later operations pick from. The oldest makes room: it is
+// left open (a function may still be running it) and rolled back at the end.
+func (h *ffHarness) keep(ft *ffTx) {
+	if len(h.txs) == ffMaxOpenTxs {
+		h.evicted = append(h.evicted, h.txs[0])
+		h.txs = h.txs[1:]
+	}
+	h.txs = append(h.txs, ft)
+}
+
 // commitWant adds what the commit of ft's writes may fail with, checked against the model as
 // the commit finds it.
 func (h *ffHarness) commitWant(w *ffWant, ft *ffTx) {
@@ -1515,6 +1566,8 @@ func (h *ffHarness) commitWant(w *ffWant, ft *ffTx) {
 		return
 	}
 	_, errs := ffSimCells(m.cells, ft.cellOps)
+	w.must(errs...)
+	_, errs = ffSimDocs(m.docs, ft.docOps)
 	w.must(errs...)
 	for i, s := range ft.spans {
 		if _, taken := m.spanAt[s.id]; taken {
@@ -1564,9 +1617,8 @@ func (h *ffHarness) applyTx(ft *ffTx) {
 	for _, s := range ft.spans {
 		m.addSpan(s)
 	}
-	for k, live := range ft.docs {
-		m.docs[k] = live
-	}
+	docs, _ := ffSimDocs(m.docs, ft.docOps)
+	ffApplyDocs(m.docs, docs)
 }
 
 // checkAfterCommit reads back what a transaction wrote, committed or not.
@@ -1576,6 +1628,9 @@ func (h *ffHarness) checkAfterCommit(ft *ffTx) {
 	}
 	for k := range ft.kvDel {
 		h.checkKV(ft.run, k)
+	}
+	for _, o := range ft.docOps {
+		h.checkJSON(ft.run, o.key)
 	}
 	if ft.wrote {
 		h.auditRun(ft.run)
@@ -1667,11 +1722,10 @@ func (h *ffHarness) txStep(ft *ffTx, r *ffReader, depth int) error {
 		w := want(false)
 		w.argBad = !ffValidKey(key) || p.known && !p.ok
 		w.argMaybe = !p.known
-		_, pending := ft.docs[key]
 		switch {
-		case pending:
+		case ft.pendingDoc(key):
 			w.may(ffJSONErrs...) // the error a pending operation will fail with
-		case !ft.base.docs[key]:
+		case ft.base.docs[key] == 0:
 			w.must(inmem.ErrNotFound)
 		case !p.root():
 			w.may(inmem.ErrNotFound, inmem.ErrTypeMismatch, inmem.ErrIndexOutOfRange)
@@ -1689,11 +1743,11 @@ func (h *ffHarness) txStep(ft *ffTx, r *ffReader, depth int) error {
 		got, err := tx.JSON().List()
 		if h.verify("tx.JSON().List", err, want(false)) {
 			base := ft.base.docKeys()
-			if len(ft.docOrder) == 0 && !slices.Equal(got, base) {
+			if len(ft.docOps) == 0 && !slices.Equal(got, base) {
 				h.fail("tx.JSON().List() = %q; model %q", got, base)
 			}
 			for _, k := range got {
-				if _, pending := ft.docs[k]; !pending && !ft.base.docs[k] {
+				if !ft.pendingDoc(k) && ft.base.docs[k] == 0 {
 					h.fail("tx.JSON().List() lists %s, which the transaction never saw", ffq(k))
 				}
 			}
@@ -1711,7 +1765,6 @@ func (h *ffHarness) txStep(ft *ffTx, r *ffReader, depth int) error {
 		w := want(true)
 		w.argBad = !ffValidKey(key)
 		var err error
-		live := true
 		switch kind {
 		case 0:
 			doc := h.jsonVal(r)
@@ -1733,19 +1786,15 @@ func (h *ffHarness) txStep(ft *ffTx, r *ffReader, depth int) error {
 			err = tx.JSON().Delete(key, p.s)
 		case 3:
 			h.logf("  tx.JSON().DeleteDoc(%s)", ffq(key))
-			live = false
 			err = tx.JSON().DeleteDoc(key)
 		case 4:
 			ops, bad, maybe := h.patchOps(r)
-			h.logf("  tx.JSON().Patch(%s, %d ops)", ffq(key), len(ops))
+			h.logf("  tx.JSON().Patch(%s, %s)", ffq(key), ffOpsString(ops))
 			w.argBad, w.argMaybe = w.argBad || bad, maybe
 			err = tx.JSON().Patch(key, ops)
 		}
 		if h.verify("tx.JSON() write", err, w) {
-			if _, ok := ft.docs[key]; !ok {
-				ft.docOrder = append(ft.docOrder, key)
-			}
-			ft.docs[key] = live
+			ft.docOps = append(ft.docOps, ffDocOp{key: key, kind: kind})
 			ft.json, ft.wrote = true, true
 		}
 		return err
@@ -1833,7 +1882,7 @@ func (h *ffHarness) txStep(ft *ffTx, r *ffReader, depth int) error {
 		return err
 	case 20: // Traces Record
 		s := h.span(r)
-		h.logf("  tx.Traces().Record(%+v)", s)
+		h.logf("  tx.Traces().Record(%s)", ffSpanString(s))
 		w := want(true)
 		w.argBad = ffSpanInvalid(s)
 		if s.ID != "" && ft.pendingSpan(s.ID) {
@@ -1886,11 +1935,7 @@ func (h *ffHarness) txStep(ft *ffTx, r *ffReader, depth int) error {
 	case 24: // keep the transaction, to use it after the function returns
 		if depth > 0 && !slices.Contains(h.txs, ft) {
 			h.logf("  keep tx as tx%d", len(h.txs))
-			if len(h.txs) == ffMaxOpenTxs {
-				h.txs[0].tx.Rollback()
-				h.txs = h.txs[1:]
-			}
-			h.txs = append(h.txs, ft)
+			h.keep(ft)
 		}
 		return nil
 	}
@@ -2069,7 +2114,7 @@ func (h *ffHarness) kvList(r *ffReader) {
 	var pairs []inmem.Pair
 	var err error
 	if scan {
-		pairs, err = h.db.KV().Scan(id, prefix)
+		pairs, err = h.db.KV().Scan(id, prefix, "", 0)
 		for _, p := range pairs {
 			keys = append(keys, p.Key)
 		}
@@ -2100,64 +2145,54 @@ func (h *ffHarness) jsonWrite(r *ffReader) {
 	h.ctxGate(&w, ck)
 	w.argBad = !ffValidKey(key)
 	h.writeCauses(&w, id)
-	exists := false
+	docs := map[string]uint64{}
 	if m := h.model(id); m != nil {
-		exists = m.docs[key]
+		docs = m.docs
 	}
+	next, errs := ffSimDocs(docs, []ffDocOp{{key: key, kind: kind}})
+	w.must(errs...)
 	j := h.db.JSON()
 	var err error
 	var check func()
-	live := true
 	switch kind {
-	case 0:
+	case ffDocCreate:
 		doc := h.jsonVal(r)
 		h.logf("JSON.Create(%s, %s, %s, %s)", ffc(ck), ffr(id), ffq(key), ffb(doc.b))
 		w.argBad = w.argBad || !json.Valid(doc.b)
 		w.argMaybe = !doc.sure
-		if exists {
-			w.must(inmem.ErrAlreadyExists)
-		}
 		err = j.Create(ctx, id, key, doc.b)
 		check = func() { h.checkJSONValue(id, key, ffPaths[1], doc) }
-	case 1:
+	case ffDocSet:
 		p, v := h.path(r), h.jsonVal(r)
 		h.logf("JSON.Set(%s, %s, %s, %s, %s)", ffc(ck), ffr(id), ffq(key), ffq(p.s), ffb(v.b))
 		w.argBad = w.argBad || p.known && !p.ok || !json.Valid(v.b)
 		w.argMaybe = !p.known || !v.sure
-		if !exists {
-			w.must(inmem.ErrNotFound) // "A missing document is ErrNotFound"
-		}
 		w.may(inmem.ErrTypeMismatch, inmem.ErrIndexOutOfRange, inmem.ErrTooLarge)
 		err = j.Set(ctx, id, key, p.s, v.b)
 		if p.known && p.ok {
 			check = func() { h.checkJSONValue(id, key, p, v) }
 		}
-	case 2:
+	case ffDocDelete:
 		p := h.path(r)
 		h.logf("JSON.Delete(%s, %s, %s, %s)", ffc(ck), ffr(id), ffq(key), ffq(p.s))
 		w.argBad = w.argBad || p.known && !p.ok
 		w.argMaybe = !p.known
-		w.may(inmem.ErrNotFound, inmem.ErrTypeMismatch, inmem.ErrIndexOutOfRange)
-		err = j.Delete(ctx, id, key, p.s)
+		err = j.Delete(ctx, id, key, p.s) // a missing path is not an error
 		if p.known && p.root() {
 			check = func() { h.checkJSONValue(id, key, p, ffJSONVal{[]byte("null"), true}) }
 		}
-	case 3:
+	case ffDocDeleteDoc:
 		h.logf("JSON.DeleteDoc(%s, %s, %s)", ffc(ck), ffr(id), ffq(key))
-		if !exists {
-			w.must(inmem.ErrNotFound)
-		}
-		live = false
 		err = j.DeleteDoc(ctx, id, key)
-	case 4:
+	case ffDocPatch:
 		ops, bad, maybe := h.patchOps(r)
-		h.logf("JSON.Patch(%s, %s, %s, %+v)", ffc(ck), ffr(id), ffq(key), ops)
+		h.logf("JSON.Patch(%s, %s, %s, %s)", ffc(ck), ffr(id), ffq(key), ffOpsString(ops))
 		w.argBad, w.argMaybe = w.argBad || bad, maybe
-		w.may(inmem.ErrNotFound, inmem.ErrTypeMismatch, inmem.ErrIndexOutOfRange, inmem.ErrTooLarge)
+		w.may(inmem.ErrTypeMismatch, inmem.ErrIndexOutOfRange, inmem.ErrTooLarge)
 		err = j.Patch(ctx, id, key, ops)
 	}
 	if h.verify("JSON write", err, w) {
-		h.model(id).docs[key] = live
+		ffApplyDocs(h.model(id).docs, next)
 		if check != nil {
 			check()
 		}
@@ -2185,20 +2220,20 @@ func (h *ffHarness) checkJSON(id inmem.RunID, key string) {
 	h.closedGate(&w)
 	h.readCauses(&w, id)
 	w.argMaybe = !ffValidKey(key)
-	exists := false
+	var version uint64
 	if m := h.model(id); m != nil {
-		exists = m.docs[key]
+		version = m.docs[key]
 	}
 	ok, err := h.db.JSON().Exists(id, key)
-	if h.verify("JSON.Exists", err, w) && ok != exists {
-		h.fail("JSON.Exists(%s, %s) = %v; model %v", ffr(id), ffq(key), ok, exists)
+	if h.verify("JSON.Exists", err, w) && ok != (version > 0) {
+		h.fail("JSON.Exists(%s, %s) = %v; model version %d", ffr(id), ffq(key), ok, version)
 	}
-	if !exists {
+	if version == 0 {
 		w.must(inmem.ErrNotFound)
 	}
 	v, err := h.db.JSON().Version(id, key)
-	if h.verify("JSON.Version", err, w) && v == 0 {
-		h.fail("JSON.Version(%s, %s) = 0 for a live document", ffr(id), ffq(key))
+	if h.verify("JSON.Version", err, w) && v != version {
+		h.fail("JSON.Version(%s, %s) = %d; model %d", ffr(id), ffq(key), v, version)
 	}
 	got, err := h.db.JSON().Get(id, key, "$")
 	if h.verify("JSON.Get $", err, w) && !json.Valid(got) {
@@ -2217,7 +2252,7 @@ func (h *ffHarness) jsonRead(r *ffReader) {
 	w.argMaybe = !p.known
 	exists := false
 	if m := h.model(id); m != nil {
-		exists = m.docs[key]
+		exists = m.docs[key] > 0
 	}
 	if !exists {
 		w.must(inmem.ErrNotFound)
@@ -2573,7 +2608,7 @@ func (h *ffHarness) traceRecord(r *ffReader) {
 	ctx, ck := h.ctx(r)
 	id := h.runID(r)
 	s := h.span(r)
-	h.logf("Traces.Record(%s, %s, %+v)", ffc(ck), ffr(id), s)
+	h.logf("Traces.Record(%s, %s, %s)", ffc(ck), ffr(id), ffSpanString(s))
 	var w ffWant
 	h.ctxGate(&w, ck)
 	w.argBad = ffSpanInvalid(s)
@@ -2670,8 +2705,11 @@ func (h *ffHarness) traceRead(r *ffReader) {
 	case 1, 2:
 		sid := h.spanID(r)
 		cw := w
-		_, known := m.spanAt[sid]
-		if m == nil || !known {
+		known := false
+		if m != nil {
+			_, known = m.spanAt[sid]
+		}
+		if !known {
 			cw.must(inmem.ErrNotFound)
 		}
 		if r.n(2) == 0 {
@@ -2932,6 +2970,29 @@ func (h *ffHarness) diff(r *ffReader) {
 			}
 		}
 	}
+	// Documents: which exist in one run only (the model does not know their content).
+	for _, c := range []struct {
+		what       string
+		entries    []inmem.DiffEntry
+		from, into *ffRun
+	}{{"Added", d.Added, mb, ma}, {"Removed", d.Removed, ma, mb}} {
+		var got, want []string
+		for _, e := range c.entries {
+			if e.Kind == inmem.KindJSON {
+				got = append(got, e.Key)
+			}
+		}
+		for k := range c.from.docs {
+			if c.into.docs[k] == 0 {
+				want = append(want, k)
+			}
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			h.fail("DiffRuns(%s, %s).%s documents = %q; model %q", ffr(a), ffr(b), c.what, got, want)
+		}
+	}
 	back, err := h.db.DiffRuns(b, a)
 	if err != nil {
 		h.fail("DiffRuns(%s, %s): %v, but the other way round succeeded", ffr(b), ffr(a), err)
@@ -2982,7 +3043,7 @@ func (h *ffHarness) auditRun(id inmem.RunID) {
 	var w ffWant
 	h.closedGate(&w)
 	h.readCauses(&w, id)
-	pairs, err := h.db.KV().Scan(id, "")
+	pairs, err := h.db.KV().Scan(id, "", "", 0)
 	if h.verify("KV.Scan", err, w) {
 		m := h.model(id)
 		if len(pairs) != len(m.kv) {
@@ -3013,134 +3074,213 @@ func (h *ffHarness) auditRun(id inmem.RunID) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Seeds: one program per area, written with the operation numbers above. Each byte after an
-// operation is one argument choice (see the generators: key index, value index, …).
+// Seeds: one program per area, written with the operation numbers above and, after each, one
+// byte per argument choice (the index into the generator's pool; see key, value, jsonVal, path…).
+
+// ffB flattens bytes, strings and small ints into a program.
+func ffB(parts ...any) []byte {
+	var out []byte
+	for _, p := range parts {
+		switch v := p.(type) {
+		case int:
+			out = append(out, byte(v))
+		case []byte:
+			out = append(out, v...)
+		case string:
+			out = append(out, v...)
+		default:
+			panic(fmt.Sprintf("ffB: %T", p))
+		}
+	}
+	return out
+}
 
 func ffSeeds() [][]byte {
 	const (
-		bg, nilc, cancel = 0, 5, 6
-		global, r1, r2   = 0, 1, 2
-		fresh, raw       = 6, 7
-		k1, k2, kEmpty   = 0, 1, 6
-		kBad, kHuge      = 7, 10
-		v1, v2, vNil     = 2, 3, 0
-		vHuge            = 9
+		bg, nilc, cnl                          = 0, 5, 6
+		glob, r1, r2, last, fresh, raw         = 0, 1, 2, 5, 6, 7
+		k1, k2, ka, kEmpty, kBad, kHuge, kRaw  = 0, 1, 2, 6, 7, 10, 14
+		vNil, vObj, v1, v2, vHuge              = 0, 1, 2, 3, 9
+		dObj, dArr, dOne, dNested, dBad, dDeep = 0, 1, 2, 6, 14, 21
+		pRoot, pA, pAB0, pAB3, pAB99, pXYZ     = 1, 2, 4, 5, 6, 10
+		pIdx0, pBad, pMinus, pDeep             = 7, 17, 19, 26
+		ret0, retLast, retFn, retConflict      = 0, 7, 8, 9
 	)
-	info := []byte{0, 2, 3, 1, 1} // name k1, agent a, tags a+b, no parent, no metadata
-	begin := func(run byte) []byte { return slices.Concat([]byte{ffOpBeginRun, bg, run}, info) }
-	seeds := [][]byte{
-		// Run lifecycle: begin, again, end, abort an ended run, resume, unknown and global runs.
-		slices.Concat(begin(r1), begin(r1), begin(global), begin(fresh),
-			[]byte{ffOpEndRun, bg, r1, ffOpAbortRun, bg, r1, k1, ffOpResumeRun, bg, r1, ffOpResumeRun, bg, raw},
-			[]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
-			[]byte{ffOpRunInfo, r1, ffOpRunInfo, global, ffOpListRuns, 0, 1, 1, 1, 0, 2, 1, ffOpListRuns, 2, 1, 1, 1},
-			[]byte{ffOpEndRun, nilc, r2, ffOpAbortRun, cancel, global, kBad, ffOpMisc, 0, ffOpMisc, 1, ffOpMisc, 2,
-				ffOpMisc, 3, ffOpMisc, 4, 3, 'a', 'b', 'c'}),
-		// KV: put, get, delete, list, scan, get-many; bad keys and values; nil and done contexts.
-		slices.Concat(begin(r1),
-			[]byte{ffOpKVPut, bg, r1, k1, v1, ffOpKVPut, bg, r1, k2, vNil, ffOpKVGet, 0, r1, k1,
-				ffOpKVPut, bg, r1, kEmpty, v1, ffOpKVPut, bg, r1, kBad, v1, ffOpKVPut, bg, r1, kHuge, v1,
-				ffOpKVPut, bg, r1, k1, vHuge, ffOpKVPut, nilc, r1, k1, v2, ffOpKVPut, cancel, r1, k1, v2,
-				ffOpKVPut, bg, global, k1, v2, ffOpKVPut, bg, r2, k1, v2,
-				ffOpKVDelete, bg, r1, k2, ffOpKVDelete, bg, r1, k2, ffOpKVDelete, nilc, r1, kEmpty,
-				ffOpKVGetMany, r1, 4, k1, k2, kEmpty, ffOpKVGetMany, r1, 3, k1, k2, ffOpKVGetMany, r2, 0,
-				ffOpKVList, r1, 2, 0, ffOpKVList, r1, 2, 1, ffOpKVList, raw}),
-		// A transaction by hand touching every primitive, committed; another rolled back, one
-		// used after its commit, a read-only one written to.
-		slices.Concat(begin(r1),
-			[]byte{ffOpBegin, r1, 0,
-				ffOpTxStep, 0, 3, k1, v1, // KV Put
-				ffOpTxStep, 0, 0, k1, // KV Get
-				ffOpTxStep, 0, 7, k1, 6, // JSON Create
-				ffOpTxStep, 0, 8, k1, 2, 2, // JSON Set $.a = 1
-				ffOpTxStep, 0, 12, 0, 0, // Events Append
-				ffOpTxStep, 0, 13, // Events Len
-				ffOpTxStep, 0, 16, k1, v1, // State Init
-				ffOpTxStep, 0, 20, 0, 0, 3, 4, 1, 2, 1, 0, 1, // Traces Record
-				ffOpTxStep, 0, 21, // Run
-				ffOpTxStep, 0, 22, 1, 1, // Part of an unregistered primitive
-				ffOpTxStep, 0, 2, 0, // KV List
-				ffOpTxStep, 0, 6, ffOpTxStep, 0, 15, // JSON List, State List
-				ffOpCommit, 0, bg, 1, // CommitWith Sync
-				ffOpTxStep, 0, 3, k2, v2, // after commit: ErrTxDone
-				ffOpCommit, 0, bg, 0, // again
-				ffOpBegin, r1, 1, ffOpTxStep, 1, 3, k2, v2, ffOpTxStep, 1, 14, k1, ffOpRollback, 1,
-				ffOpBegin, r1, 0, ffOpTxStep, 2, 4, k1, ffOpCommit, 2, cancel, 0,
-				ffOpAudit}),
-		// Update and View with function bodies; nested facade calls; conflicts; nil functions.
-		slices.Concat(begin(r1),
-			[]byte{ffOpUpdate, bg, r1, 12, 3, k1, v1, 0, k1, 17, k2, v2, 12, 1, 0, 0},
-			[]byte{ffOpUpdate, bg, r1, 14, 0, k1, 23, ffOpKVPut, bg, r1, k1, v2, 3, k2, v1, 0},
-			[]byte{ffOpUpdate, bg, r1, 4, 3, k1, v1, 24, 8},
-			[]byte{ffOpTxStep, 0, 3, k1, v1},
-			[]byte{ffOpView, r1, 9, 0, k1, 3, k1, v1, 14, k1, 13, 7},
-			[]byte{ffOpView, r1, 0, 0, 0, ffOpUpdate, bg, r1, 0, 0, 0, ffOpUpdate, nilc, r1, 2, 3, k1, 0, 0,
-				ffOpUpdate, cancel, r2, 0, 0, 1, ffOpView, raw}),
-		// JSON: create, set, delete, patch, delete doc; malformed paths and documents, unknown ops.
-		slices.Concat(begin(r1),
-			[]byte{ffOpJSONCreate, 0, bg, r1, k1, 6, ffOpJSONCreate, 0, bg, r1, k1, 6,
-				ffOpJSONCreate, 0, bg, r1, k2, 14, ffOpJSONCreate, 0, bg, r1, k2, 21,
-				ffOpJSONSet, 1, bg, r1, k1, 5, 2, ffOpJSONSet, 1, bg, r1, k1, 6, 0,
-				ffOpJSONSet, 1, bg, r1, k1, 17, 2, ffOpJSONSet, 1, bg, r1, k1, 10, 6,
-				ffOpJSONSet, 1, bg, r1, k1, 13, 0, ffOpJSONSet, 1, bg, r1, k1, 7, 2, ffOpJSONSet, 1, bg, r1, k1, 26, 2,
-				ffOpJSONDelete, 2, bg, r1, k1, 4, ffOpJSONDelete, 2, bg, r1, k1, 19,
-				ffOpJSONPatch, 4, bg, r1, k1, 4, 2, 0, 1, 3, 3, 24, 5,
-				ffOpJSONPatch, 4, bg, r1, k1, 0, ffOpJSONPatch, 4, bg, r1, k1, 2, 2, 6,
-				ffOpJSONRead, r1, k1, 2, ffOpJSONRead, r1, k1, 18, ffOpJSONRead, r1, k2, 1,
-				ffOpJSONDeleteDoc, 3, bg, r1, k1, ffOpJSONDeleteDoc, 3, bg, r1, k1,
-				ffOpJSONDelete, 2, bg, r1, k2, 1}),
-		// Events: append, bad types and payloads, reads with huge and inverted ranges.
-		slices.Concat(begin(r1),
-			[]byte{ffOpEventAppend, bg, r1, 0, 0, ffOpEventAppend, bg, r1, 1, 6, ffOpEventAppend, bg, r1, 3, 0,
-				ffOpEventAppend, bg, r1, 4, 0, ffOpEventAppend, bg, r1, 6, 0, ffOpEventAppend, bg, r1, 0, 14,
-				ffOpEventAppend, bg, r1, 0, 25, ffOpEventAppend, bg, r2, 0, 0,
-				ffOpEventRead, r1, 0, 0, ffOpEventRead, r1, 0, 3, ffOpEventRead, r1, 1, 0, 3, ffOpEventRead, r1, 1, 3, 0,
-				ffOpEventRead, r1, 1, 4, 3, ffOpEventRead, r1, 2, 0, ffOpEventRead, r1, 3, ffOpEventRead, global, 3}),
-		// State cells: init, set, CAS right and wrong, delete, transition; bad names and values.
-		slices.Concat(begin(r1),
-			[]byte{ffOpStateWrite, bg, r1, k1, 0, v1, ffOpStateWrite, bg, r1, k1, 0, v1,
-				ffOpStateWrite, bg, r1, k1, 2, 0, v2, ffOpStateWrite, bg, r1, k1, 2, 3, v2,
-				ffOpStateWrite, bg, r1, k1, 2, 6, v2, ffOpStateWrite, bg, r1, k1, 1, vHuge,
-				ffOpStateWrite, bg, r1, kEmpty, 1, v1, ffOpStateWrite, bg, r1, k1, 3, ffOpStateWrite, bg, r1, k1, 3,
-				ffOpStateWrite, bg, r1, k1, 0, v1,
-				ffOpStateTransition, bg, r1, k1, 2, v2, ffOpStateTransition, bg, r1, k1, 1, v2,
-				ffOpStateTransition, bg, r1, k1, 0, v2, ffOpStateTransition, bg, r1, k2, 2, v2,
-				ffOpStateRead, r1, k1, ffOpStateRead, r1, kBad, ffOpStateRead, raw}),
-		// Traces: valid spans, end before start, unknown kind, missing parent, taken id; queries.
-		slices.Concat(begin(r1),
-			[]byte{ffOpTraceRecord, bg, r1, 2, 0, 3, 4, 1, 2, 2, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 3, 2, 0, 4, 1, 3, 3, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 0, 0, 3, 4, 2, 1, 0, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 0, 0, 7, 4, 1, 2, 0, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 0, 3, 3, 4, 1, 2, 0, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 2, 0, 3, 4, 1, 2, 0, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 0, 0, 3, 4, 1, 2, 7, 1},
-			[]byte{ffOpTraceRecord, bg, r1, 0, 2, 1, 4, 10, 11, 4, 0, 5},
-			[]byte{ffOpTraceRead, r1, 0, 2, ffOpTraceRead, r1, 1, 2, 0, ffOpTraceRead, r1, 2, 2, 1,
-				ffOpTraceRead, r1, 3, ffOpTraceRead, r1, 4, 3, ffOpTraceRead, r1, 5, 2, ffOpTraceRead, r1, 6, 0, 9,
-				ffOpTraceRead, r1, 6, 11, 10, ffOpTraceRead, r1, 7, ffOpTraceRead, r1, 8, ffOpTraceRead, r2, 7}),
-		// Replay and diff: whole, until negative, zero and huge steps; GlobalRun, unknown runs.
-		slices.Concat(begin(r1), begin(r2),
-			[]byte{ffOpKVPut, bg, r1, k1, v1, ffOpKVPut, bg, r2, k1, v2, ffOpKVPut, bg, r2, k2, v2,
-				ffOpStateWrite, bg, r1, k1, 1, v1, ffOpEventAppend, bg, r2, 0, 0,
-				ffOpReplay, r1, 0, ffOpReplay, r1, 1, 0, ffOpReplay, r1, 1, 1, ffOpReplay, r1, 1, 2,
-				ffOpReplay, r1, 1, 3, ffOpReplay, r1, 1, 5, ffOpReplay, global, 0, ffOpReplay, r2, 1, 7, 0, 0, 0, 0, 0, 0, 0, 0x80,
-				ffOpDiff, r1, r2, ffOpDiff, r1, r1, ffOpDiff, global, r1, ffOpDiff, r1, raw,
-				9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
-				ffOpKVPut, bg, r1, k2, v2, ffOpViewCheck, 0}),
-		// Close with a transaction open and a view kept, then everything again.
-		slices.Concat(begin(r1),
-			[]byte{ffOpKVPut, bg, r1, k1, v1, ffOpReplay, r1, 0, ffOpBegin, r1, 0, ffOpTxStep, 0, 3, k1, v2,
-				ffOpClose, ffOpClose, ffOpMisc, 5, ffOpViewCheck, 0,
-				ffOpTxStep, 0, 3, k1, v2, ffOpCommit, 0, bg, 0, ffOpRollback, 0,
-				ffOpKVPut, bg, r1, k1, v1, ffOpKVPut, bg, r1, kEmpty, v1, ffOpKVGet, r1, k1, ffOpKVDelete, bg, r1, k1,
-				ffOpUpdate, bg, r1, 0, 0, 0, ffOpView, r1, 0, 0, 0, ffOpBegin, r1, 0, ffOpBeginRun, bg, r2, 0, 0, 0, 0, 0,
-				ffOpEndRun, bg, r1, ffOpJSONCreate, 0, bg, r1, k1, 0, ffOpEventAppend, bg, r1, 0, 0,
-				ffOpStateWrite, bg, r1, k1, 1, v1, ffOpTraceRecord, bg, r1, 2, 0, 3, 4, 1, 2, 0, 1,
-				ffOpReplay, r1, 0, ffOpDiff, r1, r1, ffOpMisc, 0, ffOpMisc, 1, ffOpMisc, 2, ffOpMisc, 3, 0,
-				ffOpListRuns, 0, 1, 1, 1, ffOpRunInfo, r1, ffOpAudit, ffOpPure, 36,
-				'1', '2', '3', '4', '5', '6', '7', '8', '-', 'a', 'b', 'c', 'd', '-', '4', 'e', 'f', '0', '-',
-				'8', '1', '2', '3', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 3}),
+	begin := func(run int) []byte { return ffB(ffOpBeginRun, bg, run, k1, ka, 3, 1, 1) }
+	body := func(steps ...[]byte) []byte { b := slices.Concat(steps...); return ffB(len(b), b) }
+	update := func(ctx, run, ret int, steps ...[]byte) []byte {
+		return ffB(ffOpUpdate, ctx, run, body(steps...), ret, 0)
 	}
-	return seeds
+	view := func(run, ret int, steps ...[]byte) []byte { return ffB(ffOpView, run, body(steps...), ret, 0) }
+	step := func(i int, s []byte) []byte { return ffB(ffOpTxStep, i, s) }
+	// Transaction steps.
+	txGet := func(k int) []byte { return ffB(0, k) }
+	txExists := func(k int) []byte { return ffB(1, k) }
+	txList := func(k int) []byte { return ffB(2, k) }
+	txPut := func(k, v int) []byte { return ffB(3, k, v) }
+	txDel := func(k int) []byte { return ffB(4, k) }
+	txJGet := func(k, p int) []byte { return ffB(5, k, p) }
+	txJCreate := func(k, d int) []byte { return ffB(7, k, d) }
+	txJSet := func(k, p, d int) []byte { return ffB(8, k, p, d) }
+	txAppend := func(t, d int) []byte { return ffB(12, t, d) }
+	txCellGet := func(k int) []byte { return ffB(14, k) }
+	txInit := func(k, v int) []byte { return ffB(16, k, v) }
+	txCAS := func(k, e, v int) []byte { return ffB(18, k, e, v) }
+	// A span: id, parent, kind, name, start, end, tags, attributes (0: then a document).
+	span := func(id, parent, kind, start, end, tags int) []byte {
+		return ffB(id, parent, kind, 5, start, end, tags, 1)
+	}
+	return [][]byte{
+		// Run lifecycle: begin (again, GlobalRun, bad metadata, with a parent), end, abort an
+		// ended run, resume, nil and done contexts, Run, RunStatus, ListRuns with filters, Stats,
+		// Sync, Snapshot in InMemory mode.
+		ffB(begin(r1), begin(r1), begin(glob),
+			ffOpBeginRun, bg, r2, k1, ka, 0, 1, 0, dBad,
+			ffOpBeginRun, bg, fresh, k2, kBad, 4, 0, r1, 0, dNested,
+			ffOpEndRun, bg, r1, ffOpAbortRun, bg, r1, k1, ffOpAbortRun, bg, last, kBad,
+			ffOpResumeRun, bg, r1, ffOpResumeRun, bg, raw, "0123456789abcdef", ffOpResumeRun, bg, glob,
+			ffOpEndRun, nilc, r2, ffOpEndRun, cnl, r1, ffOpBeginRun, nilc, r2, k1, ka, 3, 1, 1,
+			ffOpRunInfo, r1, ffOpRunInfo, glob, ffOpRunInfo, last,
+			ffOpListRuns, 0, 1, 1, 1, ffOpListRuns, 2, 0, ka, 1, 1, ffOpListRuns, 3, 1, 0, 2, 0, r1,
+			ffOpMisc, 0, ffOpMisc, 1, ffOpMisc, 2, ffOpMisc, 3, 3, "abc", ffOpMisc, 4, ffOpMisc, 5),
+		// KV: put, get, delete, get-many, list, scan; empty, invalid and oversized keys and values;
+		// nil and done contexts; GlobalRun and a run never begun.
+		ffB(begin(r1),
+			ffOpKVPut, bg, r1, k1, v1, ffOpKVPut, bg, r1, k2, vNil, ffOpKVGet, r1, k1, ffOpKVGet, r1, k2,
+			ffOpKVPut, bg, r1, kEmpty, v1, ffOpKVPut, bg, r1, kBad, v1, ffOpKVPut, bg, r1, kHuge, v1,
+			ffOpKVPut, bg, r1, kRaw, 2, 0xc3, 0x28, v1, ffOpKVPut, bg, r1, k1, vHuge,
+			ffOpKVPut, nilc, r1, k1, v2, ffOpKVPut, cnl, r1, k1, v2, ffOpKVPut, bg, glob, k1, v2,
+			ffOpKVPut, bg, r2, k1, v2, ffOpKVGet, r2, k1, ffOpKVGet, r1, kEmpty,
+			ffOpKVDelete, bg, r1, k2, ffOpKVDelete, bg, r1, k2, ffOpKVDelete, nilc, r1, kEmpty,
+			ffOpKVDelete, bg, r1, kBad, ffOpKVDelete, bg, r2, k1,
+			ffOpKVGetMany, r1, 4, k1, k2, kEmpty, ffOpKVGetMany, r1, 3, k1, k2, ffOpKVGetMany, r2, 1,
+			ffOpKVGetMany, r1, 0, ffOpKVList, r1, ka, 0, ffOpKVList, r1, kEmpty, 1, ffOpKVList, glob, k1, 0,
+			ffOpKVList, r2, k1, 1),
+		// A transaction by hand touching every primitive, committed with Sync; used after its
+		// commit and committed again; a read-only one written to and rolled back; a commit
+		// with a done context; a conflict (read, then changed by a facade call).
+		ffB(begin(r1),
+			ffOpBegin, r1, 0,
+			step(0, txPut(k1, v1)), step(0, txGet(k1)), step(0, txExists(k2)), step(0, txJCreate(k1, dNested)),
+			step(0, txJSet(k1, pA, dOne)), step(0, txJGet(k1, pA)), step(0, txAppend(0, dObj)), step(0, ffB(13)),
+			step(0, txInit(k1, v1)), step(0, txCellGet(k1)), step(0, ffB(20, span(2, 0, 3, 1, 2, 2))),
+			step(0, ffB(21)), step(0, ffB(22, 1, 1)), step(0, ffB(22, 2, 3, "abc", 0)),
+			step(0, txList(kEmpty)), step(0, ffB(6)), step(0, ffB(15)), step(0, ffB(19, k2)),
+			step(0, ffB(9, k1, pAB0)), step(0, ffB(11, k1, 3, pA, 3, pA, 0, dOne)),
+			ffOpCommit, 0, bg, 0, step(0, txPut(k2, v2)), ffOpCommit, 0, bg, 1, ffOpRollback, 0,
+			ffOpBegin, r1, 1, step(1, txPut(k2, v2)), step(1, txCellGet(k1)), step(1, txGet(k1)),
+			ffOpCommit, 1, bg, 1,
+			ffOpBegin, r1, 0, step(2, txDel(k1)), ffOpCommit, 2, cnl, 0,
+			ffOpBegin, r1, 0, step(3, txGet(k1)), step(3, txPut(k2, v1)), ffOpKVPut, bg, r1, k1, v2,
+			ffOpCommit, 3, bg, 1,
+			ffOpBegin, r1, 0, step(4, txCAS(k1, 0, v2)), step(4, txCAS(k1, 3, v2)), ffOpCommit, 4, bg, 1,
+			ffOpBegin, r2, 0, ffOpBegin, glob, 0, step(5, txAppend(1, dArr)), step(5, ffB(10, k2)), ffOpCommit, 5, bg, 1,
+			ffOpAudit),
+		// Update and View: bodies on every primitive, the function's own error, a conflict it
+		// returns, a call inside the function, the transaction kept and used after, writes in a
+		// View, nil functions, nil and done contexts, runs never begun.
+		ffB(begin(r1),
+			update(bg, r1, ret0, txPut(k1, v1), txGet(k1), ffB(17, k2, v2), txAppend(1, dObj),
+				txJCreate(k2, dArr), ffB(20, span(0, 0, 0, 1, 0, 0)), ffB(13)),
+			update(bg, r1, ret0, txGet(k1), ffB(23, ffOpKVPut, bg, r1, k1, v2), txPut(k2, v1)),
+			update(bg, r1, retFn, txPut(k1, v1), ffB(24)),
+			step(0, txPut(k1, v1)), ffOpCommit, 0, bg, 1,
+			update(bg, r1, retLast, txGet(kEmpty)),
+			update(bg, r1, retConflict, txPut(k1, v1)),
+			update(bg, r1, ret0, ffB(23, ffOpEndRun, bg, glob), ffB(23, ffOpBegin, r1, 1)),
+			view(r1, ret0, txGet(k1), txPut(k1, v1), txCellGet(k1), ffB(13), txJGet(k2, pRoot), ffB(24)),
+			step(1, txGet(k1)),
+			view(r1, retFn), view(glob, retLast, txGet(k1)),
+			ffOpView, r1, 0, 0, 15, ffOpUpdate, bg, r1, 0, 0, 15,
+			update(nilc, r1, ret0, txPut(k1, v1)), update(cnl, r1, ret0), update(bg, r2, ret0), view(raw, ret0)),
+		// JSON: create (again, malformed, too deep), set (append, out of range, bad path, type
+		// mismatch, too deep), delete (root, a path, a bad path), patch (unknown ops, empty,
+		// nil), reads, delete the document twice, write a missing one.
+		ffB(begin(r1),
+			ffOpJSONCreate, 0, bg, r1, k1, dNested, ffOpJSONCreate, 0, bg, r1, k1, dNested,
+			ffOpJSONCreate, 0, bg, r1, k2, dBad, ffOpJSONCreate, 0, bg, r1, k2, dDeep,
+			ffOpJSONCreate, 0, bg, r1, kEmpty, dObj, ffOpJSONCreate, 0, nilc, r1, k2, dObj,
+			ffOpJSONSet, 1, bg, r1, k1, pAB3, dOne, ffOpJSONSet, 1, bg, r1, k1, pAB99, dObj,
+			ffOpJSONSet, 1, bg, r1, k1, pBad, dOne, ffOpJSONSet, 1, bg, r1, k1, pXYZ, dNested,
+			ffOpJSONSet, 1, bg, r1, k1, pIdx0, dOne, ffOpJSONSet, 1, bg, r1, k1, pDeep, dOne,
+			ffOpJSONSet, 1, bg, r1, k1, pRoot, dArr, ffOpJSONSet, 1, bg, r1, k1, pIdx0, dOne,
+			ffOpJSONDelete, 2, bg, r1, k1, pIdx0, ffOpJSONDelete, 2, bg, r1, k1, pMinus,
+			ffOpJSONPatch, 4, bg, r1, k1, 4, pA, 0, dArr, pAB0, 3, 24, 5,
+			ffOpJSONPatch, 4, bg, r1, k1, 0, ffOpJSONPatch, 4, bg, r1, k1, 1, ffOpJSONPatch, 4, bg, r1, k1, 2, pA, 6,
+			ffOpJSONPatch, 4, bg, r1, k1, 3, pRoot, 0, dObj, pA, 1, dOne,
+			ffOpJSONRead, r1, k1, pA, ffOpJSONRead, r1, k1, 18, ffOpJSONRead, r1, k2, pRoot, ffOpJSONRead, r2, k1, pRoot,
+			ffOpJSONDelete, 2, bg, r1, k1, pRoot,
+			ffOpJSONDeleteDoc, 3, bg, r1, k1, ffOpJSONDeleteDoc, 3, bg, r1, k1,
+			ffOpJSONDelete, 2, bg, r1, k2, pRoot, ffOpJSONSet, 1, bg, r1, k2, pRoot, dObj),
+		// Events: appends (bad types, invalid and oversized payloads, a run never begun), Get,
+		// Range with huge and inverted bounds, ByType, Len, Head, VerifyChain.
+		ffB(begin(r1),
+			ffOpEventAppend, bg, r1, 0, dObj, ffOpEventAppend, bg, r1, 1, dNested, ffOpEventAppend, bg, r1, 3, dObj,
+			ffOpEventAppend, bg, r1, 4, dObj, ffOpEventAppend, bg, r1, 6, dObj, ffOpEventAppend, bg, r1, 5, dObj,
+			ffOpEventAppend, bg, r1, 0, dBad, ffOpEventAppend, bg, r1, 0, 25, ffOpEventAppend, bg, r1, 0, 24,
+			ffOpEventAppend, bg, r1, 0, 23, ffOpEventAppend, bg, r1, 0, 22, ffOpEventAppend, bg, r2, 0, dObj,
+			ffOpEventAppend, bg, glob, 0, dObj,
+			ffOpEventRead, r1, 0, 0, ffOpEventRead, r1, 0, 3, ffOpEventRead, r1, 0, 1, ffOpEventRead, r1, 0, 2,
+			ffOpEventRead, r1, 1, 0, 3, ffOpEventRead, r1, 1, 3, 0, ffOpEventRead, r1, 1, 4, 3, ffOpEventRead, r1, 1, 2, 1,
+			ffOpEventRead, r1, 2, 0, ffOpEventRead, r1, 2, 3, ffOpEventRead, r1, 3, ffOpEventRead, glob, 3,
+			ffOpEventRead, r2, 0, 0),
+		// State cells: init (twice), CAS with the right, a wrong and the largest version, set
+		// oversized, bad names, delete (twice), init again, transitions (a value, the
+		// function's error, a nil function, a missing cell), reads.
+		ffB(begin(r1),
+			ffOpStateWrite, bg, r1, k1, 0, v1, ffOpStateWrite, bg, r1, k1, 0, v1,
+			ffOpStateWrite, bg, r1, k1, 2, 0, v2, ffOpStateWrite, bg, r1, k1, 2, 3, v2,
+			ffOpStateWrite, bg, r1, k1, 2, 6, v2, ffOpStateWrite, bg, r1, k1, 1, vHuge,
+			ffOpStateWrite, bg, r1, kEmpty, 1, v1, ffOpStateWrite, bg, r1, kBad, 1, v1,
+			ffOpStateWrite, bg, r1, k1, 3, ffOpStateWrite, bg, r1, k1, 3, ffOpStateWrite, bg, r1, k2, 3,
+			ffOpStateWrite, bg, r1, k1, 0, vNil, ffOpStateWrite, nilc, r1, k1, 1, v1,
+			ffOpStateTransition, bg, r1, k1, 2, v2, ffOpStateTransition, bg, r1, k1, 1, v2,
+			ffOpStateTransition, bg, r1, k1, 0, v2, ffOpStateTransition, bg, r1, k2, 2, v2,
+			ffOpStateTransition, cnl, r1, k1, 2, v2,
+			ffOpStateRead, r1, k1, ffOpStateRead, r1, kBad, ffOpStateRead, glob, k1, ffOpStateRead, r2, k1),
+		// Traces: spans with ids and parents, one that ends before it starts, an unknown kind,
+		// a missing parent, a taken id, 257 tags, duplicate tags and times out of range; queries.
+		ffB(begin(r1),
+			ffOpTraceRecord, bg, r1, span(2, 0, 3, 1, 2, 2),
+			ffOpTraceRecord, bg, r1, span(3, 2, 0, 1, 2, 3),
+			ffOpTraceRecord, bg, r1, span(0, 0, 3, 2, 1, 0),
+			ffOpTraceRecord, bg, r1, span(0, 0, 7, 1, 2, 0),
+			ffOpTraceRecord, bg, r1, span(0, 8, 3, 1, 2, 0),
+			ffOpTraceRecord, bg, r1, span(2, 0, 3, 1, 2, 0),
+			ffOpTraceRecord, bg, r1, span(0, 0, 3, 1, 2, 7),
+			ffOpTraceRecord, bg, r1, span(0, 2, 1, 10, 11, 4),
+			ffOpTraceRecord, bg, r1, span(0, 4, 1, 0, 7, 0),
+			ffOpTraceRecord, bg, r1, span(6, 3, 4, 8, 9, 1),
+			ffOpTraceRead, r1, 0, 2, ffOpTraceRead, r1, 1, 2, 0, ffOpTraceRead, r1, 2, 2, 1, ffOpTraceRead, r1, 1, 3, 1,
+			ffOpTraceRead, r1, 1, 8, 1, ffOpTraceRead, r1, 3, ffOpTraceRead, r1, 4, 3, ffOpTraceRead, r1, 5, 2,
+			ffOpTraceRead, r1, 6, 8, 9, ffOpTraceRead, r1, 6, 11, 10, ffOpTraceRead, r1, 6, 0, 2,
+			ffOpTraceRead, r1, 7, ffOpTraceRead, r1, 8, ffOpTraceRead, r2, 7, ffOpTraceRead, glob, 8),
+		// Replay and diff: the whole run, until negative, zero, small and huge steps; GlobalRun,
+		// a run never begun; views checked again after later writes.
+		ffB(begin(r1), begin(r2),
+			ffOpKVPut, bg, r1, k1, v1, ffOpKVPut, bg, r2, k1, v2, ffOpKVPut, bg, r2, k2, v2,
+			ffOpStateWrite, bg, r1, k1, 1, v1, ffOpEventAppend, bg, r2, 0, dObj,
+			ffOpJSONCreate, 0, bg, r1, k1, dObj, ffOpTraceRecord, bg, r2, span(2, 0, 3, 1, 2, 2),
+			ffOpReplay, r1, 0, ffOpReplay, r1, 1, 0, ffOpReplay, r1, 1, 1, ffOpReplay, r1, 1, 2,
+			ffOpReplay, r1, 1, 3, ffOpReplay, r1, 1, 5, ffOpReplay, glob, 0, ffOpReplay, r2, 1, 6, 0, 0, 0, 0, 0, 0, 0, 0x80,
+			ffOpReplay, r2, 0, ffOpReplay, 3, 0,
+			ffOpDiff, r1, r2, ffOpDiff, r1, r1, ffOpDiff, glob, r1, ffOpDiff, r1, raw, "0123456789abcdef",
+			ffOpKVPut, bg, r1, k2, v2, ffOpViewCheck, 0, ffOpViewCheck, 1),
+		// Close with transactions open and views kept, then every kind of call again.
+		ffB(begin(r1),
+			ffOpKVPut, bg, r1, k1, v1, ffOpReplay, r1, 0, ffOpBegin, r1, 0, step(0, txPut(k1, v2)),
+			ffOpBegin, r1, 1, ffOpClose, ffOpClose, ffOpMisc, 5, ffOpViewCheck, 0,
+			step(0, txPut(k1, v2)), step(0, txGet(k1)), step(1, txGet(k1)), ffOpCommit, 0, bg, 0,
+			ffOpCommit, 1, nilc, 0, ffOpRollback, 0,
+			ffOpKVPut, bg, r1, k1, v1, ffOpKVPut, bg, r1, kEmpty, v1, ffOpKVPut, nilc, r1, k1, v1,
+			ffOpKVGet, r1, k1, ffOpKVDelete, bg, r1, k1, ffOpKVGetMany, r1, 2, k1, ffOpKVList, r1, k1, 0,
+			update(bg, r1, ret0), view(r1, ret0), ffOpBegin, r1, 0, begin(r2), ffOpEndRun, bg, r1,
+			ffOpResumeRun, bg, r1, ffOpAbortRun, bg, r1, k1,
+			ffOpJSONCreate, 0, bg, r1, k1, dObj, ffOpJSONRead, r1, k1, pRoot, ffOpEventAppend, bg, r1, 0, dObj,
+			ffOpEventRead, r1, 1, 0, 3, ffOpStateWrite, bg, r1, k1, 1, v1, ffOpStateTransition, bg, r1, k1, 2, v1,
+			ffOpStateRead, r1, k1, ffOpTraceRecord, bg, r1, span(2, 0, 3, 1, 2, 0), ffOpTraceRead, r1, 4, 3,
+			ffOpReplay, r1, 0, ffOpReplay, r1, 1, 0, ffOpDiff, r1, r1, ffOpMisc, 0, ffOpMisc, 1, ffOpMisc, 2,
+			ffOpMisc, 3, 0, ffOpMisc, 4, ffOpListRuns, 0, 1, 1, 1, ffOpRunInfo, r1, ffOpAudit,
+			ffOpPure, 36, "12345678-abcd-4ef0-8123-0123456789ab", 3, ffOpPure, 3, "xyz", 200),
+	}
 }

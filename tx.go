@@ -82,6 +82,9 @@ func (tx *Tx) Part(p Primitive, newPart func(run RunID, snapshot uint64) TxPart)
 	if err := tx.check(false); err != nil {
 		return nil, err
 	}
+	if p == nil || newPart == nil {
+		return nil, dberr.Invalid("Part: nil primitive or constructor")
+	}
 	if part, ok := tx.ext[p.Name()]; ok {
 		return part, nil
 	}
@@ -92,6 +95,9 @@ func (tx *Tx) Part(p Primitive, newPart func(run RunID, snapshot uint64) TxPart)
 		tx.ext = make(map[string]extension.TxPart)
 	}
 	part := newPart(tx.run, tx.snapshot)
+	if part == nil {
+		return nil, dberr.Invalid("Part: the constructor of %q returned nil", p.Name())
+	}
 	tx.ext[p.Name()] = part
 	tx.parts = append(tx.parts, part)
 	return part, nil
@@ -124,6 +130,9 @@ func (tx *Tx) Commit(ctx context.Context) error { return tx.CommitWith(ctx, Comm
 // ctx does: an error always means the transaction did not commit (ErrPoisoned is the one
 // nuance: see its doc). A nil ctx is ErrInvalidArgument.
 func (tx *Tx) CommitWith(ctx context.Context, o CommitOptions) error {
+	if err := checkContext(ctx); err != nil {
+		return err // the transaction stays open: the caller may commit it with a context
+	}
 	if tx.done {
 		return ErrTxDone
 	}
