@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
@@ -124,4 +126,59 @@ func (s snapshotSource) Freeze(ctx context.Context, version uint64) ([]snapshott
 		out[i] = snapshotter.View{SectionID: prims[i].SectionID(), Shards: shards}
 	}
 	return out, nil
+}
+
+// Backup writes a consistent copy of the database into dst — a directory that does not exist
+// or is empty — while commits go on: a fresh snapshot and the part of the log its cut needs,
+// each file synced, the directories synced last. The copy holds every commit acknowledged
+// before Backup was called (and possibly some made while it ran: it is a prefix of the
+// commit order). Restoring it is Open(dst, …). Its files are created with Options.FileMode.
+// The snapshot it takes is paced like any other (Snapshot.DutyCycle). InMemory mode:
+// ErrInMemory. If ctx ends first, Backup returns ctx.Err() and the copy may be incomplete.
+func (db *DB) Backup(ctx context.Context, dst string) error {
+	if err := checkContext(ctx); err != nil {
+		return err
+	}
+	if err := db.snapshotsUsable(); err != nil {
+		return err
+	}
+	if err := db.checkBackupDir(dst); err != nil {
+		return err
+	}
+	_, err := db.snaps.Backup(ctx, dst)
+	if errors.Is(err, snapshotter.ErrStopped) {
+		return ErrClosed
+	}
+	return err
+}
+
+// checkBackupDir creates dst if needed and refuses one that is not empty or lies inside the
+// database's own directory.
+func (db *DB) checkBackupDir(dst string) error {
+	if dst == "" {
+		return dberr.Invalid("Backup: empty directory name")
+	}
+	abs, err := filepath.Abs(dst)
+	if err != nil {
+		return dberr.Invalid("Backup: %s: %v", dst, err)
+	}
+	own, err := filepath.Abs(db.dir)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(own, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return dberr.Invalid("Backup: %s is inside the database directory %s", dst, db.dir)
+	}
+	fs := db.fs()
+	if err := fs.MkdirAll(dst); err != nil {
+		return fmt.Errorf("inmem: backup: %w", err)
+	}
+	names, err := fs.List(dst)
+	if err != nil {
+		return fmt.Errorf("inmem: backup: %w", err)
+	}
+	if len(names) > 0 {
+		return dberr.Invalid("Backup: %s is not empty", dst)
+	}
+	return nil
 }

@@ -114,10 +114,11 @@ type Snapshotter struct {
 }
 
 type request struct {
-	del   *Info // nil: take a snapshot (or check)
-	check bool  // check the snapshots (see Check); nobody waits for the reply
-	prio  Priority
-	reply chan result
+	del    *Info  // nil: take a snapshot (or check, or back up)
+	check  bool   // check the snapshots (see Check); nobody waits for the reply
+	backup string // back up into this directory (see Backup)
+	prio   Priority
+	reply  chan result
 }
 
 type result struct {
@@ -243,6 +244,8 @@ func (s *Snapshotter) run() {
 				}
 			case req.del != nil:
 				r.err = s.delete(*req.del)
+			case req.backup != "":
+				r.info, r.err = s.backup(req.backup, req.prio)
 			default:
 				r.info, r.err = s.take(false, req.prio)
 			}

@@ -1,0 +1,92 @@
+package snapshotter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/internal/vfs"
+)
+
+// Backup takes a snapshot and copies it, with the part of the log its cut needs, into dst: a
+// directory that Open accepts as a database whose state is the snapshot's. dst must exist and
+// be empty (the caller checks). The actor does it, so neither retention nor WAL retirement can
+// remove the files while they are copied; commits go on meanwhile.
+func (s *Snapshotter) Backup(ctx context.Context, dst string) (Info, error) {
+	return s.ask(ctx, request{backup: dst, prio: s.cfg.Priority})
+}
+
+// backup is Backup on the actor's goroutine.
+func (s *Snapshotter) backup(dst string, p Priority) (Info, error) {
+	info, err := s.take(false, p)
+	if err != nil {
+		return Info{}, err
+	}
+	fs := s.cfg.FS
+	snaps, wal := filepath.Join(dst, filepath.Base(s.cfg.Dir)), filepath.Join(dst, filepath.Base(s.cfg.WALDir))
+	for _, d := range []string{snaps, wal} {
+		if err := fs.MkdirAll(d); err != nil {
+			return Info{}, fmt.Errorf("snapshotter: backup: %w", err)
+		}
+	}
+	if err := copyFile(fs, info.Path, filepath.Join(snaps, filepath.Base(info.Path)), -1); err != nil {
+		return Info{}, err
+	}
+	// The log up to the cut, no further: the segment that holds it, cut there. Recovery of the
+	// copy replays nothing and appends from the cut on.
+	bases, err := commitlog.ListSegments(fs, s.cfg.WALDir)
+	if err != nil {
+		return Info{}, err
+	}
+	base, found := uint64(0), false
+	for _, b := range bases {
+		if b <= info.WALOffset {
+			base, found = b, true
+		}
+	}
+	if !found {
+		return Info{}, fmt.Errorf("snapshotter: backup: no segment holds the cut, LSN %d", info.WALOffset)
+	}
+	name := commitlog.SegmentName(base)
+	size := commitlog.HeaderSize + int64(info.WALOffset-base)
+	if err := copyFile(fs, filepath.Join(s.cfg.WALDir, name), filepath.Join(wal, name), size); err != nil {
+		return Info{}, err
+	}
+	for _, d := range []string{snaps, wal, dst, filepath.Dir(filepath.Clean(dst))} {
+		if err := fs.SyncDir(d); err != nil {
+			return Info{}, fmt.Errorf("snapshotter: backup: sync %s: %w", d, err)
+		}
+	}
+	return info, nil
+}
+
+// copyFile copies the first n bytes of from (all of it if n < 0) into a new file to, and syncs
+// it. A shorter source is an error.
+func copyFile(fs vfs.FS, from, to string, n int64) (err error) {
+	src, err := fs.Open(from)
+	if err != nil {
+		return fmt.Errorf("snapshotter: backup: %w", err)
+	}
+	defer src.Close()
+	if n < 0 {
+		if n, err = fs.Stat(from); err != nil {
+			return fmt.Errorf("snapshotter: backup: %w", err)
+		}
+	}
+	dst, err := fs.Create(to)
+	if err != nil {
+		return fmt.Errorf("snapshotter: backup: %w", err)
+	}
+	defer func() { err = errors.Join(err, dst.Close()) }()
+	copied, err := io.CopyBuffer(dst, io.NewSectionReader(src, 0, n), make([]byte, 1<<20))
+	if err == nil && copied != n {
+		err = fmt.Errorf("%s has %d bytes, %d expected", from, copied, n)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshotter: backup %s: %w", from, err)
+	}
+	return dst.Sync()
+}
