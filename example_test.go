@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/inmemdb/inmem"
 )
@@ -125,4 +126,98 @@ func ExampleDB_DiffRuns() {
 	// Output:
 	// added    kv escalated = yes
 	// modified json plan at [$.steps]
+}
+
+// A backup taken while the database runs, restored by opening it.
+func ExampleDB_Backup() {
+	dir, _ := os.MkdirTemp("", "inmem-example-*")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	run := inmem.NewRunID()
+
+	db, err := inmem.Open(filepath.Join(dir, "live"), nil)
+	if err != nil {
+		panic(err)
+	}
+	_ = db.BeginRun(ctx, run, inmem.RunInfo{Name: "backed up"})
+	_ = db.KV().Put(ctx, run, "memory", []byte("copied"))
+	if err := db.Backup(ctx, filepath.Join(dir, "copy")); err != nil {
+		panic(err)
+	}
+	_ = db.Close()
+
+	restored, err := inmem.Open(filepath.Join(dir, "copy"), nil)
+	if err != nil {
+		panic(err)
+	}
+	defer restored.Close()
+	v, _ := restored.KV().Get(run, "memory")
+	fmt.Println(string(v))
+	// Output: copied
+}
+
+// Paging through a run's keys in order, a page at a time.
+func ExampleKV_Scan() {
+	ctx := context.Background()
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	run := inmem.NewRunID()
+	_ = db.BeginRun(ctx, run, inmem.RunInfo{})
+	for _, k := range []string{"tool/search", "tool/fetch", "note/a", "tool/calc", "tool/write"} {
+		_ = db.KV().Put(ctx, run, k, []byte("…"))
+	}
+	after := ""
+	for {
+		page, err := db.KV().Scan(run, "tool/", after, 2)
+		if err != nil || len(page) == 0 {
+			break
+		}
+		for _, p := range page {
+			fmt.Print(p.Key, " ")
+		}
+		fmt.Println("|")
+		after = page[len(page)-1].Key
+	}
+	// Output:
+	// tool/calc tool/fetch |
+	// tool/search tool/write |
+}
+
+// An error always means "not committed": a context bounds only the wait for room in the
+// pipeline, so a deadline never hides a commit that landed.
+func ExampleDB_Update_context() {
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	run := inmem.NewRunID()
+	_ = db.BeginRun(context.Background(), run, inmem.RunInfo{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := db.Update(ctx, run, func(tx *inmem.Tx) error { return tx.KV().Put("k", []byte("v")) })
+	_, getErr := db.KV().Get(run, "k")
+	fmt.Println(errors.Is(err, context.Canceled), errors.Is(getErr, inmem.ErrNotFound))
+	// Output: true true
+}
+
+// The runs of an orchestrator, listed a page at a time.
+func ExampleDB_ListRuns() {
+	ctx := context.Background()
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	for i := range 5 {
+		_ = db.BeginRun(ctx, inmem.NewRunID(), inmem.RunInfo{Name: fmt.Sprint("run ", i), Agent: "planner"})
+	}
+	f := inmem.RunFilter{Agent: "planner", Limit: 2}
+	for {
+		page, _ := db.ListRuns(f)
+		if len(page) == 0 {
+			break
+		}
+		fmt.Println(len(page), "runs")
+		f.After = page[len(page)-1].ID
+	}
+	// Output:
+	// 2 runs
+	// 2 runs
+	// 1 runs
 }
