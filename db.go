@@ -60,6 +60,7 @@ import (
 	"sync/atomic"
 
 	"github.com/inmemdb/inmem/actors"
+	"github.com/inmemdb/inmem/changefeed"
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
@@ -92,13 +93,18 @@ type DB struct {
 	jsonAPI   JSON
 	tracesAPI Traces
 
-	engine   *actors.Pipeline
-	dir      string                   // the database directory; "" in InMemory mode
-	log      *commitlog.Writer        // nil in InMemory mode
-	snaps    *snapshotter.Snapshotter // nil in InMemory mode
-	catalog  *snapshotter.Catalog     // which snapshot files validated; nil in InMemory mode
-	lock     io.Closer                // the directory lock; nil in InMemory mode
-	recovery *RecoveryResult
+	engine  *actors.Pipeline
+	dir     string                          // the database directory; "" in InMemory mode
+	log     *commitlog.Writer               // nil in InMemory mode
+	snaps   *snapshotter.Snapshotter        // nil in InMemory mode
+	catalog *snapshotter.Catalog            // which snapshot files validated; nil in InMemory mode
+	feed    *changefeed.Feed[Change, route] // subscriptions (Subscribe)
+	// describers and kinds are, per registered primitive, what turns its entries into changes
+	// (nil if nothing) and its kind: set at Open, for the feed.
+	describers []extension.Describer
+	kinds      []PrimitiveKind
+	lock       io.Closer // the directory lock; nil in InMemory mode
+	recovery   *RecoveryResult
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -122,6 +128,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
 	}
+	db.feed = newFeed()
+	db.describers, db.kinds = db.describersOf()
 	db.startEngine()
 	if o.Durability == InMemory {
 		err = db.engine.Serve(0, 0, nil)
@@ -129,6 +137,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		err = db.openLog(dir)
 	}
 	if err != nil {
+		db.feed.Close(ErrClosed)
 		return nil, errors.Join(err, db.engine.Stop())
 	}
 	return db, nil
@@ -140,6 +149,7 @@ func (db *DB) startEngine() {
 		Registry: &db.registry, Shards: db.opts.Shards, Clock: &db.clock, Stats: &db.stats,
 		Guard: db.runs, MaxBatchBytes: db.opts.MaxBatchBytes,
 		OnFail:            func(err error) { db.opts.Logger.Error("inmem: engine stopped", "err", err) },
+		OnPublish:         db.published,
 		InlineLoneCommits: true,
 	})
 }
@@ -151,6 +161,7 @@ func (db *DB) Close() (err error) {
 		db.closed.Store(true)
 		err = db.stopSnapshots()
 		err = errors.Join(err, db.engine.Stop())
+		db.feed.Close(ErrClosed) // after the last commit was published
 		if db.lock != nil {
 			err = errors.Join(err, db.lock.Close())
 		}

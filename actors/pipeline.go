@@ -31,6 +31,10 @@ type PipelineConfig struct {
 	MaxBatchBytes int
 	// OnFail is called once with the engine's first failure.
 	OnFail func(error)
+	// OnPublish, if set, is called with every batch as it becomes visible, in version order,
+	// recovered ones included, on whichever goroutine publishes it and under the publisher's
+	// lock: it must return at once (it delays every commit behind it).
+	OnPublish func(*Batch)
 	// InlineLoneCommits lets a lone commit run the pipeline on its committer's goroutine when
 	// there is no log stage (see Submit). Off, every commit is handed over and Submit returns
 	// at once.
@@ -67,6 +71,7 @@ func StartPipeline(cfg PipelineConfig) *Pipeline {
 		}
 	}
 	p.publisher = NewPublisher(cfg.Clock, cfg.Stats)
+	p.publisher.published = cfg.OnPublish
 	p.applier = StartApplier(ApplierConfig{
 		Registry: cfg.Registry, Shards: shards, Count: cfg.Shards,
 		Publisher: p.publisher, Clock: cfg.Clock, Group: p.group, Mailbox: shardMailbox,

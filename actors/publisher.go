@@ -13,6 +13,10 @@ type Publisher struct {
 	clock *mvcc.Clock
 	stats *Stats
 
+	// published, if set, is called with each batch as it is published, in version order,
+	// under mu: it must be quick (change feeds queue the batch and return).
+	published func(*Batch)
+
 	mu     sync.Mutex
 	queue  []*Batch // sequenced, not yet published, in version order
 	broken error    // once a batch failed, no later batch may be published
@@ -71,6 +75,9 @@ func (p *Publisher) Complete(b *Batch) {
 			p.clock.Publish(head.Last)
 			if head.EndLSN != 0 { // 0: recovered from the log, or InMemory
 				p.lsn = head.EndLSN
+			}
+			if p.published != nil {
+				p.published(head)
 			}
 		}
 		ready = append(ready, head)

@@ -1,0 +1,53 @@
+package extension
+
+import "github.com/inmemdb/inmem/commitlog"
+
+// ChangeOp says what a change did, for change feeds.
+type ChangeOp uint8
+
+// The operations a change can be.
+const (
+	OpPut ChangeOp = iota + 1
+	OpDelete
+	OpAppend
+	OpSet
+	OpCreate
+	OpPatch
+	OpRecord
+	OpBegin
+	OpEnd
+	OpAbort
+	OpResume
+	OpOrphan
+	OpDeleteRun
+)
+
+var opNames = [...]string{"unknown", "put", "delete", "append", "set", "create", "patch", "record",
+	"begin", "end", "abort", "resume", "orphan", "delete-run"}
+
+// String returns the operation's name: "put", "delete", "append", …
+func (o ChangeOp) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return "unknown"
+}
+
+// Described is one change a committed entry made: which key (document, cell, span id; the
+// event type for an append), the event's sequence number for an append, and the operation.
+// Lifecycle says it changed the run itself (begin, end, …), not its data.
+type Described struct {
+	Key       string
+	Seq       uint64
+	Op        ChangeOp
+	Lifecycle bool
+}
+
+// Describer is implemented by primitives whose commits change feeds can report. Describe is
+// called once a commit is published, in commit order, with the commit's entries of the
+// primitive's types; it calls emit for each change they made and may read the primitive's
+// state at version (the commit's, published). Entries it does not report (a journal, say) it
+// skips. It must not fail: the entries were applied.
+type Describer interface {
+	Describe(version uint64, entries []commitlog.Entry, emit func(Described))
+}
