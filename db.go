@@ -106,6 +106,7 @@ type DB struct {
 	lock       io.Closer // the directory lock; nil in InMemory mode
 	recovery   *RecoveryResult
 
+	readOnly  bool // OpenReadOnly: every write is ErrReadOnly
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -119,6 +120,25 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Durability != InMemory && dir == "" {
 		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
 	}
+	db, err := newDB(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Durability == InMemory {
+		err = db.engine.Serve(0, 0, nil)
+	} else {
+		err = db.openLog(dir)
+	}
+	if err != nil {
+		db.feed.Close(ErrClosed)
+		return nil, errors.Join(err, db.engine.Stop())
+	}
+	return db, nil
+}
+
+// newDB makes a database of the resolved options o with its primitives registered, its change
+// feed and its engine started, in recovery.
+func newDB(o Options) (*DB, error) {
 	db := &DB{opts: o, kv: kv.New(o.Shards), docs: jsondoc.New(o.Shards), events: event.New(o.Shards),
 		states: state.New(o.Shards), traces: trace.New(o.Shards), runs: run.New(o.Shards)}
 	db.kvAPI.db, db.jsonAPI.db, db.eventsAPI.db, db.stateAPI.db, db.tracesAPI.db = db, db, db, db, db
@@ -131,15 +151,6 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db.feed = newFeed()
 	db.describers, db.kinds = db.describersOf()
 	db.startEngine()
-	if o.Durability == InMemory {
-		err = db.engine.Serve(0, 0, nil)
-	} else {
-		err = db.openLog(dir)
-	}
-	if err != nil {
-		db.feed.Close(ErrClosed)
-		return nil, errors.Join(err, db.engine.Stop())
-	}
 	return db, nil
 }
 
@@ -191,6 +202,9 @@ func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
 	err := checkContext(ctx)
 	if err == nil {
 		err = db.usable()
+	}
+	if err == nil && db.readOnly {
+		err = ErrReadOnly
 	}
 	if err == nil {
 		err = ctx.Err() // a context already done hands nothing over

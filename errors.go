@@ -29,6 +29,9 @@ var (
 	ErrIndexOutOfRange       = dberr.ErrIndexOutOfRange
 	ErrTooLarge              = dberr.ErrTooLarge
 	ErrInvalidArgument       = dberr.ErrInvalidArgument
+	// ErrReadOnly: a write (or a snapshot, a backup) on a database opened with OpenReadOnly.
+	// Open the directory with Open to write; only one process may.
+	ErrReadOnly = dberr.ErrReadOnly
 
 	// ErrTxDone is returned by any use of a Tx after Commit or Rollback. It is also ErrClosed.
 	ErrTxDone = dberr.ErrTxDone

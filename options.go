@@ -103,6 +103,10 @@ const (
 type RecoveryOptions struct {
 	Mode              RecoveryMode
 	MaxCorruptEntries int // SkipCorrupt gives up past this many (10)
+	// IgnoreLock lets OpenReadOnly read a directory a live writer holds: it then recovers a
+	// consistent prefix of what is on disk at that moment (the writer's last batch may be cut
+	// off as a torn tail; a segment the writer retires meanwhile can make it fail: try again).
+	IgnoreLock bool
 }
 
 // Primitive is the extension interface: implement it, list it in Options.Primitives,
@@ -276,6 +280,9 @@ type FS interface {
 	// Lock takes an exclusive lock on the named file, creating it if needed; closing the
 	// returned Closer releases it.
 	Lock(name string) (io.Closer, error)
+	// LockShared takes a shared lock on the existing named file (OpenReadOnly): it excludes
+	// Lock's holders, not other LockShared holders.
+	LockShared(name string) (io.Closer, error)
 }
 
 // File is an open file of an FS: io.Reader, io.ReaderAt, io.Writer, io.Closer, Seek,

@@ -61,7 +61,7 @@ func (db *DB) recover() (recovered, error) {
 	snaps := filepath.Join(db.dir, snapshotDir)
 	db.catalog = snapshotter.NewCatalog(db.fs(), snaps)
 	r, err := recoverer.Recover(recoverer.Config{
-		FS: db.fs(), SnapshotDir: snaps, Catalog: db.catalog, Logger: db.opts.Logger,
+		FS: db.fs(), SnapshotDir: snaps, Catalog: db.catalog, Logger: db.opts.Logger, ReadOnly: db.readOnly,
 		WAL: recoverer.WALConfig{
 			FS: db.fs(), Dir: filepath.Join(db.dir, walDir), Mode: recoverer.Mode(db.opts.Recovery.Mode),
 			MaxCorrupt: db.opts.Recovery.MaxCorruptEntries, Registry: &db.registry,

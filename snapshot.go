@@ -44,10 +44,10 @@ func (db *DB) Snapshot() (SnapshotInfo, error) {
 // not validate whole is not a snapshot: it is not listed, and the next snapshot moves it to
 // snapshots/quarantine/.
 func (db *DB) ListSnapshots() ([]SnapshotInfo, error) {
-	if err := db.snapshotsUsable(); err != nil {
+	if err := db.snapshotsUsable(); err != nil && !errors.Is(err, ErrReadOnly) {
 		return nil, err
 	}
-	infos, err := db.snaps.List()
+	infos, _, err := db.catalog.Scan()
 	out := make([]SnapshotInfo, len(infos))
 	for i, in := range infos {
 		out[i] = snapshotInfo(in)
@@ -75,7 +75,13 @@ func (db *DB) snapshotsUsable() error {
 	if db.opts.Durability == InMemory {
 		return fmt.Errorf("%w: snapshots need a directory", ErrInMemory)
 	}
-	return db.usable()
+	if err := db.usable(); err != nil {
+		return err
+	}
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	return nil
 }
 
 // startSnapshots starts the snapshotter actor once the log is recovered.

@@ -61,6 +61,9 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 	if err := db.usable(); err != nil {
 		return nil, err
 	}
+	if writable && db.readOnly {
+		return nil, ErrReadOnly
+	}
 	s := db.clock.Pin()
 	if err := db.runCheck(id, s, writable); err != nil {
 		db.clock.Unpin(s)

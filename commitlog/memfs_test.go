@@ -135,7 +135,8 @@ func (m *memFS) SyncDir(string) error {
 	return nil
 }
 
-func (m *memFS) Lock(string) (io.Closer, error) { return io.NopCloser(nil), nil }
+func (m *memFS) Lock(string) (io.Closer, error)       { return io.NopCloser(nil), nil }
+func (m *memFS) LockShared(string) (io.Closer, error) { return io.NopCloser(nil), nil }
 
 // bytes returns the contents of a file (shared: tests mutate it to damage the log).
 func (m *memFS) bytes(name string) []byte {

@@ -25,6 +25,9 @@ type Config struct {
 	Load   func(path string) (snapshotter.Header, error)
 	Reset  func()
 	Logger *slog.Logger
+	// ReadOnly: recover without writing anything (no stray file removed, no snapshot or log
+	// moved aside, nothing truncated); WAL.ReadOnly is set from it.
+	ReadOnly bool
 }
 
 // Result reports a recovery.
@@ -51,8 +54,11 @@ type Result struct {
 func Recover(cfg Config) (Result, error) {
 	var res Result
 	begin := time.Now()
-	if _, err := snapshotter.RemoveTemporary(cfg.FS, cfg.SnapshotDir); err != nil {
-		return res, fmt.Errorf("recoverer: remove unfinished snapshots: %w", err)
+	cfg.WAL.ReadOnly = cfg.ReadOnly
+	if !cfg.ReadOnly { // a read-only recovery leaves stray .tmp files: nothing below lists them
+		if _, err := snapshotter.RemoveTemporary(cfg.FS, cfg.SnapshotDir); err != nil {
+			return res, fmt.Errorf("recoverer: remove unfinished snapshots: %w", err)
+		}
 	}
 	infos, err := snapshotter.List(cfg.FS, cfg.SnapshotDir)
 	if err != nil {
@@ -95,6 +101,9 @@ func Recover(cfg Config) (Result, error) {
 		return res, err // the rejected snapshots stay where they were
 	}
 	for _, path := range rejected {
+		if cfg.ReadOnly {
+			break
+		}
 		to, err := cfg.Catalog.Quarantine(path)
 		if err != nil {
 			return res, fmt.Errorf("recoverer: set aside snapshot %s: %w", path, err)

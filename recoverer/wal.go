@@ -76,6 +76,9 @@ type WALConfig struct {
 	// moves aside every snapshot whose cut lies above it (such a snapshot names log that is
 	// gone, and new entries will reuse its LSNs) and returns their new paths.
 	SetAsideAbove func(lsn uint64) ([]string, error)
+	// ReadOnly: write nothing. Replay stops where PointInTime would cut the log, but nothing is
+	// moved, truncated or created; the result says where the log would continue all the same.
+	ReadOnly bool
 }
 
 // WALResult reports a replay and where the log continues.
@@ -157,6 +160,8 @@ func (p *replay) continueAt() error {
 		// A crash while the last segment was created tore its header: it holds nothing and is
 		// written afresh (an offset below the header size says so).
 		p.res.TailOffset = p.torn.ValidEnd
+	case p.cutBase == p.res.TailBase && p.cutOff == 0 && p.cfg.ReadOnly:
+		p.res.TailOffset = 0
 	case p.cutBase == p.res.TailBase && p.cutOff == 0:
 		// Set aside with its damaged header. LSNs never restart: the log continues at the cut
 		// the snapshot named, which may lie inside the segment.
@@ -399,6 +404,11 @@ func (p *replay) damage(c *commitlog.CorruptionError) (stop bool, err error) {
 // segment is copied into the quarantine directory and the segment truncated; every later
 // segment is moved there whole. Nothing is deleted.
 func (p *replay) quarantine() error {
+	if p.cfg.ReadOnly {
+		p.res.TransactionsDiscarded += len(p.open)
+		clear(p.open)
+		return nil // the prefix is what a reader sees; the files stay as they are
+	}
 	fs, dir := p.cfg.FS, p.cfg.Dir
 	p.setAside = true
 	qdir, err := quarantine.Prepare(fs, dir)

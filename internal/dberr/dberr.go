@@ -32,6 +32,7 @@ var (
 	ErrTooLarge              = errors.New("inmem: too large")
 	ErrInvalidArgument       = errors.New("inmem: invalid argument")
 	ErrNotImplemented        = errors.New("inmem: not implemented")
+	ErrReadOnly              = errors.New("inmem: database opened read-only")
 )
 
 // Refinements: each is also its parent sentinel under errors.Is.

@@ -36,7 +36,8 @@ type CrashFS struct {
 	base    *namespace // durable namespace: base + the durable prefix of the log, folded
 	log     []dirOp    // directory operations not folded into base, in call order
 	locks   map[string]*crashLock
-	changes int64 // data operations so far: the clock ModTime reads
+	shared  map[string]int // shared locks held, by path
+	changes int64          // data operations so far: the clock ModTime reads
 }
 
 // NewCrashFS returns an empty CrashFS. The roots "." and "/" always exist and are durable.
@@ -430,7 +431,7 @@ func (c *CrashFS) Lock(name string) (io.Closer, error) {
 	if _, err := c.create("open", name, p, false); err != nil {
 		return nil, err
 	}
-	if c.locks[p] != nil {
+	if c.locks[p] != nil || c.shared[p] > 0 {
 		return nil, pathErr("lock", name, ErrLocked)
 	}
 	l := &crashLock{fs: c, path: p}
@@ -438,10 +439,30 @@ func (c *CrashFS) Lock(name string) (io.Closer, error) {
 	return l, nil
 }
 
+// LockShared takes a shared in-memory lock on the existing file name: any number of them, but
+// not with Lock's. Shared locks do not survive a crash either.
+func (c *CrashFS) LockShared(name string) (io.Closer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := filepath.Clean(name)
+	if _, err := c.file("open", name, p); err != nil {
+		return nil, err
+	}
+	if c.locks[p] != nil {
+		return nil, pathErr("lock", name, ErrLocked)
+	}
+	if c.shared == nil {
+		c.shared = map[string]int{}
+	}
+	c.shared[p]++
+	return &crashLock{fs: c, path: p, shared: true}, nil
+}
+
 type crashLock struct {
-	fs   *CrashFS
-	path string
-	once sync.Once
+	fs     *CrashFS
+	path   string
+	shared bool
+	once   sync.Once
 }
 
 // Close releases the lock; a second Close does nothing.
@@ -449,7 +470,11 @@ func (l *crashLock) Close() error {
 	l.once.Do(func() {
 		l.fs.mu.Lock()
 		defer l.fs.mu.Unlock()
-		if l.fs.locks[l.path] == l {
+		if l.shared {
+			if l.fs.shared[l.path]--; l.fs.shared[l.path] <= 0 {
+				delete(l.fs.shared, l.path)
+			}
+		} else if l.fs.locks[l.path] == l {
 			delete(l.fs.locks, l.path)
 		}
 	})

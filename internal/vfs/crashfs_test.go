@@ -656,3 +656,40 @@ func TestCrashFSModTimeChangesWithContent(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// Shared locks: any number together, none with an exclusive one, on both implementations.
+func TestSharedLocks(t *testing.T) {
+	c := durableDir(t)
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		fs   FS
+		path string
+	}{"crashfs": {c, "/d/LOCK"}, "os": {Default(), filepath.Join(dir, "LOCK")}} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := tc.fs.LockShared(tc.path); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("a shared lock on a missing file: %v", err)
+			}
+			ex, err := tc.fs.Lock(tc.path)
+			must(t, err)
+			if _, err := tc.fs.LockShared(tc.path); !errors.Is(err, ErrLocked) {
+				t.Fatalf("shared while held exclusively: %v", err)
+			}
+			must(t, ex.Close())
+			a, err := tc.fs.LockShared(tc.path)
+			must(t, err)
+			b, err := tc.fs.LockShared(tc.path)
+			must(t, err)
+			if _, err := tc.fs.Lock(tc.path); !errors.Is(err, ErrLocked) {
+				t.Fatalf("exclusive while shared: %v", err)
+			}
+			must(t, a.Close())
+			if _, err := tc.fs.Lock(tc.path); !errors.Is(err, ErrLocked) {
+				t.Fatalf("exclusive while one shared holder is left: %v", err)
+			}
+			must(t, b.Close())
+			ex, err = tc.fs.Lock(tc.path)
+			must(t, err)
+			must(t, ex.Close())
+		})
+	}
+}

@@ -280,6 +280,14 @@ func (f *InjectFS) Lock(name string) (io.Closer, error) {
 	return f.inner.Lock(name)
 }
 
+// LockShared implements FS. It is counted and failed as a Lock.
+func (f *InjectFS) LockShared(name string) (io.Closer, error) {
+	if _, err := f.before(OpLock, name); err != nil {
+		return nil, err
+	}
+	return f.inner.LockShared(name)
+}
+
 type injectFile struct {
 	fs    *InjectFS
 	inner File

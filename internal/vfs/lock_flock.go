@@ -12,15 +12,22 @@ import (
 )
 
 // lockFile takes flock(LOCK_EX|LOCK_NB) on name, creating it with the permission bits perm if
-// needed. flock locks belong to the open file description, so a second open+flock of the same
-// file conflicts even inside the same process; that is what makes a second Open of one database
-// directory in one process fail.
-func lockFile(name string, perm os.FileMode) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, perm)
+// needed — or, shared, flock(LOCK_SH|LOCK_NB) on the existing file, opened read-only. flock
+// locks belong to the open file description, so a second open+flock of the same file conflicts
+// even inside the same process; that is what makes a second Open of one database directory in
+// one process fail.
+func lockFile(name string, perm os.FileMode, shared bool) (io.Closer, error) {
+	how, f, err := syscall.LOCK_EX, (*os.File)(nil), error(nil)
+	if shared {
+		how = syscall.LOCK_SH
+		f, err = os.Open(name)
+	} else {
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE, perm)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock(f, how|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			err = ErrLocked

@@ -117,4 +117,6 @@ func (osFS) SyncDir(dir string) error {
 	return cerr
 }
 
-func (o osFS) Lock(name string) (io.Closer, error) { return lockFile(name, o.file) }
+func (o osFS) Lock(name string) (io.Closer, error) { return lockFile(name, o.file, false) }
+
+func (o osFS) LockShared(name string) (io.Closer, error) { return lockFile(name, 0, true) }

@@ -93,6 +93,10 @@ type FS interface {
 	// error wrapping ErrLocked (and naming the path) while another holder has it, including a
 	// holder in the same process. Closing the returned Closer releases the lock.
 	Lock(name string) (io.Closer, error)
+	// LockShared takes a shared lock on the existing named file: it excludes Lock's holders,
+	// not other LockShared holders, and fails with an error wrapping ErrLocked while Lock's
+	// holder has it (and makes Lock fail while it is held).
+	LockShared(name string) (io.Closer, error)
 }
 
 // File is an open file.
