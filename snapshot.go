@@ -155,7 +155,19 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 	if errors.Is(err, snapshotter.ErrStopped) {
 		return ErrClosed
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The lock file too, so that the copy is a database directory in every respect (a
+	// read-only open looks for it).
+	lock, err := db.fs().Create(filepath.Join(dst, lockFile))
+	if err != nil {
+		return fmt.Errorf("inmem: backup: %w", err)
+	}
+	if err := errors.Join(lock.Sync(), lock.Close()); err != nil {
+		return fmt.Errorf("inmem: backup: %w", err)
+	}
+	return db.fs().SyncDir(dst)
 }
 
 // checkBackupDir creates dst if needed and refuses one that is not empty or lies inside the

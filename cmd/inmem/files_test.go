@@ -125,3 +125,43 @@ func flip(t *testing.T, path string, at int) {
 	b[at] ^= 0x40
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 }
+
+// runs, replay, diff and backup, as a user runs them, on a directory sampleDB made (its run
+// was left active) and on a second run begun here.
+func TestRunCommands(t *testing.T) {
+	exe := buildCLI(t)
+	dir := sampleDB(t)
+	code, out, errOut := runCLI(t, exe, "runs", "-json", dir)
+	require.Equal(t, 0, code, errOut)
+	var runs []inmem.RunMetadata
+	require.NoError(t, json.Unmarshal([]byte(out), &runs))
+	require.Len(t, runs, 1)
+	id := runs[0].ID.String()
+
+	code, out, errOut = runCLI(t, exe, "replay", dir, id)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "after 120 steps")
+	assert.Contains(t, out, "kv    kxxxxxx")
+	code, out, _ = runCLI(t, exe, "replay", "-step", "1", "-json", dir, id)
+	require.Equal(t, 0, code)
+	var v viewJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	assert.Equal(t, 1, v.Steps)
+	assert.Len(t, v.KV, 1)
+
+	code, out, errOut = runCLI(t, exe, "diff", dir, id, id)
+	require.Equal(t, 0, code, errOut)
+	assert.Empty(t, strings.TrimSpace(out), "a run against itself")
+	code, _, errOut = runCLI(t, exe, "replay", dir, "not-a-run")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "inmem replay")
+
+	dst := filepath.Join(t.TempDir(), "copy")
+	code, _, errOut = runCLI(t, exe, "backup", dir, dst)
+	require.Equal(t, 0, code, errOut)
+	code, out, _ = runCLI(t, exe, "verify", dst)
+	assert.Equal(t, 0, code, out)
+	code, out, _ = runCLI(t, exe, "replay", dst, id)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "after 120 steps", "the copy holds the run")
+}

@@ -17,6 +17,14 @@
 //
 // read a database directory's files without writing them: what it holds, whether every
 // checksum of the log and the snapshots is right (exit status 1 if not), and the log's entries.
+//
+//	inmem runs [-json] [-status S] [-agent A] <dir>
+//	inmem replay [-json] [-step k] <dir> <run>
+//	inmem diff [-json] <dir> <run a> <run b>
+//	inmem backup <dir> <dst>
+//
+// open the directory read-only (inmem.OpenReadOnly: -ignore-lock beside a live writer) to list
+// its runs, replay one, or compare two; backup copies a directory no process holds.
 // A command is in the usage text once it works.
 package main
 
@@ -53,6 +61,10 @@ var commands = []command{
 	{"inspect", "[-json] <dir>", "segments, snapshots and quarantined files of a database directory"},
 	{"verify", "[-json] <dir>", "check every checksum of the log and the snapshots; exit 1 if damaged"},
 	{"wal dump", "[-json] [-from LSN] [-type T] <dir>", "print the entries of the write-ahead log"},
+	{"runs", "[-json] [-status S] [-agent A] <dir>", "list the runs (opens the directory read-only)"},
+	{"replay", "[-json] [-step k] <dir> <run>", "a run's replayed state, after its last step or step k"},
+	{"diff", "[-json] <dir> <run a> <run b>", "compare two runs"},
+	{"backup", "<dir> <dst>", "copy a database no process holds into an empty directory"},
 	{"bench", "[-duration d] [-committers n,…]", "group-commit throughput, with a progress bar and a plot"},
 }
 
@@ -87,6 +99,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return inspectCommand(args[1:], stdout, stderr)
 	case "verify":
 		return verifyCommand(args[1:], stdout, stderr)
+	case "runs":
+		return runsCommand(args[1:], stdout, stderr)
+	case "replay":
+		return replayCommand(args[1:], stdout, stderr)
+	case "diff":
+		return diffCommand(args[1:], stdout, stderr)
+	case "backup":
+		return backupCommand(args[1:], stdout, stderr)
 	case "wal":
 		if len(args) > 1 && args[1] == "dump" {
 			return walDumpCommand(args[2:], stdout, stderr)
