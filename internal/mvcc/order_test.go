@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 func intHash(r int, seed uint64) uint64 { return uint64(r) ^ seed }
@@ -178,4 +180,55 @@ func TestOrderRebuildKeepsNamesBornMeanwhile(t *testing.T) {
 	if !slices.Equal(got, []string{"c"}) {
 		t.Fatalf("after the rebuild, from c: %v", got)
 	}
+}
+
+// names splits its buckets as it grows; every name stays found, from the new directory and
+// from a reader's old one, and ranging sees each name once.
+func TestNamesSplitKeepsEveryName(t *testing.T) {
+	ns := newNames[int]()
+	old := ns.dir.Load()
+	const n = 5*splitAt + 123
+	recs := make([]*record[int], n)
+	for i := range n {
+		recs[i] = &record[int]{name: fmt.Sprintf("name-%07d", i)}
+		ns.store(recs[i].name, recs[i])
+		if i == splitAt/2 {
+			old = ns.dir.Load()
+		}
+	}
+	if d := ns.dir.Load(); d.depth < 2 {
+		t.Fatalf("depth %d after %d names: no split", d.depth, n)
+	}
+	for i, r := range recs {
+		if got, ok := ns.load(r.name); !ok || got != r {
+			t.Fatalf("name %d lost after the splits", i)
+		}
+		if i <= splitAt/2 {
+			if got, ok := old.bucket(xxhash.Sum64String(r.name)).m.Load(r.name); !ok || got != r {
+				t.Fatalf("name %d lost for a reader holding the old directory", i)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	ns.rangeAll(func(name string, _ *record[int]) bool {
+		if seen[name] {
+			t.Fatalf("%s ranged twice", name)
+		}
+		seen[name] = true
+		return true
+	})
+	if len(seen) != n || ns.size() != n {
+		t.Fatalf("ranged %d, size %d, want %d", len(seen), ns.size(), n)
+	}
+	for _, r := range recs[:1000] {
+		ns.delete(r.name)
+	}
+	if ns.size() != n-1000 {
+		t.Fatalf("size %d after deletes", ns.size())
+	}
+	ns.rangeBuckets(func(b *bucket[int]) {
+		if b.n > splitAt || b.n != b.m.Size() {
+			t.Fatalf("a bucket of %d names counts %d (split at %d)", b.m.Size(), b.n, splitAt)
+		}
+	})
 }

@@ -17,11 +17,6 @@ type Table[R comparable, V any] struct {
 	keepDead bool
 }
 
-type names[V any] struct {
-	m     *xsync.MapOf[string, *record[V]]
-	order order // the names sorted, for Ordered; built on the first scan
-}
-
 // record is one name's chain plus the actor's bookkeeping for trimming.
 type record[V any] struct {
 	Chain[V]
@@ -42,7 +37,7 @@ func (t *Table[R, V]) Chain(run R, name string) *Chain[V] {
 	if !ok {
 		return nil
 	}
-	if r, ok := ns.m.Load(name); ok {
+	if r, ok := ns.load(name); ok {
 		return &r.Chain
 	}
 	return nil
@@ -51,7 +46,7 @@ func (t *Table[R, V]) Chain(run R, name string) *Chain[V] {
 // Range calls fn for every name of run, in no particular order, until fn returns false.
 func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
 	if ns, ok := t.runs.Load(run); ok {
-		ns.m.Range(func(n string, r *record[V]) bool { return fn(n, &r.Chain) })
+		ns.rangeAll(func(n string, r *record[V]) bool { return fn(n, &r.Chain) })
 	}
 }
 
@@ -64,14 +59,14 @@ func (t *Table[R, V]) Ordered(run R, from string, fn func(name string, c *Chain[
 	if !ok {
 		return
 	}
-	exists := func(n string) bool { _, ok := ns.m.Load(n); return ok }
+	exists := func(n string) bool { _, ok := ns.load(n); return ok }
 	all := func() []string {
-		out := make([]string, 0, ns.m.Size())
-		ns.m.Range(func(n string, _ *record[V]) bool { out = append(out, n); return true })
+		out := make([]string, 0, ns.size())
+		ns.rangeAll(func(n string, _ *record[V]) bool { out = append(out, n); return true })
 		return out
 	}
 	ns.order.walk(from, exists, all, func(n string) bool {
-		r, ok := ns.m.Load(n)
+		r, ok := ns.load(n)
 		return !ok || fn(n, &r.Chain)
 	})
 }
@@ -83,8 +78,8 @@ func Live[R comparable, V, T any](t *Table[R, V], run R, at uint64, f func(name 
 	if !ok {
 		return nil
 	}
-	out := make([]T, 0, ns.m.Size())
-	ns.m.Range(func(n string, r *record[V]) bool {
+	out := make([]T, 0, ns.size())
+	ns.rangeAll(func(n string, r *record[V]) bool {
 		if v := r.At(at); v != nil && !v.Deleted {
 			out = append(out, f(n, v.Value))
 		}
@@ -100,13 +95,11 @@ func (t *Table[R, V]) Runs(fn func(run R) bool) {
 
 // Push makes value (or a tombstone) the newest version of run's name. Actor only.
 func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted bool) {
-	ns, _ := t.runs.LoadOrCompute(run, func() *names[V] {
-		return &names[V]{m: xsync.NewMapOf[string, *record[V]]()}
-	})
-	r, existed := ns.m.Load(name)
+	ns, _ := t.runs.LoadOrCompute(run, newNames[V])
+	r, existed := ns.load(name)
 	if !existed {
 		r = &record[V]{name: name, owner: ns}
-		ns.m.Store(name, r)
+		ns.store(name, r)
 		ns.order.created(name)
 	}
 	r.Push(commit, value, deleted)
@@ -122,7 +115,7 @@ func (t *Table[R, V]) Trim(oldest uint64) {
 	t.trim.Sweep(oldest, func(r *record[V]) bool {
 		pending, dead := r.Settle(oldest)
 		if dead && !t.keepDead {
-			r.owner.m.Delete(r.name)
+			r.owner.delete(r.name)
 		}
 		r.listed = pending
 		return pending
