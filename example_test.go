@@ -221,3 +221,39 @@ func ExampleDB_ListRuns() {
 	// 2 runs
 	// 1 runs
 }
+
+// A supervisor waiting for a human's approval, told when it comes instead of polling.
+func ExampleState_Wait() {
+	ctx := context.Background()
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	run := inmem.NewRunID()
+	_ = db.BeginRun(ctx, run, inmem.RunInfo{Name: "refund"})
+	v, _ := db.State().Init(ctx, run, "approval", []byte("pending"))
+
+	go func() { _, _ = db.State().Set(ctx, run, "approval", []byte("granted")) }()
+	cell, err := db.State().Wait(ctx, run, "approval", v)
+	fmt.Println(string(cell.Value), err)
+	// Output: granted <nil>
+}
+
+// Every change of a run as it commits, from a subscription.
+func ExampleDB_Subscribe() {
+	ctx := context.Background()
+	db, _ := inmem.Open("", &inmem.Options{Durability: inmem.InMemory})
+	defer db.Close()
+	run := inmem.NewRunID()
+	_ = db.BeginRun(ctx, run, inmem.RunInfo{})
+	sub, _ := db.Subscribe(ctx, inmem.Filter{Runs: []inmem.RunID{run}})
+	defer sub.Close()
+
+	_ = db.KV().Put(ctx, run, "plan", []byte("search"))
+	_, _ = db.Events().Append(ctx, run, "tool_call", []byte(`{"tool":"search"}`))
+	for range 2 {
+		c := <-sub.C()
+		fmt.Println(c.Kind, c.Op, c.Key, c.Seq)
+	}
+	// Output:
+	// kv put plan 0
+	// event append tool_call 0
+}

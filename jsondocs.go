@@ -7,7 +7,11 @@ import (
 	jsondoc "github.com/inmemdb/inmem/primitives/json"
 )
 
-// PatchOp is one operation of JSON.Patch: Op "set" (Value is encoded JSON) or "delete", at Path.
+// PatchOp is one operation of JSON.Patch, applied in order with the others, atomically:
+//
+//	Op    string // "set" or "delete"
+//	Path  string // "$" (or "") for the root, then .name and [index] segments
+//	Value []byte // for "set": the encoded JSON value to write there
 type PatchOp = jsondoc.PatchOp
 
 // JSON is the document primitive: JSON values under string keys, read and changed at paths

@@ -14,7 +14,13 @@ import (
 	"github.com/inmemdb/inmem/primitives/run"
 )
 
-// RunInfo describes a run: given at BeginRun, never changed.
+// RunInfo describes a run: given at BeginRun, never changed. Its fields:
+//
+//	Name     string          // a name for people ("triage #42")
+//	Agent    string          // the agent that runs it; ListRuns filters by it
+//	Tags     []string        // labels; ListRuns filters by one
+//	Parent   RunID           // the run that started it, or the zero RunID
+//	Metadata json.RawMessage // any JSON document of the caller's (validated)
 type RunInfo = run.Info
 
 // RunStatus is a run's place in its lifecycle.

@@ -59,7 +59,7 @@ type command struct{ name, args, help string }
 var commands = []command{
 	{"demo", "[-agents n] [-steps n] [-seed n]", "run a concurrent agent workload and explain what it shows"},
 	{"inspect", "[-json] <dir>", "segments, snapshots and quarantined files of a database directory"},
-	{"verify", "[-json] <dir>", "check every checksum of the log and the snapshots; exit 1 if damaged"},
+	{"verify", "[-json] <dir>", "checksums of log and snapshots, a read-only recovery, event chains"},
 	{"wal dump", "[-json] [-from LSN] [-type T] <dir>", "print the entries of the write-ahead log"},
 	{"runs", "[-json] [-status S] [-agent A] <dir>", "list the runs (opens the directory read-only)"},
 	{"replay", "[-json] [-step k] <dir> <run>", "a run's replayed state, after its last step or step k"},
