@@ -58,6 +58,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/inmemdb/inmem/actors"
 	"github.com/inmemdb/inmem/changefeed"
@@ -107,6 +108,7 @@ type DB struct {
 	recovery   *RecoveryResult
 
 	readOnly  bool // OpenReadOnly: every write is ErrReadOnly
+	metrics   metrics
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -148,7 +150,7 @@ func newDB(o Options) (*DB, error) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
 	}
-	db.feed = newFeed()
+	db.feed = newFeed(&db.metrics.lagged)
 	db.describers, db.kinds = db.describersOf()
 	db.startEngine()
 	return db, nil
@@ -206,6 +208,10 @@ func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
 	if err == nil && db.readOnly {
 		err = ErrReadOnly
 	}
+	var began time.Time
+	if db.log != nil { // timed in durable modes, where a clock read is noise next to an fsync
+		began = time.Now()
+	}
 	if err == nil {
 		err = ctx.Err() // a context already done hands nothing over
 	}
@@ -221,7 +227,11 @@ func (db *DB) submit(ctx context.Context, c *actors.Commit) error {
 		}
 		return err
 	}
-	return c.Await(context.Background())
+	err = c.Await(context.Background())
+	if !began.IsZero() {
+		db.metrics.commit.Record(uint64(time.Since(began).Microseconds()))
+	}
+	return err
 }
 
 // checkContext refuses a nil context: every call that takes one says what it bounds.

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/inmemdb/inmem/actors"
@@ -251,10 +252,10 @@ func (db *DB) Subscribe(ctx context.Context, f Filter) (*Subscription, error) {
 	return s, nil
 }
 
-// newFeed starts the database's change feed.
-func newFeed() *changefeed.Feed[Change, route] {
+// newFeed starts the database's change feed; lagged counts the subscriptions it ends.
+func newFeed(lagged *atomic.Uint64) *changefeed.Feed[Change, route] {
 	return changefeed.New(func(c Change) uint64 { return c.Version },
-		func(last uint64) error { return &LaggedError{LastVersion: last} }, changeRoutes)
+		func(last uint64) error { lagged.Add(1); return &LaggedError{LastVersion: last} }, changeRoutes)
 }
 
 // published hands a batch that just became visible to the feed. The publisher calls it in
@@ -263,6 +264,8 @@ func newFeed() *changefeed.Feed[Change, route] {
 // and its entries never change, and what describing reads (the event log, the run journal) is
 // read at the batch's versions.
 func (db *DB) published(b *actors.Batch) {
+	db.metrics.batchCommits.Record(uint64(len(b.Commits)))
+	db.metrics.batchBytes.Record(uint64(b.Bytes))
 	if db.feed == nil || !db.feed.Active() {
 		return
 	}

@@ -64,7 +64,10 @@ func (db *DB) openLog(dir string) (err error) {
 		Strict: db.opts.Durability == Strict, MinSyncInterval: db.opts.MinSyncInterval,
 		FlushInterval: db.opts.FlushInterval, MaxUnsyncedBytes: db.opts.MaxUnsyncedBytes,
 		OnWrite: func(n int) { db.stats.WALBytes.Add(uint64(n)); snaps.Wrote(n) },
-		OnSync:  func() { db.stats.Syncs.Add(1) },
+		OnSync: func(took time.Duration) {
+			db.stats.Syncs.Add(1)
+			db.metrics.sync.Record(uint64(took.Microseconds()))
+		},
 	})
 	if err := db.engine.Serve(res.wal.LastVersion, seg.EndLSN(), writer); err != nil {
 		seg.Close()

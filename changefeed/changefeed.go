@@ -56,6 +56,9 @@ func New[C any, K comparable](version func(C) uint64, lagged func(lastVersion ui
 	return f
 }
 
+// Subscriptions is the number of live subscriptions.
+func (f *Feed[C, K]) Subscriptions() int { return int(f.active.Load()) }
+
 // Active reports whether any subscription is live: the caller can skip building changes.
 func (f *Feed[C, K]) Active() bool { return f.active.Load() > 0 }
 

@@ -43,7 +43,7 @@ type WriterConfig struct {
 
 	Mailbox int         // capacity of the actor's mailbox, in batches
 	OnWrite func(n int) // statistics: bytes written
-	OnSync  func()      // statistics: one fdatasync
+	OnSync  func(took time.Duration) // statistics: one fdatasync and how long it took
 	Now     func() time.Time
 }
 
@@ -232,6 +232,7 @@ func (w *Writer) sync() {
 	if d := w.cfg.MinSyncInterval - w.cfg.Now().Sub(w.lastSync); d > 0 {
 		time.Sleep(d)
 	}
+	began := w.cfg.Now()
 	if err := w.seg.Sync(); err != nil {
 		w.fail(err)
 		return
@@ -239,7 +240,7 @@ func (w *Writer) sync() {
 	w.lastSync = w.cfg.Now()
 	w.unsynced = 0
 	if w.cfg.OnSync != nil {
-		w.cfg.OnSync()
+		w.cfg.OnSync(w.lastSync.Sub(began))
 	}
 }
 
