@@ -41,8 +41,8 @@ type WriterConfig struct {
 	FlushInterval    time.Duration // Buffered only
 	MaxUnsyncedBytes int64         // Buffered only
 
-	Mailbox int         // capacity of the actor's mailbox, in batches
-	OnWrite func(n int) // statistics: bytes written
+	Mailbox int                      // capacity of the actor's mailbox, in batches
+	OnWrite func(n int)              // statistics: bytes written
 	OnSync  func(took time.Duration) // statistics: one fdatasync and how long it took
 	Now     func() time.Time
 }
