@@ -5,15 +5,20 @@ BENCH   ?= .
 BENCHTIME ?= 1s
 FUZZTIME ?= 30s
 
-.PHONY: all build test race lint vet fmt tidy demo bench compare fuzz stress clean
+.PHONY: all build test race lint vet fmt tidy contrib demo bench compare fuzz stress clean
 
 all: build test
 
 build:
 	$(GO) build $(PKGS)
 
-# What CI runs: lint (gofmt + vet), then the whole suite with the race detector.
-test: lint race
+# What CI runs: lint (gofmt + vet + tidy), then the whole suite with the race detector, then
+# the Prometheus collector's module (contrib/prometheus, a module of its own so that its
+# dependency stays out of the engine's).
+test: lint race contrib
+
+contrib:
+	cd contrib/prometheus && $(GO) mod tidy -diff && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
