@@ -57,7 +57,7 @@ func benchDurableCommits(b *testing.B, d inmem.Durability) {
 // runCommitters runs n goroutines that together call commit b.N times, and returns every
 // call's latency. It reports the process's CPU time (user + system, every goroutine: the
 // engine's actors, the garbage collector, the kernel's share of writes and syncs) per call: with
-// many committers on few cores, throughput follows it (BENCHMARKS.md, "Where the durable
+// many committers on few cores, throughput follows it (docs/experiments.md, "Where the durable
 // commit rate goes").
 func runCommitters(b *testing.B, n int, commit func(g, i int) error) []time.Duration {
 	var next atomic.Int64

@@ -61,7 +61,7 @@ type SnapshotConfig struct {
 	// made (0.2; 1: never paused). The snapshot pauses between writes to keep to it, so that
 	// the commits meanwhile find the cores and the disk free most of the time; it then takes
 	// up to 1/DutyCycle as long. While no commit is made it never pauses. Measured
-	// (BENCHMARKS.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
+	// (docs/experiments.md, "Commit latency during snapshots"; 2 cores, one disk): commit p99 during
 	// back-to-back snapshots 1.04–2.43× the p99 without at 0.2, within 2× in 10 runs of 11,
 	// and 7–13× unpaced. The price is
 	// paid in memory as well as time: the versions a snapshot pins are kept until it ends, and
@@ -77,7 +77,7 @@ type SnapshotConfig struct {
 // garbage collection waits for it to reach a safe point. On a machine whose cores other
 // processes keep busy that is long: beside two CPU-bound processes on 2 cores the longest
 // stop-the-world pause was 84–403 ms at SnapshotLowPriority and 0.67–1.6 s at
-// SnapshotIdlePriority, against 5–67 ms at normal priority (BENCHMARKS.md). Only Linux lowers
+// SnapshotIdlePriority, against 5–67 ms at normal priority (docs/experiments.md). Only Linux lowers
 // one thread's priority; elsewhere every value writes at the process's priority.
 type SnapshotPriority = snapshotter.Priority
 

@@ -18,7 +18,7 @@ const snapshotNice = 10
 // of its own, lowered to nice snapshotNice or put in the idle scheduling class (SCHED_IDLE).
 //
 // What it buys: a lowered thread gives way to the commit pipeline's threads when they wake
-// (BENCHMARKS.md, "Commit latency during snapshots": commit p99 during back-to-back unpaced
+// (docs/experiments.md, "Commit latency during snapshots": commit p99 during back-to-back unpaced
 // snapshots 1.2–4.3× the p99 without at nice 10, 1.03–2.7× in the idle class, 7–13× at
 // normal priority). What it risks: the runtime does not know the thread is lowered. While the
 // kernel keeps it waiting for a core it holds a Go processor, and a stop-the-world waits for
