@@ -41,7 +41,7 @@ func runCLI(t *testing.T, exe string, args ...string) (int, string, string) {
 }
 
 // sampleDB makes a database directory with small segments, two snapshots and commits after.
-func sampleDB(t *testing.T) string {
+func sampleDB(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "db")
 	o := inmem.DefaultOptions()
