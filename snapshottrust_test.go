@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/inmemdb/inmem"
 	"github.com/stretchr/testify/assert"
@@ -352,4 +354,25 @@ func segmentHolding(t *testing.T, dir string, lsn uint64) uint64 {
 		}
 	}
 	return holder
+}
+
+// An older snapshot that rotted while the database was closed is noticed right after Open,
+// not when a second file rots: it is moved aside and a fresh snapshot restores two valid ones.
+func TestOpenReplacesARottenOlderSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	l, s1, s2 := twoSnapshots(t, dir)
+	corruptSnapshot(t, s1.Path)
+	db := l.reopen(t, dir)
+	defer db.Close()
+	assert.Equal(t, s2.Path, db.LastRecovery().SnapshotUsed.Path, "the newest loads as usual")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		list, err := db.ListSnapshots()
+		require.NoError(t, err)
+		if len(list) == 2 && list[1].Path == s2.Path && slices.Contains(quarantined(t, dir), filepath.Base(s1.Path)) {
+			break // s1 moved aside, a new snapshot taken: two valid again
+		}
+		require.True(t, time.Now().Before(deadline), "no fresh snapshot after the rotten one: %v", list)
+		time.Sleep(5 * time.Millisecond)
+	}
 }
