@@ -120,15 +120,13 @@ func (f *Feed[C, K]) Close(err error) {
 	close(f.stop)
 	<-f.done
 	f.smu.Lock()
-	defer f.smu.Unlock()
 	for _, subs := range f.byRoute {
 		for s := range subs {
 			s.endLocked(err)
 		}
 	}
 	f.smu.Unlock()
-	f.pumps.Wait() // each saw its subscription end
-	f.smu.Lock()
+	f.pumps.Wait() // each pump sees its subscription ended, closes its channel and returns
 }
 
 func (f *Feed[C, K]) run() {
