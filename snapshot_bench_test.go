@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -219,7 +220,8 @@ func BenchmarkRecovery100MBPlus10K(b *testing.B) {
 // ~100 MB state taken back to back (snapshots=true) or not at all (snapshots=false). The
 // snapshots are written with the defaults (normal priority, paced to Snapshot.DutyCycle while
 // commits are made), unpaced (DutyCycle 1), or unpaced from a thread at low or idle priority
-// (Snapshot.Priority). Bar: commit latency during a snapshot within 2× of without.
+// (Snapshot.Priority); or with backups (db.Backup: a snapshot and a copy of its files) back to
+// back (backups=true). Bar: commit latency during a snapshot, or a backup, within 2× of without.
 func BenchmarkCommitDuringSnapshot(b *testing.B) {
 	dir := b.TempDir()
 	db := buildBenchState(b, dir)
@@ -231,12 +233,14 @@ func BenchmarkCommitDuringSnapshot(b *testing.B) {
 		on        bool
 		priority  inmem.SnapshotPriority
 		dutyCycle float64 // 0: the default
+		backup    bool    // back up instead of snapshotting
 	}{
-		{"snapshots=false", false, inmem.SnapshotNormalPriority, 0},
-		{"snapshots=true", true, inmem.SnapshotNormalPriority, 0},
-		{"snapshots=true-unpaced", true, inmem.SnapshotNormalPriority, 1},
-		{"snapshots=true-low-priority", true, inmem.SnapshotLowPriority, 1},
-		{"snapshots=true-idle-priority", true, inmem.SnapshotIdlePriority, 1},
+		{"snapshots=false", false, inmem.SnapshotNormalPriority, 0, false},
+		{"snapshots=true", true, inmem.SnapshotNormalPriority, 0, false},
+		{"snapshots=true-unpaced", true, inmem.SnapshotNormalPriority, 1, false},
+		{"snapshots=true-low-priority", true, inmem.SnapshotLowPriority, 1, false},
+		{"snapshots=true-idle-priority", true, inmem.SnapshotIdlePriority, 1, false},
+		{"backups=true", true, inmem.SnapshotNormalPriority, 0, true},
 	} {
 		on := c.on
 		b.Run(c.name, func(b *testing.B) {
@@ -263,7 +267,13 @@ func BenchmarkCommitDuringSnapshot(b *testing.B) {
 						return
 					default:
 					}
-					if _, err := db.Snapshot(); err != nil {
+					if c.backup {
+						dst := filepath.Join(b.TempDir(), fmt.Sprint(n))
+						if err := db.Backup(context.Background(), dst); err != nil {
+							b.Error(err)
+						}
+						_ = os.RemoveAll(dst)
+					} else if _, err := db.Snapshot(); err != nil {
 						b.Error(err)
 					}
 					n++
