@@ -51,3 +51,14 @@ type Described struct {
 type Describer interface {
 	Describe(version uint64, entries []commitlog.Entry, emit func(Described))
 }
+
+// DescribeEach emits, for each entry one decodes, the change it describes: the Describe of a
+// primitive whose entries each change one key and need no state to describe. Entries one does
+// not decode (ok false) are skipped.
+func DescribeEach(entries []commitlog.Entry, emit func(Described), one func(commitlog.Entry) (d Described, ok bool)) {
+	for _, e := range entries {
+		if d, ok := one(e); ok {
+			emit(d)
+		}
+	}
+}

@@ -278,7 +278,7 @@ func (p *replay) commit(v uint64) (stop bool, err error) {
 			return stop, err
 		}
 	}
-	entries, ok := p.open[v]
+	entries := p.open[v] // none for an empty transaction, applied too: a version to publish
 	delete(p.open, v)
 	p.cutBase, p.cutOff = p.r.Position()
 	switch {
@@ -289,7 +289,6 @@ func (p *replay) commit(v uint64) (stop bool, err error) {
 	case v <= p.res.LastVersion: // at or below the snapshot, or replayed already
 		return false, nil
 	}
-	_ = ok // an empty transaction is applied too: it is a version the engine must publish
 	run, err := runOf(entries)
 	if err != nil {
 		return true, err

@@ -5,23 +5,22 @@ import (
 	"github.com/inmemdb/inmem/extension"
 )
 
-// Describe reports each document a published commit changed, once (extension.Describer): a
-// create, a set, a delete at a path or of the document, or a patch (several operations).
+// ops names the change each entry type makes to its document; any other is a patch (several
+// operations on one document).
+var ops = map[uint8]extension.ChangeOp{TypeCreate: extension.OpCreate, TypeSet: extension.OpSet,
+	TypeDelete: extension.OpDelete, TypeDeleteDoc: extension.OpDelete}
+
+// Describe reports each document a published commit changed, once (extension.Describer).
 func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extension.Described)) {
-	for _, e := range entries {
+	extension.DescribeEach(entries, emit, func(e commitlog.Entry) (extension.Described, bool) {
 		d, err := decode(e)
 		if err != nil {
-			continue
+			return extension.Described{}, false
 		}
-		op := extension.OpPatch
-		switch e.Type {
-		case TypeCreate:
-			op = extension.OpCreate
-		case TypeSet:
-			op = extension.OpSet
-		case TypeDelete, TypeDeleteDoc:
-			op = extension.OpDelete
+		op, ok := ops[e.Type]
+		if !ok {
+			op = extension.OpPatch
 		}
-		emit(extension.Described{Key: d.key, Op: op})
-	}
+		return extension.Described{Key: d.key, Op: op}, true
+	})
 }

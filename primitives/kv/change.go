@@ -7,13 +7,12 @@ import (
 
 // Describe reports each put and delete of a published commit (extension.Describer).
 func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extension.Described)) {
-	for _, e := range entries {
-		if _, key, _, err := decode(e); err == nil {
-			op := extension.OpPut
-			if e.Type == TypeDelete {
-				op = extension.OpDelete
-			}
-			emit(extension.Described{Key: key, Op: op})
+	extension.DescribeEach(entries, emit, func(e commitlog.Entry) (extension.Described, bool) {
+		_, key, _, err := decode(e)
+		op := extension.OpPut
+		if e.Type == TypeDelete {
+			op = extension.OpDelete
 		}
-	}
+		return extension.Described{Key: key, Op: op}, err == nil
+	})
 }

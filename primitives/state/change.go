@@ -5,21 +5,17 @@ import (
 	"github.com/inmemdb/inmem/extension"
 )
 
-// Describe reports each cell a published commit wrote (extension.Describer): created by Init,
-// set (Set or a CAS), or deleted.
+// ops names the change of the entry types that are not a set (Set or a CAS).
+var ops = map[uint8]extension.ChangeOp{TypeInit: extension.OpCreate, TypeDelete: extension.OpDelete}
+
+// Describe reports each cell a published commit wrote (extension.Describer).
 func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extension.Described)) {
-	for _, e := range entries {
+	extension.DescribeEach(entries, emit, func(e commitlog.Entry) (extension.Described, bool) {
 		d, err := decode(e)
-		if err != nil {
-			continue
+		op, ok := ops[e.Type]
+		if !ok {
+			op = extension.OpSet
 		}
-		op := extension.OpSet
-		switch e.Type {
-		case TypeInit:
-			op = extension.OpCreate
-		case TypeDelete:
-			op = extension.OpDelete
-		}
-		emit(extension.Described{Key: d.name, Op: op})
-	}
+		return extension.Described{Key: d.name, Op: op}, err == nil
+	})
 }

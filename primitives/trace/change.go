@@ -7,9 +7,11 @@ import (
 
 // Describe reports each span a published commit recorded, by id (extension.Describer).
 func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extension.Described)) {
-	for _, e := range entries {
-		if d, err := decode(e); err == nil {
-			emit(extension.Described{Key: d.span.ID, Op: extension.OpRecord})
+	extension.DescribeEach(entries, emit, func(e commitlog.Entry) (extension.Described, bool) {
+		d, err := decode(e)
+		if err != nil {
+			return extension.Described{}, false
 		}
-	}
+		return extension.Described{Key: d.span.ID, Op: extension.OpRecord}, true
+	})
 }
