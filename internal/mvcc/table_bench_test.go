@@ -30,3 +30,23 @@ func BenchmarkTablePushTrimPinned(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNamesSplit: splitting one full bucket of a run's names, the most any insert pays
+// for the run's growth: 2.7 ms here (2026-12-07, 50 splits of 16 384 names).
+func BenchmarkNamesSplit(b *testing.B) {
+	keys := make([]string, splitAt)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key/%09d", i)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		ns := newNames[int]()
+		bk := ns.dir.Load().slots[0]
+		for _, k := range keys {
+			bk.m.Store(k, &record[int]{name: k})
+			bk.n++
+		}
+		b.StartTimer()
+		ns.split(bk)
+	}
+}
