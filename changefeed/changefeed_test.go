@@ -91,6 +91,10 @@ func TestFeedLagged(t *testing.T) {
 			t.Fatalf("fast: %d %v", v, ok)
 		}
 	}
+	// Every change was offered to slow before fast received it: slow has ended by now.
+	if slow.Err() == nil {
+		t.Fatal("a subscriber 300 changes behind a buffer of 100 has not lagged")
+	}
 	var last int
 	n := 0
 	for c := range slow.C() {
