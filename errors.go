@@ -13,9 +13,15 @@ var (
 	ErrRunNotFound     = dberr.ErrRunNotFound
 	ErrRunExists       = dberr.ErrRunExists
 	ErrRunNotActive    = dberr.ErrRunNotActive
-	ErrNotReplayable   = dberr.ErrNotReplayable
-	ErrClosed          = dberr.ErrClosed
-	ErrLocked          = dberr.ErrLocked
+	// ErrRunActive: DeleteRun of a run that is Active or Orphaned. End it (EndRun, AbortRun;
+	// ResumeRun first for an Orphaned one) and delete it then.
+	ErrRunActive = dberr.ErrRunActive
+	// ErrHistoryCompacted: a replay or listing of a step before a compacted run's base
+	// (CompactRun, Retention.KeepSteps). RunSteps tells where the run's history starts.
+	ErrHistoryCompacted = dberr.ErrHistoryCompacted
+	ErrNotReplayable    = dberr.ErrNotReplayable
+	ErrClosed           = dberr.ErrClosed
+	ErrLocked           = dberr.ErrLocked
 	// ErrPoisoned: a write or fsync of the log failed. Every commit waiting for it and every
 	// later one fails with it until the database is reopened; a failed fsync is never retried.
 	// A commit reported failed with ErrPoisoned may still be present after reopen (its bytes
@@ -29,6 +35,10 @@ var (
 	ErrIndexOutOfRange       = dberr.ErrIndexOutOfRange
 	ErrTooLarge              = dberr.ErrTooLarge
 	ErrInvalidArgument       = dberr.ErrInvalidArgument
+	// ErrNotImplemented: a primitive registered through Options.Primitives lacks what an
+	// operation needs (ForkRun of a run that holds some of its state needs an
+	// extension.Materializer).
+	ErrNotImplemented = dberr.ErrNotImplemented
 	// ErrReadOnly: a write (or a snapshot, a backup) on a database opened with OpenReadOnly.
 	// Open the directory with Open to write; only one process may.
 	ErrReadOnly = dberr.ErrReadOnly

@@ -2,6 +2,7 @@ package inmem_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/inmemdb/inmem"
@@ -62,3 +63,30 @@ func recoveredVersions(rec *inmem.RecoveryResult) int {
 
 // cutOff is every byte recovery cut off the log's end: a torn write and the zeros after it.
 func cutOff(rec *inmem.RecoveryResult) int64 { return rec.TornTailBytes + rec.PreallocatedBytes }
+
+// fromLogAndSnapshot runs test twice: for a database reopened from its log alone, then for one
+// snapshotted before it was closed (see reopen).
+func fromLogAndSnapshot(t *testing.T, test func(t *testing.T, snapshot bool)) {
+	for _, snapshot := range []bool{false, true} {
+		t.Run(fmt.Sprint("snapshot=", snapshot), func(t *testing.T) { test(t, snapshot) })
+	}
+}
+
+// reopen closes db, after a snapshot if asked, and opens dir again; the new database is closed
+// at the end of the test.
+func reopen(t testing.TB, db *inmem.DB, dir string, snapshot bool, mutate ...func(*inmem.Options)) *inmem.DB {
+	t.Helper()
+	if snapshot {
+		_, err := db.Snapshot()
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+	db = openDir(t, dir, mutate...)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// withToy registers toy.
+func withToy(toy *tally) func(*inmem.Options) {
+	return func(o *inmem.Options) { o.Primitives = []inmem.Primitive{toy} }
+}

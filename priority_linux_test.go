@@ -47,6 +47,7 @@ type priorityShard priorityPrimitive
 
 func (priorityShard) Apply([]commitlog.Entry) error        { return nil }
 func (priorityShard) LoadSection(io.Reader) error          { return nil }
+func (priorityShard) DropRun(extension.RunID, uint64)      {}
 func (s priorityShard) Freeze(uint64) extension.FrozenView { return s }
 func (s priorityShard) WriteSection(io.Writer) error {
 	p, err := currentPriority()

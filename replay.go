@@ -2,10 +2,12 @@ package inmem
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/inmemdb/inmem/primitives/event"
 	jsondoc "github.com/inmemdb/inmem/primitives/json"
 	"github.com/inmemdb/inmem/primitives/kv"
+	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/inmemdb/inmem/primitives/state"
 	"github.com/inmemdb/inmem/primitives/trace"
 	"github.com/inmemdb/inmem/replayer"
@@ -43,8 +45,10 @@ func (db *DB) ReplayRun(id RunID) (*ReadOnlyView, error) {
 	return db.view(id, allSteps)
 }
 
-// ReplayRunUntil replays the first step transactions of run (lifecycle changes are not
-// steps): the state its agent saw after step. A step past the journal's end replays it all.
+// ReplayRunUntil replays run up to step: the state its agent saw after it. Step 0 is the state
+// the run began with (empty, unless BeginRunWith or ForkRun gave it one), step k its k-th data
+// transaction (lifecycle changes are not steps); a step past the last replays them all. A
+// step before a compacted run's base is ErrHistoryCompacted.
 func (db *DB) ReplayRunUntil(id RunID, step int) (*ReadOnlyView, error) {
 	if step < 0 {
 		return nil, fmt.Errorf("%w: replay until step %d", ErrInvalidArgument, step)
@@ -53,7 +57,7 @@ func (db *DB) ReplayRunUntil(id RunID, step int) (*ReadOnlyView, error) {
 }
 
 // allSteps asks replayed for the whole journal.
-const allSteps = -1
+const allSteps = math.MaxInt
 
 func (db *DB) view(id RunID, steps int) (*ReadOnlyView, error) {
 	rv, n, err := db.replayed(id, db.clock.Now(), steps)
@@ -63,25 +67,35 @@ func (db *DB) view(id RunID, steps int) (*ReadOnlyView, error) {
 	return newView(rv, n), nil
 }
 
-// replayed replays the first steps transactions (allSteps: every one) of run id's journal as
-// of snapshot, and returns the replay with the number of steps it holds. Journals are never
+// replayed replays run id's journal as of snapshot up to step number step (allSteps: all of
+// it), and returns the replay with the number of the last step it holds. Journals are never
 // trimmed: snapshot needs no pin.
-func (db *DB) replayed(id RunID, snapshot uint64, steps int) (*replayer.View, int, error) {
-	if err := db.usable(); err != nil {
+func (db *DB) replayed(id RunID, snapshot uint64, step int) (*replayer.View, int, error) {
+	j, err := db.journal(id, snapshot)
+	if err != nil {
 		return nil, 0, err
 	}
+	if step < j.First() {
+		return nil, 0, fmt.Errorf("%w: step %d of run %s; its history starts at step %d", ErrHistoryCompacted, step, id, j.First())
+	}
+	j = j.Until(step)
+	rv, err := replayer.Replay(&db.registry, id, j.Entries())
+	return rv, j.Last(), err
+}
+
+// journal returns run id's journal as of snapshot.
+func (db *DB) journal(id RunID, snapshot uint64) (run.Journal, error) {
+	if err := db.usable(); err != nil {
+		return run.Journal{}, err
+	}
 	if id == GlobalRun {
-		return nil, 0, fmt.Errorf("%w: GlobalRun is not journaled", ErrNotReplayable)
+		return run.Journal{}, fmt.Errorf("%w: GlobalRun is not journaled", ErrNotReplayable)
 	}
 	j, ok := db.runs.Journal(id, snapshot)
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: %s", ErrRunNotFound, id)
+		return run.Journal{}, fmt.Errorf("%w: %s", ErrRunNotFound, id)
 	}
-	if steps != allSteps {
-		j = j.Until(steps)
-	}
-	rv, err := replayer.Replay(&db.registry, id, j.Entries())
-	return rv, j.Len(), err
+	return j, nil
 }
 
 func newView(rv *replayer.View, steps int) *ReadOnlyView {
@@ -94,7 +108,7 @@ func newView(rv *replayer.View, steps int) *ReadOnlyView {
 // Run returns the replayed run's id.
 func (v *ReadOnlyView) Run() RunID { return v.run }
 
-// Steps returns the number of transactions replayed.
+// Steps returns the number of the last step replayed: the number of data transactions.
 func (v *ReadOnlyView) Steps() int { return v.steps }
 
 // Version returns the commit version of the last transaction replayed; 0 for an empty view.

@@ -62,6 +62,20 @@ func (db *DB) AbortRun(ctx context.Context, id RunID, reason string) error {
 	return db.lifecycle(ctx, id, ch)
 }
 
+// DeleteRun removes run id entirely: its record, its data in every primitive, its journal.
+// Afterwards every call naming the run behaves as for a run that never existed, and the id may
+// be begun again; the memory comes back once no transaction begun before the deletion still
+// reads the run. Only an ended run may be deleted: Active and Orphaned runs are ErrRunActive,
+// an unknown one ErrRunNotFound, GlobalRun ErrInvalidArgument. The deletion is one system
+// transaction, logged like any commit: recovery and snapshots see it in commit order.
+func (db *DB) DeleteRun(ctx context.Context, id RunID) error {
+	ch, err := db.runs.Delete(id)
+	if err != nil {
+		return err
+	}
+	return db.lifecycle(ctx, id, ch)
+}
+
 // lifecycle commits a run change as its own system transaction.
 func (db *DB) lifecycle(ctx context.Context, id RunID, ch *run.Change) error {
 	return db.submit(ctx, systemCommit(id, ch))
@@ -101,14 +115,16 @@ func (db *DB) ResumeRun(ctx context.Context, id RunID) error {
 
 // RunMetadata describes a run.
 type RunMetadata struct {
-	ID        RunID
-	Info      RunInfo
-	Status    RunStatus
-	StartedAt time.Time
-	EndedAt   time.Time // zero while the run has not ended
-	Reason    string    // AbortRun's reason
-	TxCount   int       // transactions the run committed (its journal's steps; lifecycle changes not counted)
-	OpCount   int       // their operations: WAL entries of the primitives (a JSON patch is one)
+	ID         RunID
+	Info       RunInfo
+	Status     RunStatus
+	StartedAt  time.Time
+	EndedAt    time.Time  // zero while the run has not ended
+	Reason     string     // AbortRun's reason
+	Steps      int        // the number of the run's last step: its data transactions (see StepInfo)
+	ForkedFrom *ForkPoint // the run and step ForkRun took its initial state from; nil if not forked
+	TxCount    int        // the same as Steps: the data transactions the run committed
+	OpCount    int        // the operations of the steps it holds: WAL entries of the primitives (a JSON patch is one)
 }
 
 // Run returns the run's metadata; an unknown run is ErrRunNotFound.
@@ -206,9 +222,12 @@ func (db *DB) OrphanedRuns() []RunID {
 func (db *DB) runMetadata(r *run.Record, snapshot uint64) RunMetadata {
 	txs, ops := db.runs.Counts(r.ID, snapshot)
 	m := RunMetadata{ID: r.ID, Info: r.Info, Status: r.Status, Reason: r.Reason,
-		StartedAt: time.UnixMicro(r.StartedAt).UTC(), TxCount: txs, OpCount: ops}
+		StartedAt: time.UnixMicro(r.StartedAt).UTC(), Steps: txs, TxCount: txs, OpCount: ops}
 	if r.EndedAt != 0 {
 		m.EndedAt = time.UnixMicro(r.EndedAt).UTC()
+	}
+	if f := db.runs.ForkedFrom(r.ID, snapshot); f != nil {
+		m.ForkedFrom = &ForkPoint{Run: f.Run, Step: f.Step}
 	}
 	m.Info.Tags = slices.Clone(r.Info.Tags)
 	m.Info.Metadata = slices.Clone(r.Info.Metadata)

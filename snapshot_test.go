@@ -408,3 +408,27 @@ func TestNoUsableSnapshotAfterRetirement(t *testing.T) {
 		assert.FileExists(t, p, "a rejected snapshot is never deleted")
 	}
 }
+
+// DeleteRun reaches the toy primitive through its DropRun, live and at recovery, from the log
+// and from a snapshot; a run begun again under the same id counts from zero.
+func TestToyPrimitiveForgetsDeletedRun(t *testing.T) {
+	fromLogAndSnapshot(t, func(t *testing.T, snapshot bool) {
+		dir, toy := t.TempDir(), newTally()
+		db := openDir(t, dir, withToy(toy))
+		run := newRun(t, db)
+		add := func(n int64) {
+			require.NoError(t, db.Update(ctx, run, func(tx *inmem.Tx) error { return toy.Add(tx, "steps", n) }))
+		}
+		add(7)
+		require.NoError(t, db.EndRun(ctx, run))
+		require.NoError(t, db.DeleteRun(ctx, run))
+		assert.Zero(t, toy.Value(run, "steps"))
+		require.NoError(t, db.BeginRun(ctx, run, inmem.RunInfo{}))
+		add(2)
+		assert.EqualValues(t, 2, toy.Value(run, "steps"))
+
+		toy = newTally()
+		reopen(t, db, dir, snapshot, withToy(toy))
+		assert.EqualValues(t, 2, toy.Value(run, "steps"))
+	})
+}

@@ -57,6 +57,7 @@ type tallyDelta struct {
 	run    extension.RunID
 	name   string
 	delta  int64
+	drop   bool // the run was deleted at commit: its counters are gone from there on
 }
 
 type tallyShard struct {
@@ -78,6 +79,10 @@ func (sh *tallyShard) fold(at uint64) map[extension.RunID]map[string]int64 {
 	out := map[extension.RunID]map[string]int64{}
 	for _, d := range sh.deltas {
 		if d.commit <= at {
+			if d.drop {
+				delete(out, d.run)
+				continue
+			}
 			if out[d.run] == nil {
 				out[d.run] = map[string]int64{}
 			}
@@ -114,6 +119,14 @@ func (sh *tallyShard) Apply(batch []commitlog.Entry) error {
 	return nil
 }
 
+// DropRun forgets the run's counters from version on (extension.Shard): a marker in the list
+// of deltas, so that a view at an older version still folds them.
+func (sh *tallyShard) DropRun(run extension.RunID, version uint64) {
+	sh.mu.Lock()
+	sh.deltas = append(sh.deltas, tallyDelta{commit: version, run: run, drop: true})
+	sh.mu.Unlock()
+}
+
 // Fresh and Items make the toy replayable and comparable (extension.Replayable, Lister):
 // ReplayRun and DiffRuns then cover it with no engine change.
 func (t *tally) Fresh() extension.Primitive { return newTally() }
@@ -128,6 +141,20 @@ func (t *tally) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 		items = append(items, extension.Item{Key: name, Value: fmt.Append(nil, counters[name])})
 	}
 	return items, false
+}
+
+// Materialize writes run's counters at version as one delta each, for run to
+// (extension.Materializer): ForkRun covers the toy with no engine change.
+func (t *tally) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+	t.mu.Lock()
+	sh := t.shards[run.Shard(len(t.shards))]
+	t.mu.Unlock()
+	counters := sh.fold(version)[run]
+	tx := &tallyTx{run: to}
+	for _, name := range slices.Sorted(maps.Keys(counters)) {
+		tx.deltas = append(tx.deltas, tallyDelta{name: name, delta: counters[name]})
+	}
+	return tx.Entries(dst, nil)
 }
 
 // Freeze folds at version: not O(1), which a toy may afford.

@@ -69,9 +69,14 @@ func (db *DB) Begin(id RunID, writable bool) (*Tx, error) {
 		db.clock.Unpin(s)
 		return nil, err
 	}
+	return db.newTx(id, s, writable), nil
+}
+
+// newTx returns a transaction of run at snapshot s, pinned by the caller.
+func (db *DB) newTx(id RunID, s uint64, writable bool) *Tx {
 	tx := &Tx{db: db, run: id, snapshot: s, writable: writable}
 	tx.kvTx.tx, tx.eventTx.tx, tx.stateTx.tx, tx.jsonTx.tx, tx.traceTx.tx = tx, tx, tx, tx, tx
-	return tx, nil
+	return tx
 }
 
 // TxPart is one primitive's buffered share of a transaction (the extension interface).
@@ -133,20 +138,27 @@ func (tx *Tx) Commit(ctx context.Context) error { return tx.CommitWith(ctx, Comm
 // ctx does: an error always means the transaction did not commit (ErrPoisoned is the one
 // nuance: see its doc). A nil ctx is ErrInvalidArgument.
 func (tx *Tx) CommitWith(ctx context.Context, o CommitOptions) error {
+	_, err := tx.commit(ctx, o)
+	return err
+}
+
+// commit commits tx and returns its commit; nil if tx wrote nothing. first, if any, are parts
+// that go before the transaction's own, in a system commit (a begin with its initial state).
+func (tx *Tx) commit(ctx context.Context, o CommitOptions, first ...extension.TxPart) (*actors.Commit, error) {
 	if err := checkContext(ctx); err != nil {
-		return err // the transaction stays open: the caller may commit it with a context
+		return nil, err // the transaction stays open: the caller may commit it with a context
 	}
 	if tx.done {
-		return ErrTxDone
+		return nil, ErrTxDone
 	}
 	tx.done = true
-	if err := tx.db.usable(); err != nil || !tx.hasWrites() {
+	if err := tx.db.usable(); err != nil || (!tx.hasWrites() && len(first) == 0) {
 		tx.db.clock.Unpin(tx.snapshot)
-		return err
+		return nil, err
 	}
-	c := actors.NewCommit(tx.run, tx.snapshot, tx.parts...)
-	c.Sync, c.Pinned = o.Sync, true // the sequencer unpins after validation
-	return tx.db.submit(ctx, c)
+	c := actors.NewCommit(tx.run, tx.snapshot, append(first, tx.parts...)...)
+	c.Sync, c.Pinned, c.System = o.Sync, true, len(first) > 0 // the sequencer unpins after validation
+	return c, tx.db.submit(ctx, c)
 }
 
 // Rollback discards the transaction. It is safe to call after Commit (it does nothing then),
@@ -182,39 +194,46 @@ func (tx *Tx) hasWrites() bool {
 // Tx.CommitWith). An accepted commit's outcome is always reported: nil means committed, an
 // error means not committed.
 func (db *DB) Update(ctx context.Context, id RunID, fn func(*Tx) error) error {
+	_, _, err := db.update(ctx, "Update", id, fn)
+	return err
+}
+
+// update is Update, named op in errors; it returns the commit (nil if fn wrote nothing) and
+// how many times fn ran.
+func (db *DB) update(ctx context.Context, op string, id RunID, fn func(*Tx) error) (*actors.Commit, int, error) {
 	if fn == nil {
-		return dberr.Invalid("Update: nil function")
+		return nil, 0, dberr.Invalid("%s: nil function", op)
 	}
 	if err := checkContext(ctx); err != nil {
-		return err
+		return nil, 0, err
 	}
 	for attempt := 1; ; attempt++ {
-		err := db.updateOnce(ctx, id, fn)
+		c, err := db.updateOnce(ctx, id, fn)
 		if !retryable(err) {
-			return err
+			return c, attempt, err
 		}
 		if attempt >= db.opts.UpdateAttempts {
-			return fmt.Errorf("inmem: Update gave up after %d attempts: %w", attempt, err)
+			return nil, attempt, fmt.Errorf("inmem: %s gave up after %d attempts: %w", op, attempt, err)
 		}
 		if err := backoff(ctx, attempt); err != nil {
-			return err
+			return nil, attempt, err
 		}
 	}
 }
 
-func (db *DB) updateOnce(ctx context.Context, id RunID, fn func(*Tx) error) error {
+func (db *DB) updateOnce(ctx context.Context, id RunID, fn func(*Tx) error) (*actors.Commit, error) {
 	if err := ctx.Err(); err != nil {
-		return err // a done context never runs fn
+		return nil, err // a done context never runs fn
 	}
 	tx, err := db.Begin(id, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback() // also on panic in fn
 	if err := fn(tx); err != nil {
-		return err
+		return nil, err
 	}
-	return tx.Commit(ctx)
+	return tx.commit(ctx, CommitOptions{})
 }
 
 // View runs fn in a read-only transaction of run.

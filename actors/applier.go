@@ -219,13 +219,17 @@ func (a *Applier) Close() {
 	}
 }
 
-// split sorts the entries of b's commits of this actor's shard into each owner's share, in
-// commit order, in one pass over each commit. A primitive that journals whole transactions gets
+// split sorts the entries of commits of this actor's shard into each owner's share, in commit
+// order, in one pass over each commit, up to the first run deletion; it returns how many commits
+// it went through, the deletion excluded. A primitive that journals whole transactions gets
 // every entry of each transaction that holds one of its own; it gets no other.
-func (act *shardActor) split(a *Applier, b *Batch) {
-	for _, c := range b.Commits {
+func (act *shardActor) split(a *Applier, commits []*Commit) int {
+	for i, c := range commits {
 		if c.shard != act.shard {
 			continue
+		}
+		if deletion(c) {
+			return i
 		}
 		journalers := act.journalers[:0]
 		for _, e := range c.Entries {
@@ -242,11 +246,36 @@ func (act *shardActor) split(a *Applier, b *Batch) {
 		}
 		act.journalers = journalers
 	}
+	return len(commits)
 }
 
-// apply applies the actor's share of b, primitive by primitive.
+// deletion reports whether c is a run's deletion: a system transaction of one entry that every
+// primitive applies (DropRun) rather than the one owning its type.
+func deletion(c *Commit) bool {
+	return len(c.Entries) == 1 && c.Entries[0].Type == extension.TypeRunDelete
+}
+
+// apply applies the actor's share of b, primitive by primitive; a run's deletion is applied
+// by every primitive at its place in commit order, between the shares before and after it.
 func (act *shardActor) apply(a *Applier, b *Batch) error {
-	act.split(a, b)
+	for commits := b.Commits; len(commits) > 0; {
+		n := act.split(a, commits)
+		if err := act.applyShares(b); err != nil {
+			return err
+		}
+		if commits = commits[n:]; len(commits) > 0 { // a deletion
+			e := commits[0].Entries[0]
+			for _, s := range act.states {
+				s.DropRun(commits[0].Run, e.TxID)
+			}
+			commits = commits[1:]
+		}
+	}
+	return nil
+}
+
+// applyShares applies each owner's share, and empties it.
+func (act *shardActor) applyShares(b *Batch) error {
 	defer act.drop()
 	for owner, share := range act.shares {
 		if len(share) == 0 {

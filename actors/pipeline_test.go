@@ -74,6 +74,7 @@ func (s *toyShard) Apply(batch []commitlog.Entry) error {
 }
 func (s *toyShard) Freeze(uint64) extension.FrozenView { return nil }
 func (s *toyShard) LoadSection(io.Reader) error        { return nil }
+func (s *toyShard) DropRun(extension.RunID, uint64)    {}
 
 // part writes one toy entry; it conflicts if key was written after its snapshot, and can be
 // told to fail validation.

@@ -85,6 +85,7 @@ func (s cellsShard) Apply(batch []commitlog.Entry) error {
 }
 func (cellsShard) Freeze(uint64) extension.FrozenView { return nil }
 func (cellsShard) LoadSection(io.Reader) error        { return nil }
+func (cellsShard) DropRun(extension.RunID, uint64)    {}
 
 // cellWrite writes key. It read key at the commit's snapshot, so it conflicts with any write to
 // key after that snapshot: a sequenced one the sequencer has staged, or else the newest one the

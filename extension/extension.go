@@ -50,7 +50,19 @@ type Shard interface {
 	Freeze(version uint64) FrozenView
 	// LoadSection restores the shard from a snapshot section written by a FrozenView.
 	LoadSection(r io.Reader) error
+	// DropRun deletes everything the shard holds of run, at commit version: readers at that
+	// version or later must find the run as if it never existed (and a write after it starts
+	// the run afresh), readers at older snapshots may still read what they saw until the engine
+	// trims past it. It is called in commit order between Apply calls, for the run-deletion
+	// entry (TypeRunDelete) of a run this shard owns, whether or not the shard holds anything
+	// of the run. It cannot fail: the deletion was validated before it was logged.
+	DropRun(run RunID, version uint64)
 }
+
+// TypeRunDelete is the WAL entry type of a run's deletion: a system transaction of that one
+// entry, owned by the run primitive. The engine hands its run to DropRun of every primitive's
+// shard that owns the run, in commit order with the other entries.
+const TypeRunDelete uint8 = 0x65
 
 // Trimmer is implemented by shards that keep old versions for readers. The engine calls Trim
 // from the shard's actor with the oldest version any active reader can still ask for; versions

@@ -1,5 +1,7 @@
 package extension
 
+import "github.com/inmemdb/inmem/commitlog"
+
 // The optional interfaces of this file let the engine journal, replay and compare runs
 // without knowing any primitive: the run primitive journals whole transactions, the
 // replayer applies a run's journaled entries to fresh instances of the other primitives, and
@@ -23,6 +25,19 @@ type Replayable interface {
 	// methods. The instance is never registered, never given to an actor, never persisted.
 	// It receives only its own entries, even if the primitive is a Journaler.
 	Fresh() Primitive
+}
+
+// Materializer is implemented by a Replayable primitive whose replayed state can be written
+// again as a run's initial state: ForkRun begins a run with another's state at a step, and
+// CompactRun folds a run's early steps into one. Materialize is called on a replayed instance
+// (Fresh, with a run's steps applied); it appends the entries that, applied to a run to that
+// holds nothing, recreate run's state at version — each payload starting with to, as every
+// transactional payload starts with its run. Derived values the primitive computes at Apply
+// (an event's sequence and hash) must come out the same; counters the primitive keeps per key
+// (a cell's or document's version) start afresh. A primitive that is not a Materializer keeps
+// no state across a fork: ForkRun refuses a run that holds some of it.
+type Materializer interface {
+	Materialize(dst []commitlog.Entry, run, to RunID, version uint64) []commitlog.Entry
 }
 
 // Item is one comparable piece of a run's state: a keyed value (a KV pair, a JSON document, a

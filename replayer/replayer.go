@@ -26,7 +26,9 @@ import (
 type View struct {
 	Run     extension.RunID
 	Version uint64 // commit version of the last entry replayed; 0 if none
+	reg     *extension.Registry
 	prims   []extension.Primitive
+	shards  []extension.Shard // index: owner; shard 0 of each replayable fresh instance
 }
 
 // Primitive returns the replayed instance of the primitive registered as owner, or nil if
@@ -38,24 +40,45 @@ func (v *View) Primitive(owner int) extension.Primitive { return v.prims[owner] 
 // type no registered primitive owns are skipped, as recovery skips them. A failed Apply means
 // the journal is damaged: ErrCorruption.
 func Replay(reg *extension.Registry, run extension.RunID, entries iter.Seq[commitlog.Entry]) (*View, error) {
+	v := New(reg, run)
+	if err := v.Apply(entries); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// New returns an empty replay of run: fresh instances of reg's replayable primitives, to Apply
+// the run's steps to one after another.
+func New(reg *extension.Registry, run extension.RunID) *View {
 	prims := reg.Primitives()
-	v := &View{Run: run, prims: make([]extension.Primitive, len(prims))}
-	shares := share(reg, entries)
+	v := &View{Run: run, reg: reg, prims: make([]extension.Primitive, len(prims)),
+		shards: make([]extension.Shard, len(prims))}
 	for i, p := range prims {
+		if r, ok := p.(extension.Replayable); ok {
+			v.prims[i] = r.Fresh()
+			v.shards[i] = v.prims[i].NewShard(0)
+		}
+	}
+	return v
+}
+
+// Apply folds more of the run's journaled entries into the view, after those it holds: the
+// instances keep every version, so reading them at an earlier Version still shows the state
+// then. A failed Apply means the journal is damaged (ErrCorruption); the view is then unusable.
+func (v *View) Apply(entries iter.Seq[commitlog.Entry]) error {
+	shares := share(v.reg, entries)
+	for i, p := range v.reg.Primitives() {
 		if n := len(shares[i]); n > 0 {
 			v.Version = max(v.Version, shares[i][n-1].TxID)
 		}
-		r, ok := p.(extension.Replayable)
-		if !ok {
+		if v.shards[i] == nil || len(shares[i]) == 0 {
 			continue
 		}
-		fresh := r.Fresh()
-		if err := fresh.NewShard(0).Apply(shares[i]); err != nil {
-			return nil, fmt.Errorf("%w: replay of run %s, %s: %w", dberr.ErrCorruption, run, p.Name(), err)
+		if err := v.shards[i].Apply(shares[i]); err != nil {
+			return fmt.Errorf("%w: replay of run %s, %s: %w", dberr.ErrCorruption, v.Run, p.Name(), err)
 		}
-		v.prims[i] = fresh
 	}
-	return v, nil
+	return nil
 }
 
 // share splits entries by owner, keeping their order, into one backing array.

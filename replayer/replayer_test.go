@@ -128,6 +128,8 @@ func (s notesShard) Apply(batch []commitlog.Entry) error {
 	return nil
 }
 func (s notesShard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("notes") }
+func (s notesShard) DropRun(extension.RunID, uint64)    {}
+
 func (s notesShard) LoadSection(r io.Reader) error {
 	return extension.Unsnapshotted("notes").LoadSection(r)
 }
@@ -179,6 +181,8 @@ func (s logShard) Apply(batch []commitlog.Entry) error {
 	return nil
 }
 func (s logShard) Freeze(uint64) extension.FrozenView { return extension.Unsnapshotted("log") }
+func (s logShard) DropRun(extension.RunID, uint64)    {}
+
 func (s logShard) LoadSection(r io.Reader) error {
 	return extension.Unsnapshotted("log").LoadSection(r)
 }
@@ -199,6 +203,8 @@ type plainShard struct{ p *plain }
 
 func (s plainShard) Apply(batch []commitlog.Entry) error { s.p.applied += len(batch); return nil }
 func (s plainShard) Freeze(uint64) extension.FrozenView  { return extension.Unsnapshotted("plain") }
+func (s plainShard) DropRun(extension.RunID, uint64)     {}
+
 func (s plainShard) LoadSection(r io.Reader) error {
 	return extension.Unsnapshotted("plain").LoadSection(r)
 }
@@ -216,6 +222,8 @@ type counterShard struct{ c *counter }
 
 func (s counterShard) Apply(batch []commitlog.Entry) error { s.c.n += len(batch); return nil }
 func (s counterShard) Freeze(uint64) extension.FrozenView  { return extension.Unsnapshotted("counter") }
+func (s counterShard) DropRun(extension.RunID, uint64)     {}
+
 func (s counterShard) LoadSection(r io.Reader) error {
 	return extension.Unsnapshotted("counter").LoadSection(r)
 }

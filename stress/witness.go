@@ -148,6 +148,10 @@ func (sh *witnessShard) Apply(batch []commitlog.Entry) error {
 // Freeze keeps the records at or below version. Appends never touch a record already there, so
 // the view shares them. A snapshot is only ever taken at or above the version the loaded
 // records came from, so all of those belong to it.
+// DropRun keeps the run's versions: the witness accounts for every marked commit the log
+// holds, and a deleted run's transactions still hold their versions.
+func (sh *witnessShard) DropRun(extension.RunID, uint64) {}
+
 func (sh *witnessShard) Freeze(version uint64) extension.FrozenView {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -30,6 +30,8 @@ func (s *fakeShard) Freeze(uint64) extension.FrozenView {
 	return fakeView{bodies: s.bodies, order: slices.Clone(s.order), fail: s.fail}
 }
 
+func (s *fakeShard) DropRun(extension.RunID, uint64) {}
+
 func (s *fakeShard) LoadSection(r io.Reader) error {
 	if s.stream {
 		b, err := io.ReadAll(r)

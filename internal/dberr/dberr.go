@@ -19,6 +19,8 @@ var (
 	ErrRunNotFound           = errors.New("inmem: run not found")
 	ErrRunExists             = errors.New("inmem: run already exists")
 	ErrRunNotActive          = errors.New("inmem: run not active")
+	ErrRunActive             = errors.New("inmem: run still active")
+	ErrHistoryCompacted      = errors.New("inmem: history compacted")
 	ErrNotReplayable         = errors.New("inmem: run not replayable")
 	ErrClosed                = errors.New("inmem: closed")
 	ErrLocked                = errors.New("inmem: database directory locked")

@@ -143,17 +143,17 @@ func TestTableForgetsOrKeepsDeadNames(t *testing.T) {
 		tb.Push(1, "b", 3, "y", false)
 		assert.Equal(t, 1, tb.Listed(), "a name with one live version needs no trimming")
 		tb.Trim(1) // a reader at 1 still sees "a"
-		assert.NotNil(t, tb.Chain(1, "a"))
+		assert.NotNil(t, tb.Chain(1, "a", Latest))
 		tb.Trim(3)
 		if keep {
-			assert.True(t, tb.Chain(1, "a").Latest().Deleted, "the tombstone is kept")
+			assert.True(t, tb.Chain(1, "a", Latest).Latest().Deleted, "the tombstone is kept")
 		} else {
-			assert.Nil(t, tb.Chain(1, "a"), "the dead name is forgotten")
+			assert.Nil(t, tb.Chain(1, "a", Latest), "the dead name is forgotten")
 		}
 		var names []string
-		tb.Range(1, func(n string, _ *Chain[string]) bool { names = append(names, n); return true })
+		tb.Range(1, Latest, func(n string, _ *Chain[string]) bool { names = append(names, n); return true })
 		assert.Len(t, names, map[bool]int{false: 1, true: 2}[keep])
-		assert.Nil(t, tb.Chain(2, "a"), "another run has nothing")
+		assert.Nil(t, tb.Chain(2, "a", Latest), "another run has nothing")
 	}
 }
 
@@ -201,14 +201,14 @@ func TestTableTrimWhilePinned(t *testing.T) {
 		}
 		tb.Trim(pinned)
 	}
-	k := tb.Chain(1, "k")
+	k := tb.Chain(1, "k", Latest)
 	assert.Equal(t, 49, chainLen(k), "versions 2 to 50: a reader at 2 still needs 2")
 	assert.Equal(t, 2, k.At(pinned).Value)
-	assert.Equal(t, 1, tb.Chain(1, "gone").At(pinned).Value)
+	assert.Equal(t, 1, tb.Chain(1, "gone", Latest).At(pinned).Value)
 
 	tb.Trim(50) // the reader is gone
 	assert.Equal(t, 1, chainLen(k))
 	assert.Equal(t, 50, k.At(50).Value)
-	assert.Nil(t, tb.Chain(1, "gone"), "the tombstone pushed while pinned is forgotten")
+	assert.Nil(t, tb.Chain(1, "gone", Latest), "the tombstone pushed while pinned is forgotten")
 	assert.Zero(t, tb.Listed())
 }

@@ -17,7 +17,7 @@ func intHash(r int, seed uint64) uint64 { return uint64(r) ^ seed }
 // liveFrom lists the names ≥ from that Ordered yields live at snapshot, at most limit.
 func liveFrom(tb *Table[int, int], run int, from string, snapshot uint64, limit int) []string {
 	var out []string
-	tb.Ordered(run, from, func(name string, c *Chain[int]) bool {
+	tb.Ordered(run, Latest, from, func(name string, c *Chain[int]) bool {
 		if v := c.At(snapshot); v != nil && !v.Deleted {
 			out = append(out, name)
 		}
@@ -143,7 +143,7 @@ func TestOrderedIndexCostsOnlyScannedRuns(t *testing.T) {
 	for i := range 100 {
 		tb.Push(1, fmt.Sprint(i), uint64(i+1), 0, false)
 	}
-	ns, _ := tb.runs.Load(1)
+	ns := tb.runs.At(1, Latest)
 	if ns.order.enabled.Load() || ns.order.born != nil {
 		t.Fatal("an index for a run nobody scanned")
 	}

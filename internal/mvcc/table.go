@@ -2,15 +2,13 @@ package mvcc
 
 import (
 	"iter"
-
-	"github.com/puzpuzpuz/xsync/v3"
 )
 
 // Table is one shard's state of a primitive that keeps, per run, named values with version
 // chains — KV keys, JSON documents, state cells. Readers look names up without locks; only the
 // shard's actor pushes versions and trims. R is the run id type.
 type Table[R comparable, V any] struct {
-	runs *xsync.MapOf[R, *names[V]]
+	runs Runs[R, names[V]]
 	trim TrimList[*record[V]]
 	// keepDead keeps a name whose only version is a tombstone every reader is past (state
 	// cells: the tombstone remembers the cell's version counter); otherwise it is forgotten.
@@ -28,13 +26,14 @@ type record[V any] struct {
 // NewTable returns an empty table; keepDead says whether dead names are kept (see Table), hash
 // is the seeded hash of a run id for the table's map of runs.
 func NewTable[R comparable, V any](keepDead bool, hash func(run R, seed uint64) uint64) *Table[R, V] {
-	return &Table[R, V]{runs: xsync.NewMapOfWithHasher[R, *names[V]](hash), keepDead: keepDead}
+	return &Table[R, V]{runs: NewRuns[R, names[V]](hash), keepDead: keepDead}
 }
 
-// Chain returns the chain of run's name, or nil if the name was never written (or forgotten).
-func (t *Table[R, V]) Chain(run R, name string) *Chain[V] {
-	ns, ok := t.runs.Load(run)
-	if !ok {
+// Chain returns the chain of run's name as a reader at snapshot finds it (Latest for the
+// newest), or nil if the name was never written (or forgotten), or the run deleted.
+func (t *Table[R, V]) Chain(run R, name string, snapshot uint64) *Chain[V] {
+	ns := t.runs.At(run, snapshot)
+	if ns == nil {
 		return nil
 	}
 	if r, ok := ns.load(name); ok {
@@ -43,9 +42,10 @@ func (t *Table[R, V]) Chain(run R, name string) *Chain[V] {
 	return nil
 }
 
-// Range calls fn for every name of run, in no particular order, until fn returns false.
-func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
-	if ns, ok := t.runs.Load(run); ok {
+// Range calls fn for every name of run a reader at snapshot finds, in no particular order,
+// until fn returns false.
+func (t *Table[R, V]) Range(run R, snapshot uint64, fn func(name string, c *Chain[V]) bool) {
+	if ns := t.runs.At(run, snapshot); ns != nil {
 		ns.rangeAll(func(n string, r *record[V]) bool { return fn(n, &r.Chain) })
 	}
 }
@@ -54,9 +54,9 @@ func (t *Table[R, V]) Range(run R, fn func(name string, c *Chain[V]) bool) {
 // false. A chain may hold no version a given reader sees (a name created after its snapshot,
 // or deleted): the caller reads it at its snapshot. The first call for a run sorts its names
 // (O(n log n)); later ones cost O(log n) plus the names walked (see order).
-func (t *Table[R, V]) Ordered(run R, from string, fn func(name string, c *Chain[V]) bool) {
-	ns, ok := t.runs.Load(run)
-	if !ok {
+func (t *Table[R, V]) Ordered(run R, snapshot uint64, from string, fn func(name string, c *Chain[V]) bool) {
+	ns := t.runs.At(run, snapshot)
+	if ns == nil {
 		return
 	}
 	exists := func(n string) bool { _, ok := ns.load(n); return ok }
@@ -74,8 +74,8 @@ func (t *Table[R, V]) Ordered(run R, from string, fn func(name string, c *Chain[
 // Live returns f of each of run's names that is live (not deleted) at version at, with the
 // value a reader there sees, in no particular order.
 func Live[R comparable, V, T any](t *Table[R, V], run R, at uint64, f func(name string, v V) T) []T {
-	ns, ok := t.runs.Load(run)
-	if !ok {
+	ns := t.runs.At(run, at)
+	if ns == nil {
 		return nil
 	}
 	out := make([]T, 0, ns.size())
@@ -88,14 +88,15 @@ func Live[R comparable, V, T any](t *Table[R, V], run R, at uint64, f func(name 
 	return out
 }
 
-// Runs calls fn for every run that has names, in no particular order, until fn returns false.
-func (t *Table[R, V]) Runs(fn func(run R) bool) {
-	t.runs.Range(func(run R, _ *names[V]) bool { return fn(run) })
+// Runs calls fn for every run that has names at snapshot, in no particular order, until fn
+// returns false.
+func (t *Table[R, V]) Runs(snapshot uint64, fn func(run R) bool) {
+	t.runs.Range(snapshot, func(run R, _ *names[V]) bool { return fn(run) })
 }
 
 // Push makes value (or a tombstone) the newest version of run's name. Actor only.
 func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted bool) {
-	ns, _ := t.runs.LoadOrCompute(run, newNames[V])
+	ns := t.runs.Create(run, commit, newNames[V])
 	r, existed := ns.load(name)
 	if !existed {
 		r = &record[V]{name: name, owner: ns}
@@ -108,8 +109,13 @@ func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted b
 	}
 }
 
+// DropRun deletes every name of run at version commit, in O(1): readers at commit or later find
+// none, older ones keep what they saw until Trim; a write after it starts the run afresh (state
+// cells count their versions from 1 again). Actor only.
+func (t *Table[R, V]) DropRun(run R, commit uint64) { t.runs.Drop(run, commit) }
+
 // Trim drops versions no reader at a snapshot ≥ oldest can see, and forgets dead names unless
-// the table keeps them. Actor only. Versions pushed are newer than every oldest given so far
+// the table keeps them, and runs deleted for every such reader. Actor only. Versions pushed are newer than every oldest given so far
 // (see TrimList); one that is not waits for the next, later, oldest to be trimmed.
 func (t *Table[R, V]) Trim(oldest uint64) {
 	t.trim.Sweep(oldest, func(r *record[V]) bool {
@@ -120,6 +126,7 @@ func (t *Table[R, V]) Trim(oldest uint64) {
 		r.listed = pending
 		return pending
 	})
+	t.runs.Trim(oldest)
 }
 
 // Listed reports how many names the next Trim will look at.
@@ -142,14 +149,14 @@ func (f Frozen[R, V]) Version() uint64 { return f.at }
 
 // Runs yields every run that may have names at the view's version.
 func (f Frozen[R, V]) Runs() iter.Seq[R] {
-	return func(yield func(R) bool) { f.t.Runs(yield) }
+	return func(yield func(R) bool) { f.t.Runs(f.at, yield) }
 }
 
 // Names yields run's names that exist at the view's version with the version a reader there
 // sees, tombstones included (the caller decides whether a dead name matters), in no order.
 func (f Frozen[R, V]) Names(run R) iter.Seq2[string, *Version[V]] {
 	return func(yield func(string, *Version[V]) bool) {
-		f.t.Range(run, func(name string, c *Chain[V]) bool {
+		f.t.Range(run, f.at, func(name string, c *Chain[V]) bool {
 			if v := c.At(f.at); v != nil {
 				return yield(name, v)
 			}

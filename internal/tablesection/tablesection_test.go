@@ -36,10 +36,10 @@ func TestTombstonesOnlyWhenKept(t *testing.T) {
 		src.Push(run, "dead", 2, nil, true)
 		src.Push(run, "live", 5, []byte("later"), false)
 		dst := roundTrip(t, codec(keep), src, 4)
-		v := dst.Chain(run, "live").Latest()
+		v := dst.Chain(run, "live", mvcc.Latest).Latest()
 		assert.Equal(t, uint64(1), v.Commit)
 		assert.Equal(t, "a", string(v.Value))
-		dead := dst.Chain(run, "dead")
+		dead := dst.Chain(run, "dead", mvcc.Latest)
 		if keep {
 			require.NotNil(t, dead)
 			assert.True(t, dead.Latest().Deleted)
@@ -63,6 +63,6 @@ func TestMalformedBodiesChangeNothing(t *testing.T) {
 		dst := mvcc.NewTable[extension.RunID, []byte](false, extension.RunID.Hash)
 		err := codec(false).Load(extension.NewChunk(run, body), dst)
 		assert.ErrorIs(t, err, dberr.ErrCorruption, "%v", body)
-		assert.Nil(t, dst.Chain(run, "k"))
+		assert.Nil(t, dst.Chain(run, "k", mvcc.Latest))
 	}
 }

@@ -52,7 +52,7 @@ import (
 	"github.com/inmemdb/inmem/internal/chunked"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/jsonvalid"
-	"github.com/puzpuzpuz/xsync/v3"
+	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -100,13 +100,13 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{logs: xsync.NewMapOfWithHasher[extension.RunID, *runLog](extension.RunID.Hash)}
+	sh := &shard{logs: mvcc.NewRuns[extension.RunID, runLog](extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }
 
 type shard struct {
-	logs *xsync.MapOf[extension.RunID, *runLog]
+	logs mvcc.Runs[extension.RunID, runLog]
 }
 
 // Log is a run's events as one reader sees them: a prefix of the log, immutable. Event i has
@@ -118,6 +118,8 @@ type runLog struct {
 	list chunked.List[Event]
 	view atomic.Pointer[Log]
 }
+
+func newRunLog() *runLog { return new(runLog) }
 
 func (l *runLog) events() Log {
 	if p := l.view.Load(); p != nil {
@@ -134,14 +136,13 @@ func (l *runLog) publish() {
 	}
 }
 
-func (s *Store) log(run extension.RunID) *runLog {
-	l, _ := s.shards[run.Shard(len(s.shards))].logs.Load(run)
-	return l
+func (s *Store) log(run extension.RunID, snapshot uint64) *runLog {
+	return s.shards[run.Shard(len(s.shards))].logs.At(run, snapshot)
 }
 
 // Log returns the run's events visible at snapshot.
 func (s *Store) Log(run extension.RunID, snapshot uint64) Log {
-	l := s.log(run)
+	l := s.log(run, snapshot)
 	if l == nil {
 		return Log{}
 	}
@@ -174,7 +175,7 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 			l.publish()
 			return err
 		}
-		if next, _ := sh.logs.LoadOrCompute(run, func() *runLog { return new(runLog) }); next != l {
+		if next := sh.logs.Create(run, e.TxID, newRunLog); next != l {
 			l.publish()
 			l = next
 		}
@@ -187,6 +188,12 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	l.publish()
 	return nil
 }
+
+// DropRun deletes the run's log at version: see extension.Shard.
+func (sh *shard) DropRun(run extension.RunID, version uint64) { sh.logs.Drop(run, version) }
+
+// Trim forgets the logs of runs deleted for every reader at oldest or later.
+func (sh *shard) Trim(oldest uint64) { sh.logs.Trim(oldest) }
 
 // Hash computes an event's chain hash over the encoding in the package doc. An event that
 // fits a stack buffer is hashed in one call, without allocating.

@@ -4,6 +4,7 @@ import (
 	stdjson "encoding/json"
 	"strconv"
 
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 )
 
@@ -28,4 +29,13 @@ func comparedForm(e Event) []byte {
 		Payload stdjson.RawMessage `json:"payload"`
 	}{e.Type, e.Payload}) // the payload was validated as JSON before it was logged
 	return b
+}
+
+// Materialize appends run's events at version, in order, with their times, for run to
+// (extension.Materializer): applied to an empty log they get the same sequences and hashes.
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+	for _, e := range s.Log(run, version).All() {
+		dst = append(dst, commitlog.Entry{Type: TypeAppend, Version: 1, Payload: encode(to, e.Timestamp, e.Type, e.Payload)})
+	}
+	return dst
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/chunked"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
 // sectionFormat is the chunk body's format version byte.
@@ -35,7 +36,7 @@ func (sh *shard) Freeze(version uint64) extension.FrozenView { return frozen{sh,
 func (f frozen) WriteSection(w io.Writer) error {
 	var body []byte
 	var err error
-	f.sh.logs.Range(func(run extension.RunID, l *runLog) bool {
+	f.sh.logs.Range(f.at, func(run extension.RunID, l *runLog) bool {
 		es := visible(l.events(), f.at)
 		if es.Len() == 0 {
 			return true // created after the view's version
@@ -80,10 +81,10 @@ func (sh *shard) LoadSection(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: event section, run %s: %w", dberr.ErrCorruption, run, err)
 	}
-	l, _ := sh.logs.LoadOrCompute(run, func() *runLog { return new(runLog) })
-	if l.list.Len() != 0 {
+	if sh.logs.At(run, mvcc.Latest) != nil {
 		return fmt.Errorf("%w: event section: run %s loaded twice", dberr.ErrCorruption, run)
 	}
+	l := sh.logs.Create(run, es.View().At(0).Commit, newRunLog)
 	l.list = es
 	l.publish()
 	return nil

@@ -140,14 +140,14 @@ type shard struct {
 	*mvcc.Table[extension.RunID, Doc]
 }
 
-func (s *Store) chain(run extension.RunID, key string) *mvcc.Chain[Doc] {
-	return s.shards[run.Shard(len(s.shards))].Chain(run, key)
+func (s *Store) chain(run extension.RunID, key string, snapshot uint64) *mvcc.Chain[Doc] {
+	return s.shards[run.Shard(len(s.shards))].Chain(run, key, snapshot)
 }
 
 // Doc returns document key at snapshot. The value is shared with the store and must not be
 // changed.
 func (s *Store) Doc(run extension.RunID, key string, snapshot uint64) (Doc, bool) {
-	r := s.chain(run, key)
+	r := s.chain(run, key, snapshot)
 	if r == nil {
 		return Doc{}, false
 	}
@@ -201,7 +201,7 @@ func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint
 	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: key}); ok {
 		return st.Version
 	}
-	if r := s.chain(run, key); r != nil {
+	if r := s.chain(run, key, mvcc.Latest); r != nil {
 		if v := r.Latest(); v != nil {
 			return v.Commit
 		}
@@ -258,7 +258,7 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 
 // latest is the newest applied state of a document; actor only.
 func (sh *shard) latest(run extension.RunID, key string) state {
-	if c := sh.Chain(run, key); c != nil {
+	if c := sh.Chain(run, key, mvcc.Latest); c != nil {
 		if v := c.Latest(); v != nil && !v.Deleted {
 			return state{value: v.Value.Value, version: v.Value.Version, live: true}
 		}

@@ -1,6 +1,7 @@
 package json
 
 import (
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/mvcc"
 )
@@ -20,4 +21,16 @@ func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 // ChangedPaths names the paths at which two encoded documents differ (extension.PathDiffer).
 func (s *Store) ChangedPaths(before, after []byte) ([]string, error) {
 	return ChangedPaths(before, after)
+}
+
+// Materialize appends a create of every live document of run at version, in key order, for
+// run to (extension.Materializer): each at version 1.
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+	for _, k := range s.Keys(run, version) {
+		d, _ := s.Doc(run, k, version)
+		b, _ := encodeValue(d.Value) // a stored value always encodes: it was decoded from JSON
+		payload := encode(&decoded{run: to, key: k, version: 1, ops: []op{{kind: opCreate, raw: b}}})
+		dst = append(dst, commitlog.Entry{Type: TypeCreate, Version: 1, Payload: payload})
+	}
+	return dst
 }

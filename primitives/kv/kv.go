@@ -78,14 +78,14 @@ type shard struct {
 	*mvcc.Table[extension.RunID, []byte]
 }
 
-func (s *Store) chain(run extension.RunID, key string) *mvcc.Chain[[]byte] {
-	return s.shards[run.Shard(len(s.shards))].Chain(run, key)
+func (s *Store) chain(run extension.RunID, key string, snapshot uint64) *mvcc.Chain[[]byte] {
+	return s.shards[run.Shard(len(s.shards))].Chain(run, key, snapshot)
 }
 
 // Get returns the value of key at snapshot. The slice is shared with the store: callers that
 // hand it to users copy it.
 func (s *Store) Get(run extension.RunID, key string, snapshot uint64) ([]byte, bool) {
-	r := s.chain(run, key)
+	r := s.chain(run, key, snapshot)
 	if r == nil {
 		return nil, false
 	}
@@ -114,7 +114,7 @@ func (s *Store) Scan(run extension.RunID, prefix, after string, snapshot uint64,
 	if after >= from {
 		from = after + "\x00" // the first string above after
 	}
-	s.table(run).Ordered(run, from, func(k string, c *mvcc.Chain[[]byte]) bool {
+	s.table(run).Ordered(run, snapshot, from, func(k string, c *mvcc.Chain[[]byte]) bool {
 		if !strings.HasPrefix(k, prefix) {
 			return false
 		}
@@ -134,7 +134,7 @@ func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint
 	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: key}); ok {
 		return st.Version
 	}
-	if r := s.chain(run, key); r != nil {
+	if r := s.chain(run, key, mvcc.Latest); r != nil {
 		if v := r.Latest(); v != nil {
 			return v.Commit
 		}

@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/inmemdb/inmem/internal/mvcc"
 	"maps"
 	"slices"
 	"strings"
@@ -115,10 +116,10 @@ func TestTrimDropsOldVersionsAndDeadKeys(t *testing.T) {
 	v, ok := s.Get(run, "k", 2)
 	require.True(t, ok)
 	assert.Equal(t, []byte{2}, v)
-	assert.NotNil(t, s.chain(run, "k"))
+	assert.NotNil(t, s.chain(run, "k", mvcc.Latest))
 
 	sh.Trim(4) // every reader is past the tombstone: the key goes
-	assert.Nil(t, s.chain(run, "k"))
+	assert.Nil(t, s.chain(run, "k", mvcc.Latest))
 	assert.Empty(t, s.Keys(run, "", 4))
 	assert.Zero(t, sh.Listed())
 }

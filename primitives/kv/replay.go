@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/mvcc"
 )
@@ -13,4 +14,14 @@ func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 	return mvcc.Live(s.table(run), run, version, func(k string, v []byte) extension.Item {
 		return extension.Item{Key: k, Value: v}
 	}), false
+}
+
+// Materialize appends a put of every live key of run at version, in key order, for run to
+// (extension.Materializer).
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+	s.Scan(run, "", "", version, func(k string, v []byte) bool {
+		dst = append(dst, commitlog.Entry{Type: TypePut, Version: 1, Payload: encode(to, k, v)})
+		return true
+	})
+	return dst
 }

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"github.com/inmemdb/inmem/internal/mvcc"
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
@@ -42,7 +43,7 @@ func TestSectionRoundTrip(t *testing.T) {
 	v, ok := fresh.Get(run, "a", 3)
 	require.True(t, ok)
 	assert.Equal(t, "2", string(v), "the value at the frozen version, not the later one")
-	assert.Equal(t, uint64(3), fresh.chain(run, "a").Latest().Commit, "with its commit version")
+	assert.Equal(t, uint64(3), fresh.chain(run, "a", mvcc.Latest).Latest().Commit, "with its commit version")
 	_, ok = fresh.Get(run, "gone", 3)
 	assert.False(t, ok, "a deleted key is absent")
 	v, ok = fresh.Get(other, "empty", 3)

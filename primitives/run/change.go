@@ -6,12 +6,12 @@ import (
 )
 
 // Describe reports the lifecycle change a published system transaction made
-// (extension.Describer): begin, end, abort, orphan or resume. Journal entries are not changes
+// (extension.Describer): begin, end, abort, orphan, resume or deletion. Journal entries are not changes
 // of their own: the data they record is reported by its primitives.
 func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extension.Described)) {
 	for _, e := range entries {
 		p := e.Payload
-		if e.Type == TypeStep || len(p) < commitlog.RunIDSize+8 {
+		if e.Type == TypeStep || e.Type == TypeBase || len(p) < commitlog.RunIDSize+8 {
 			continue
 		}
 		rest := p[commitlog.RunIDSize+8:]
@@ -19,6 +19,8 @@ func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extensio
 		switch {
 		case e.Type == TypeBegin:
 			op = extension.OpBegin
+		case e.Type == TypeDelete:
+			op = extension.OpDeleteRun
 		case len(rest) == 0:
 		case e.Type == TypeEnd && Status(rest[0]) == Completed:
 			op = extension.OpEnd

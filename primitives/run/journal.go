@@ -11,6 +11,7 @@ import (
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/chunked"
+	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
 // Step is one journaled transaction of a run.
@@ -20,12 +21,17 @@ type Step struct {
 	End       int    // the journal's entry count after this step: its entries end here
 }
 
-// journal is a run's journaled transactions, append-only. The shard's actor appends; a
-// reader takes a view under mu and reads it without the lock.
+// journal is a run's history: its base — the state it began with, step number baseStep (0,
+// unless the run was compacted) — and after it the run's journaled transactions, steps
+// baseStep+1, baseStep+2, …, append-only. The shard's actor appends; a reader takes a view
+// under mu and reads it without the lock.
 type journal struct {
-	mu      sync.Mutex
-	steps   chunked.List[Step]
-	entries chunked.List[entry] // every step's entries, without the step entry
+	mu       sync.Mutex
+	baseStep int
+	base     Step       // Version and Timestamp: the run's begin; End: the base's entries, first in entries
+	fork     *ForkPoint // where the base was taken from, for a forked run
+	steps    chunked.List[Step]
+	entries  chunked.List[entry] // the base's entries, then every step's, without the step entries
 	// arena holds the payloads of journaled entries, copied in one after the other: a snapshot
 	// writes every payload of every run, and reads them from a few large blocks instead of one
 	// small allocation per write scattered over the heap. Payloads loaded from a snapshot stay
@@ -72,23 +78,47 @@ func (e entry) logEntry() commitlog.Entry {
 // add appends a step; it refuses (false) one that is not newer than the last.
 func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 	j.mu.Lock()
-	if last, ok := j.steps.Last(); ok && last.Version >= s.Version {
+	if last, ok := j.steps.Last(); (ok && last.Version >= s.Version) || s.Version < j.base.Version {
 		j.mu.Unlock()
 		return false
 	}
-	for _, e := range entries { // not e.Decoded: the journal keeps payloads only
-		j.entries.Append(entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: j.arena.copy(e.Payload)})
-	}
+	j.append(entries)
 	s.End = j.entries.Len()
 	j.steps.Append(s)
 	j.mu.Unlock() // not deferred: this is on every run transaction's apply path
 	return true
 }
 
+func (j *journal) append(entries []commitlog.Entry) {
+	for _, e := range entries { // not e.Decoded: the journal keeps payloads only
+		j.entries.Append(entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: j.arena.copy(e.Payload)})
+	}
+}
+
+// begin records the run's begin, the version and time of its step 0.
+func (j *journal) begin(version uint64, ts int64) {
+	j.mu.Lock()
+	j.base = Step{Version: version, Timestamp: ts}
+	j.mu.Unlock()
+}
+
+// setBase makes entries the run's step 0, committed with its begin; it refuses (false) if the
+// journal holds anything already or version is not the begin's.
+func (j *journal) setBase(version uint64, entries []commitlog.Entry, fork *ForkPoint) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.steps.Len() != 0 || j.entries.Len() != 0 || version != j.base.Version {
+		return false
+	}
+	j.append(entries)
+	j.base.End, j.fork = j.entries.Len(), fork
+	return true
+}
+
 func (j *journal) snapshot() Journal {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return Journal{steps: j.steps.View(), entries: j.entries.View()}
+	return Journal{baseStep: j.baseStep, base: j.base, fork: j.fork, steps: j.steps.View(), entries: j.entries.View()}
 }
 
 // counts returns the number of steps and entries committed at or before version.
@@ -96,32 +126,79 @@ func (j *journal) counts(version uint64) (steps, ops int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if last, ok := j.steps.Last(); !ok || last.Version <= version { // the common case: nothing newer
-		return j.steps.Len(), j.entries.Len()
+		return j.baseStep + j.steps.Len(), j.entries.Len()
 	}
-	return Journal{steps: j.steps.View()}.at(version).counts()
+	return Journal{baseStep: j.baseStep, base: j.base, steps: j.steps.View()}.at(version).counts()
 }
 
-// Journal is a run's journal as one reader sees it: a prefix of its steps, immutable.
+// Journal is a run's journal as one reader sees it: its base and a prefix of its steps,
+// immutable.
 type Journal struct {
-	steps   chunked.View[Step]
-	entries chunked.View[entry]
+	baseStep int
+	base     Step
+	fork     *ForkPoint
+	steps    chunked.View[Step]
+	entries  chunked.View[entry]
 }
 
-// Len returns the number of steps.
+// Len returns the number of steps after the base.
 func (j Journal) Len() int { return j.steps.Len() }
 
-// Steps returns the steps, oldest first.
+// First returns the number of the journal's first step, its base: 0 unless the run was
+// compacted.
+func (j Journal) First() int { return j.baseStep }
+
+// Last returns the number of the journal's last step.
+func (j Journal) Last() int { return j.baseStep + j.steps.Len() }
+
+// Base returns the base step: the version and time of the run's begin (of its compaction, for
+// a compacted run) and where the base's entries end.
+func (j Journal) Base() Step { return j.base }
+
+// ForkedFrom returns the run and step a forked run's base was taken from; nil for a run that
+// was not forked.
+func (j Journal) ForkedFrom() *ForkPoint { return j.fork }
+
+// Steps returns the steps after the base, oldest first.
 func (j Journal) Steps() []Step { return j.steps.Slice(0, j.steps.Len()) }
 
-// Until returns the journal's first n steps (all of them if it has fewer).
+// Step returns step number n (First() ≤ n ≤ Last()) and the index of its first entry.
+func (j Journal) Step(n int) (s Step, start int) {
+	if n == j.baseStep {
+		return j.base, 0
+	}
+	i := n - j.baseStep - 1
+	if i > 0 {
+		start = j.steps.At(i - 1).End
+	} else {
+		start = j.base.End
+	}
+	return j.steps.At(i), start
+}
+
+// StepEntries yields the entries of step number n (First() ≤ n ≤ Last()), as Entries does.
+func (j Journal) StepEntries(n int) iter.Seq[commitlog.Entry] {
+	s, start := j.Step(n)
+	return func(yield func(commitlog.Entry) bool) {
+		for i := start; i < s.End; i++ {
+			if !yield(j.entries.At(i).logEntry()) {
+				return
+			}
+		}
+	}
+}
+
+// Until returns the journal up to step number n: its base and steps First()+1 … n (all of
+// them if it has fewer). Below First() it is the base alone: the caller checks.
 func (j Journal) Until(n int) Journal {
-	j.steps = j.steps.Prefix(max(0, min(n, j.steps.Len())))
+	j.steps = j.steps.Prefix(max(0, min(n-j.baseStep, j.steps.Len())))
 	return j
 }
 
 // at returns the steps committed at or before version.
 func (j Journal) at(version uint64) Journal {
-	return j.Until(sort.Search(j.steps.Len(), func(i int) bool { return j.steps.At(i).Version > version }))
+	j.steps = j.steps.Prefix(sort.Search(j.steps.Len(), func(i int) bool { return j.steps.At(i).Version > version }))
+	return j
 }
 
 // Ops returns the number of entries (operations) in the journal's steps.
@@ -130,12 +207,13 @@ func (j Journal) Ops() int {
 	return ops
 }
 
+// counts returns the number of the last step and the entries of the base and steps.
 func (j Journal) counts() (steps, ops int) {
 	last, ok := j.steps.Last()
 	if !ok {
-		return 0, 0
+		return j.baseStep, j.base.End
 	}
-	return j.steps.Len(), last.End
+	return j.Last(), last.End
 }
 
 // Entries yields the entries of every step, in commit order, each stamped with its commit
@@ -168,21 +246,33 @@ func (s *Store) JournalEntries(dst []commitlog.Entry, c extension.Commit) []comm
 
 // Journal returns run id's journal at snapshot; false if the run does not exist then.
 func (s *Store) Journal(id extension.RunID, snapshot uint64) (Journal, bool) {
-	r, ok := s.state(id)
+	r, ok := s.state(id, snapshot)
 	if !ok || r.records.At(snapshot) == nil {
 		return Journal{}, false
 	}
 	return r.journal.snapshot().at(snapshot), true
 }
 
-// Counts returns how many transactions run id committed at or before snapshot, and how many
-// operations (entries) they held; zeros for an unknown run.
-func (s *Store) Counts(id extension.RunID, snapshot uint64) (txs, ops int) {
-	r, ok := s.state(id)
+// Counts returns the number of run id's last step at or before snapshot, and how many
+// operations (entries) its history holds; zeros for an unknown run.
+func (s *Store) Counts(id extension.RunID, snapshot uint64) (steps, ops int) {
+	r, ok := s.state(id, snapshot)
 	if !ok {
 		return 0, 0
 	}
 	return r.journal.counts(snapshot)
+}
+
+// ForkedFrom returns where run id's initial state was forked from; nil for a run that was not
+// forked, or is unknown at snapshot.
+func (s *Store) ForkedFrom(id extension.RunID, snapshot uint64) *ForkPoint {
+	r, ok := s.state(id, snapshot)
+	if !ok {
+		return nil
+	}
+	r.journal.mu.Lock()
+	defer r.journal.mu.Unlock()
+	return r.journal.fork
 }
 
 // txLen is the number of entries at the front of batch in its first entry's transaction.
@@ -194,16 +284,17 @@ func txLen(batch []commitlog.Entry) int {
 	return n
 }
 
-// journalTx records a transaction: tx is its step entry followed by its other entries.
+// journalTx records a transaction: tx is its step entry (or base entry) followed by its other
+// entries.
 func (sh *shard) journalTx(tx []commitlog.Entry) error {
 	p := tx[0].Payload
-	if tx[0].Version != 1 || len(p) != stepSize || tx[0].TxID == 0 {
+	if tx[0].Version != 1 || len(p) < stepSize || (len(p) != stepSize && tx[0].Type != TypeBase) || tx[0].TxID == 0 {
 		return fmt.Errorf("%w: step entry: version %d, %d bytes, tx %d", ErrMalformed, tx[0].Version, len(p), tx[0].TxID)
 	}
 	var id extension.RunID
 	copy(id[:], p)
-	r, ok := sh.runs.Load(id)
-	if !ok {
+	r := sh.runs.At(id, mvcc.Latest)
+	if r == nil {
 		return fmt.Errorf("%w: step of unknown run %s", ErrMalformed, id)
 	}
 	for _, e := range tx[1:] {
@@ -213,6 +304,16 @@ func (sh *shard) journalTx(tx []commitlog.Entry) error {
 		if !bytes.HasPrefix(e.Payload, id[:]) {
 			return fmt.Errorf("%w: entry %#02x of another run inside a step of %s", ErrMalformed, e.Type, id)
 		}
+	}
+	if tx[0].Type == TypeBase {
+		fork, err := decodeFork(p)
+		if err != nil {
+			return err
+		}
+		if !r.journal.setBase(tx[0].TxID, tx[1:], fork) {
+			return fmt.Errorf("%w: the base of run %s is not its begin's first step", ErrMalformed, id)
+		}
+		return nil
 	}
 	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
 	if !r.journal.add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {

@@ -14,10 +14,21 @@ import (
 type Change struct {
 	store  *Store
 	id     extension.RunID
-	from   Status // the status the change requires; NotFound for a begin
-	to     Status
+	from   Status // the status the change requires; NotFound for a begin, Completed for a deletion (or Failed)
+	to     Status // NotFound for a deletion
 	info   []byte // encoded Info, for a begin
+	parent extension.RunID
 	reason string
+	// base: the begin's transaction holds the run's initial state, the parts after this one:
+	// the change journals them as step 0 (a RunBase entry after the begin).
+	base bool
+	fork *ForkPoint // the run and step the initial state was taken from, for a fork
+}
+
+// ForkPoint names the run and step a forked run's initial state was taken from.
+type ForkPoint struct {
+	Run  extension.RunID
+	Step int
 }
 
 // Begin returns the change that starts run id.
@@ -32,7 +43,29 @@ func (s *Store) Begin(id extension.RunID, info Info) (*Change, error) {
 	if err != nil {
 		return nil, dberr.Invalid("run info: %v", err)
 	}
-	return &Change{store: s, id: id, from: NotFound, to: Active, info: b}, nil
+	return &Change{store: s, id: id, from: NotFound, to: Active, info: b, parent: info.Parent}, nil
+}
+
+// BeginWith returns the change that starts run id with an initial state: the transaction's
+// other parts, journaled as the run's step 0.
+func (s *Store) BeginWith(id extension.RunID, info Info) (*Change, error) {
+	c, err := s.Begin(id, info)
+	if err != nil {
+		return nil, err
+	}
+	c.base = true
+	return c, nil
+}
+
+// Fork returns the change that starts run id with the state of run from.Run at step
+// from.Step as its step 0: the transaction's other parts.
+func (s *Store) Fork(id extension.RunID, info Info, from ForkPoint) (*Change, error) {
+	c, err := s.BeginWith(id, info)
+	if err != nil {
+		return nil, err
+	}
+	c.fork = &from
+	return c, nil
 }
 
 // End returns the change that completes run id (Completed), or fails it with reason (Failed).
@@ -60,15 +93,36 @@ func (s *Store) Resume(id extension.RunID) (*Change, error) {
 	return &Change{store: s, id: id, from: Orphaned, to: Active}, nil
 }
 
+// Delete returns the change that deletes run id: its record, its journal, and (through every
+// primitive's DropRun) its data. Only an ended run may be deleted.
+func (s *Store) Delete(id extension.RunID) (*Change, error) {
+	if id == extension.GlobalRun {
+		return nil, dberr.Invalid("GlobalRun cannot be deleted")
+	}
+	return &Change{store: s, id: id, from: Completed, to: NotFound}, nil
+}
+
+func (c *Change) deletion() bool { return c.to == NotFound }
+
 func (c *Change) Empty() bool { return false }
 
 // Validate checks the transition against the run's newest status and stages the new one.
 func (c *Change) Validate(cm extension.Commit) error {
 	cur := c.store.current(cm, c.id)
 	switch {
+	case c.deletion():
+		if cur == NotFound {
+			return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
+		}
+		if cur != Completed && cur != Failed {
+			return fmt.Errorf("%w: %s is %s", dberr.ErrRunActive, c.id, cur)
+		}
 	case c.from == NotFound:
 		if cur != NotFound {
 			return fmt.Errorf("%w: %s", dberr.ErrRunExists, c.id)
+		}
+		if c.parent != extension.GlobalRun && c.store.current(cm, c.parent) == NotFound {
+			return fmt.Errorf("%w: parent %s of %s", dberr.ErrRunNotFound, c.parent, c.id)
 		}
 	case cur == NotFound:
 		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
@@ -88,6 +142,8 @@ func (c *Change) Entries(dst []commitlog.Entry, cm extension.Commit) []commitlog
 	p = binary.LittleEndian.AppendUint64(p, uint64(cm.Timestamp()))
 	var typ uint8
 	switch {
+	case c.deletion():
+		typ = TypeDelete
 	case c.from == NotFound:
 		typ = TypeBegin
 		p = append(p, c.info...)
@@ -99,5 +155,41 @@ func (c *Change) Entries(dst []commitlog.Entry, cm extension.Commit) []commitlog
 		typ = TypeUpdate
 		p = append(p, byte(c.to))
 	}
-	return append(dst, commitlog.Entry{Type: typ, Version: 1, Payload: p})
+	dst = append(dst, commitlog.Entry{Type: typ, Version: 1, Payload: p})
+	if c.base {
+		dst = append(dst, commitlog.Entry{Type: TypeBase, Version: 1, Payload: c.basePayload(cm.Timestamp())})
+	}
+	return dst
+}
+
+// basePayload is the RunBase entry's payload: the run, the commit time, and the fork point of a
+// fork.
+func (c *Change) basePayload(ts int64) []byte {
+	b := make([]byte, stepSize, stepSize+commitlog.RunIDSize+binary.MaxVarintLen64)
+	copy(b, c.id[:])
+	binary.LittleEndian.PutUint64(b[commitlog.RunIDSize:], uint64(ts))
+	if c.fork != nil {
+		b = append(b, c.fork.Run[:]...)
+		b = binary.AppendUvarint(b, uint64(c.fork.Step))
+	}
+	return b
+}
+
+// decodeFork reads the fork point of a RunBase payload; nil if it has none.
+func decodeFork(p []byte) (*ForkPoint, error) {
+	rest := p[stepSize:]
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	if len(rest) <= commitlog.RunIDSize {
+		return nil, fmt.Errorf("%w: base entry of %d bytes", ErrMalformed, len(p))
+	}
+	f := &ForkPoint{}
+	copy(f.Run[:], rest)
+	step, n := binary.Uvarint(rest[commitlog.RunIDSize:])
+	if n <= 0 || n != len(rest)-commitlog.RunIDSize || step > maxStep {
+		return nil, fmt.Errorf("%w: base entry's fork step", ErrMalformed)
+	}
+	f.Step = int(step)
+	return f, nil
 }

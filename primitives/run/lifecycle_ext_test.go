@@ -212,8 +212,10 @@ func TestRunExtBadChanges(t *testing.T) {
 
 func TestRunExtEntriesApply(t *testing.T) {
 	e := newRunEnv(t)
+	parent := extension.RunID{0xC0} // a run the sequencer has staged, as if begun before
+	e.seq.staged[extension.Key{Section: run.SectionID, Run: parent}] = extension.Staged{Aux: uint64(run.Active)}
 	info := run.Info{
-		Name: "plan", Agent: "planner", Tags: []string{"x", "y"}, Parent: e.b,
+		Name: "plan", Agent: "planner", Tags: []string{"x", "y"}, Parent: parent,
 		Metadata: json.RawMessage(`{"model":"m","n":[1,2]}`),
 	}
 	c := e.seq.commit(e.a, 1)
@@ -244,7 +246,7 @@ func TestRunExtEntriesApply(t *testing.T) {
 	assert.Equal(t, "plan", r1.Info.Name)
 	assert.Equal(t, "planner", r1.Info.Agent)
 	assert.Equal(t, []string{"x", "y"}, r1.Info.Tags)
-	assert.Equal(t, e.b, r1.Info.Parent)
+	assert.Equal(t, parent, r1.Info.Parent)
 	assert.JSONEq(t, `{"model":"m","n":[1,2]}`, string(r1.Info.Metadata))
 	_, ok = e.s.Get(e.b, 1)
 	assert.False(t, ok, "the other run is untouched")

@@ -3,7 +3,12 @@
 // every committed transaction of a run, kept so that the run can be replayed.
 //
 // Lifecycle changes are system transactions of their own: one entry each, with their own
-// commit version, never part of a user's transaction, never journaled.
+// commit version, never part of a user's transaction, never journaled — except a begin with an
+// initial state (BeginWith; a fork), whose transaction also holds that state: its begin entry,
+// a RunBase entry, and the state's entries, journaled as the run's step 0.
+//
+// A run's deletion (RunDelete) reaches every primitive's DropRun, this one's included, and no
+// Apply: the engine fans it out (extension.TypeRunDelete).
 //
 // WAL payloads (entry version 1), after the 16-byte run id:
 //
@@ -11,20 +16,29 @@
 //	RunEnd    0x62: i64 end time (µs), u8 final status, reason (the rest)
 //	RunUpdate 0x61: i64 time (µs), u8 new status (Orphaned at recovery, Active on resume)
 //	RunStep   0x64: i64 commit time (µs)
+//	RunDelete 0x65: i64 time (µs)
+//	RunBase   0x66: i64 commit time (µs) [, 16-byte run id, uvarint step: a fork's source]
 //
 // RunStep journals a transaction: the sequencer puts one first in every user transaction of a
 // run (JournalEntries; none for GlobalRun). The primitive is an extension.Journaler, so its
 // shard receives such a transaction whole and records the transaction's other entries as one
-// Step — sharing their payloads with the primitives that applied them.
+// Step — sharing their payloads with the primitives that applied them. RunBase does the same
+// for step 0, in the transaction that begins the run.
 //
 // Snapshot section: one chunk per run with a record at the frozen version (extension.Chunk),
 // body
 //
-//	u8 format version (2) | uvarint commit version of the record | u8 status |
+//	u8 format version (3) | uvarint commit version of the record | u8 status |
 //	i64 started-at (µs) | i64 ended-at (µs) | uvarint len(reason) | reason |
 //	uvarint len(info) | JSON-encoded Info (as in RunBegin) |
+//	base: uvarint step number | uvarint commit version | i64 commit time (µs) |
+//	  u8 forked (0, 1) | if forked: 16-byte source run id | uvarint source step |
+//	  uvarint entries | per entry: as below |
 //	uvarint steps | per step: uvarint commit version | i64 commit time (µs) | uvarint entries |
 //	  per entry: u8 type | u8 version | uvarint len(payload) | payload
+//
+// Format 2, written before runs had a base, is format 3 without the base: it still loads (the
+// base is then empty, step 0, its version and time unknown: zero).
 //
 // Only the record a reader at the version sees is written, and the journal's steps up to the
 // version; LoadSection pushes the record with its commit version, so later WAL entries apply on
@@ -42,7 +56,6 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/puzpuzpuz/xsync/v3"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -53,6 +66,8 @@ const (
 	TypeEnd    uint8 = 0x62
 	TypeBegin  uint8 = 0x63
 	TypeStep   uint8 = 0x64
+	TypeDelete       = extension.TypeRunDelete
+	TypeBase   uint8 = 0x66
 	typesLow   uint8 = 0x60
 	typesHigh  uint8 = 0x6F
 )
@@ -135,7 +150,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOfWithHasher[extension.RunID, *runState](extension.RunID.Hash)}
+	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runState](extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }
@@ -144,7 +159,7 @@ func (s *Store) NewShard(id int) extension.Shard {
 func (s *Store) WholeTransactions() bool { return true }
 
 type shard struct {
-	runs *xsync.MapOf[extension.RunID, *runState]
+	runs mvcc.Runs[extension.RunID, runState]
 }
 
 // runState is everything the primitive keeps of one run.
@@ -153,13 +168,23 @@ type runState struct {
 	journal journal
 }
 
-func (s *Store) state(id extension.RunID) (*runState, bool) {
-	return s.shards[id.Shard(len(s.shards))].runs.Load(id)
+// state returns the run's state as a reader at snapshot finds it (mvcc.Latest: the newest).
+func newRunState() *runState { return new(runState) }
+
+// DropRun deletes the run's record and journal at version: see extension.Shard.
+func (sh *shard) DropRun(id extension.RunID, version uint64) { sh.runs.Drop(id, version) }
+
+// Trim forgets runs deleted for every reader at oldest or later.
+func (sh *shard) Trim(oldest uint64) { sh.runs.Trim(oldest) }
+
+func (s *Store) state(id extension.RunID, snapshot uint64) (*runState, bool) {
+	r := s.shards[id.Shard(len(s.shards))].runs.At(id, snapshot)
+	return r, r != nil
 }
 
 // Get returns the run's record at snapshot.
 func (s *Store) Get(id extension.RunID, snapshot uint64) (*Record, bool) {
-	r, ok := s.state(id)
+	r, ok := s.state(id, snapshot)
 	if !ok {
 		return nil, false
 	}
@@ -185,7 +210,7 @@ func (s *Store) current(c extension.Commit, id extension.RunID) Status {
 	if st, ok := c.Staged(key(id)); ok {
 		return Status(st.Aux)
 	}
-	r, ok := s.state(id)
+	r, ok := s.state(id, mvcc.Latest)
 	if !ok {
 		return NotFound
 	}
@@ -213,7 +238,7 @@ func (s *Store) CheckRun(c extension.Commit) error {
 func (sh *shard) Apply(batch []commitlog.Entry) error {
 	for len(batch) > 0 {
 		n, err := 1, error(nil)
-		if batch[0].Type == TypeStep {
+		if batch[0].Type == TypeStep || batch[0].Type == TypeBase {
 			n = txLen(batch)
 			err = sh.journalTx(batch[:n])
 		} else {
@@ -241,12 +266,16 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		if err := decodeInfo(rest, &next.Info); err != nil {
 			return fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 		}
-		r, _ := sh.runs.LoadOrCompute(id, func() *runState { return new(runState) })
+		r := sh.runs.Create(id, e.TxID, newRunState)
+		if r.records.Latest() != nil {
+			return fmt.Errorf("%w: run %s begun twice", ErrMalformed, id)
+		}
 		r.records.Push(e.TxID, next, false)
+		r.journal.begin(e.TxID, ts)
 		return nil
 	}
-	r, ok := sh.runs.Load(id)
-	if !ok || len(rest) < 1 {
+	r := sh.runs.At(id, mvcc.Latest)
+	if r == nil || len(rest) < 1 {
 		return fmt.Errorf("%w: type %#02x for unknown run %s", ErrMalformed, e.Type, id)
 	}
 	next := *r.records.Latest().Value
@@ -267,7 +296,7 @@ func (sh *shard) apply(e commitlog.Entry) error {
 func (s *Store) Records(snapshot uint64) []*Record {
 	var out []*Record
 	for _, sh := range s.shards {
-		sh.runs.Range(func(_ extension.RunID, r *runState) bool {
+		sh.runs.Range(snapshot, func(_ extension.RunID, r *runState) bool {
 			if v := r.records.At(snapshot); v != nil {
 				out = append(out, v.Value)
 			}

@@ -8,12 +8,18 @@ import (
 	"io"
 	"math/bits"
 
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
-// sectionFormat is the format version byte of a run's chunk body.
-const sectionFormat = 2
+// sectionFormat is the format version byte of a run's chunk body; formatNoBase, the one
+// before runs had a base, still loads.
+const (
+	sectionFormat = 3
+	formatNoBase  = 2
+)
 
 // Freeze returns the shard at version: O(1). The view reads the chains and journals as
 // readers do; the engine pins version while the view is written.
@@ -32,7 +38,7 @@ type frozen struct {
 func (f frozen) WriteSection(w io.Writer) error {
 	var record, scratch []byte
 	var err error
-	f.sh.runs.Range(func(id extension.RunID, r *runState) bool {
+	f.sh.runs.Range(f.at, func(id extension.RunID, r *runState) bool {
 		v := r.records.At(f.at)
 		if v == nil {
 			return true
@@ -77,8 +83,12 @@ func appendRecord(b []byte, commit uint64, r *Record) ([]byte, error) {
 // journalSize is the encoded size of j (writeJournal), from the steps and the entries' lengths
 // alone: no payload is read.
 func journalSize(j Journal) int {
-	n := uvarintLen(uint64(j.steps.Len()))
-	start := 0
+	n := uvarintLen(uint64(j.baseStep)) + uvarintLen(j.base.Version) + 8 + 1 + uvarintLen(uint64(j.base.End))
+	if j.fork != nil {
+		n += commitlog.RunIDSize + uvarintLen(uint64(j.fork.Step))
+	}
+	n += uvarintLen(uint64(j.steps.Len()))
+	start := j.base.End
 	for _, s := range j.steps.All() {
 		n += uvarintLen(s.Version) + 8 + uvarintLen(uint64(s.End-start))
 		start = s.End
@@ -104,9 +114,18 @@ func writeJournal(w io.Writer, j Journal, buf []byte) (int, []byte, error) {
 		buf = buf[:0]
 		return err
 	}
+	buf = binary.AppendUvarint(buf[:0], uint64(j.baseStep))
+	buf = binary.AppendUvarint(buf, j.base.Version)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(j.base.Timestamp))
+	if j.fork == nil {
+		buf = append(buf, 0)
+	} else {
+		buf = append(append(buf, 1), j.fork.Run[:]...)
+		buf = binary.AppendUvarint(buf, uint64(j.fork.Step))
+	}
+	buf = binary.AppendUvarint(buf, uint64(j.base.End))
 	steps := j.steps.Len()
-	buf = binary.AppendUvarint(buf[:0], uint64(steps))
-	k, start, end := 0, 0, 0
+	k, start, end := 0, j.base.End, j.base.End
 	header := func() {
 		s := j.steps.At(k)
 		buf = binary.AppendUvarint(buf, s.Version)
@@ -116,6 +135,9 @@ func writeJournal(w io.Writer, j Journal, buf []byte) (int, []byte, error) {
 		k++
 	}
 	for i, e := range j.entries.Prefix(j.Ops()).All() {
+		if i == j.base.End {
+			buf = binary.AppendUvarint(buf, uint64(steps))
+		}
 		for i == end && k < steps {
 			header()
 		}
@@ -127,6 +149,9 @@ func writeJournal(w io.Writer, j Journal, buf []byte) (int, []byte, error) {
 				return written, buf, err
 			}
 		}
+	}
+	if j.Ops() == j.base.End { // the count was not written among the entries
+		buf = binary.AppendUvarint(buf, uint64(steps))
 	}
 	for k < steps { // steps with no entries after the last entry
 		header()
@@ -145,27 +170,29 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	if id == extension.GlobalRun {
 		return fmt.Errorf("%w: run section: a record of GlobalRun", dberr.ErrCorruption)
 	}
-	if _, ok := sh.runs.Load(id); ok {
+	if sh.runs.At(id, mvcc.Latest) != nil {
 		return fmt.Errorf("%w: run section: run %s loaded twice", dberr.ErrCorruption, id)
 	}
 	r, err := decodeRun(id, body)
 	if err != nil {
 		return fmt.Errorf("%w: run section, run %s: %w", dberr.ErrCorruption, id, err)
 	}
-	r.records.Latest().Value.ID = id
-	sh.runs.Store(id, r)
+	latest := r.records.Latest()
+	latest.Value.ID = id
+	sh.runs.Create(id, latest.Commit, func() *runState { return r })
 	return nil
 }
 
 // decodeRun reads the chunk body of run id written by appendRecord and appendJournal.
 func decodeRun(id extension.RunID, b []byte) (*runState, error) {
+	based := len(b) > 0 && b[0] == sectionFormat
 	commit, rec, b, err := decodeRecord(b)
 	if err != nil {
 		return nil, err
 	}
 	r := new(runState)
 	r.records.Push(commit, rec, false)
-	if err := decodeJournal(id, b, &r.journal); err != nil {
+	if err := decodeJournal(id, b, &r.journal, based); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -173,7 +200,7 @@ func decodeRun(id extension.RunID, b []byte) (*runState, error) {
 
 // decodeRecord reads the record written by appendRecord and returns what follows it.
 func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
-	if len(b) == 0 || b[0] != sectionFormat {
+	if len(b) == 0 || (b[0] != sectionFormat && b[0] != formatNoBase) {
 		return 0, nil, nil, fmt.Errorf("%w: unknown format (want version %d)", ErrMalformed, sectionFormat)
 	}
 	b = b[1:]
@@ -207,30 +234,32 @@ func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
 	return commit, r, b, nil
 }
 
+// maxStep bounds a step number read from a snapshot: far above any run's history, far below
+// overflowing an int.
+const maxStep = 1 << 40
+
 // minEncodedEntry is the smallest journaled entry: type, version, a zero length.
 const minEncodedEntry = 3
 
 // decodeJournal reads run id's journal written by writeJournal into j, which must be empty.
 // Counts are checked against the bytes left before anything is allocated for them, and every
 // payload must start with the run's id, as every transactional payload does.
-func decodeJournal(id extension.RunID, b []byte, j *journal) error {
-	d := &decoder{b: b}
+func decodeJournal(id extension.RunID, b []byte, j *journal, based bool) error {
+	d := &decoder{b: b, run: id}
+	if based {
+		if j.baseStep = int(d.uvarint()); j.baseStep > maxStep {
+			d.fail("base step out of range")
+		}
+		j.base = Step{Version: d.uvarint(), Timestamp: d.i64()}
+		j.fork = d.fork()
+		d.entries(j, j.base.Version)
+		j.base.End = j.entries.Len()
+	}
 	steps := d.count(1 + 8 + 1)
 	for range steps {
 		s := Step{Version: d.uvarint()}
 		s.Timestamp = d.i64()
-		entries := d.count(minEncodedEntry)
-		for range entries {
-			e := entry{Type: d.byte(), Version: d.byte(), TxID: s.Version}
-			e.Payload = d.bytes()
-			if e.Type >= typesLow && e.Type <= typesHigh {
-				d.fail("a run entry in the journal")
-			}
-			if !bytes.HasPrefix(e.Payload, id[:]) {
-				d.fail("a payload of another run")
-			}
-			j.entries.Append(e)
-		}
+		d.entries(j, s.Version)
 		// The step's entries are in j.entries already: add records where they end.
 		if d.err == nil && (s.Version == 0 || !j.add(s, nil)) {
 			d.fail("step versions not increasing")
@@ -246,6 +275,44 @@ func decodeJournal(id extension.RunID, b []byte, j *journal) error {
 type decoder struct {
 	b   []byte
 	err error
+	run extension.RunID
+}
+
+// fork reads a base's fork point: a flag, then the run and the step if set.
+func (d *decoder) fork() *ForkPoint {
+	switch d.byte() {
+	case 0:
+		return nil
+	case 1:
+		if len(d.b) < commitlog.RunIDSize {
+			d.fail("truncated")
+			return nil
+		}
+		f := &ForkPoint{}
+		d.b = d.b[copy(f.Run[:], d.b):]
+		if f.Step = int(d.uvarint()); f.Step > maxStep {
+			d.fail("fork step out of range")
+		}
+		return f
+	default:
+		d.fail("bad fork flag")
+		return nil
+	}
+}
+
+// entries reads a count of journaled entries and appends them to j, stamped with version.
+func (d *decoder) entries(j *journal, version uint64) {
+	for range d.count(minEncodedEntry) {
+		e := entry{Type: d.byte(), Version: d.byte(), TxID: version}
+		e.Payload = d.bytes()
+		if e.Type >= typesLow && e.Type <= typesHigh {
+			d.fail("a run entry in the journal")
+		}
+		if !bytes.HasPrefix(e.Payload, d.run[:]) {
+			d.fail("a payload of another run")
+		}
+		j.entries.Append(e)
+	}
 }
 
 func (d *decoder) fail(what string) {

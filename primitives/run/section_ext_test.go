@@ -101,12 +101,12 @@ func lifecycles(t testing.TB, st *store, views func()) (ids []extension.RunID, m
 	a, b, c, d, g, f := ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]
 	info := run.Info{Name: "plan", Agent: "planner", Tags: []string{"x", "y"}, Parent: b,
 		Metadata: json.RawMessage(`{"model":"<m>&","n":[1,2]}`)}
-	ch, err := st.s.Begin(a, info)
-	st.do(t, ch, err, a, 1)
 	for i, id := range []extension.RunID{b, c, d, g} {
 		ch, err := st.s.Begin(id, run.Info{Name: fmt.Sprint("run ", i)})
-		st.do(t, ch, err, id, uint64(2+i))
+		st.do(t, ch, err, id, uint64(1+i))
 	}
+	ch, err := st.s.Begin(a, info) // after b, its parent
+	st.do(t, ch, err, a, 5)
 	ch, err = st.s.End(b, true, "tool crashed: ü")
 	st.do(t, ch, err, b, 6)
 	ch, err = st.s.End(c, false, "")
@@ -159,7 +159,7 @@ func TestRunSectionRoundTrip(t *testing.T) {
 	assert.Equal(t, st.seq.commit(b, 6).ts, rb.EndedAt)
 	ra, ok := fresh.s.Get(a, last)
 	require.True(t, ok)
-	assert.Equal(t, st.seq.commit(a, 1).ts, ra.StartedAt)
+	assert.Equal(t, st.seq.commit(a, 5).ts, ra.StartedAt)
 	assert.Zero(t, ra.EndedAt)
 	assert.JSONEq(t, `{"model":"<m>&","n":[1,2]}`, string(ra.Info.Metadata))
 	assert.Equal(t, b, ra.Info.Parent)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/mvcc"
 )
@@ -14,4 +15,14 @@ func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 	return mvcc.Live(s.table(run), run, version, func(n string, c Cell) extension.Item {
 		return extension.Item{Key: n, Value: c.Value}
 	}), false
+}
+
+// Materialize appends a set of every live cell of run at version, in name order, for run to
+// (extension.Materializer): each cell keeps its value and time, its version starts at 1.
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+	for _, n := range s.Names(run, version) {
+		c, _ := s.Get(run, n, version)
+		dst = append(dst, commitlog.Entry{Type: TypeSet, Version: 1, Payload: encode(to, n, 1, c.UpdatedAt, c.Value)})
+	}
+	return dst
 }

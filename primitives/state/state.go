@@ -107,14 +107,14 @@ type shard struct {
 	*mvcc.Table[extension.RunID, Cell]
 }
 
-func (s *Store) chain(run extension.RunID, name string) *mvcc.Chain[Cell] {
-	return s.shards[run.Shard(len(s.shards))].Chain(run, name)
+func (s *Store) chain(run extension.RunID, name string, snapshot uint64) *mvcc.Chain[Cell] {
+	return s.shards[run.Shard(len(s.shards))].Chain(run, name, snapshot)
 }
 
 // Get returns cell name at snapshot. The value is shared with the store: callers that hand it
 // to users copy it.
 func (s *Store) Get(run extension.RunID, name string, snapshot uint64) (Cell, bool) {
-	r := s.chain(run, name)
+	r := s.chain(run, name, snapshot)
 	if r == nil {
 		return Cell{}, false
 	}
@@ -128,7 +128,7 @@ func (s *Store) Get(run extension.RunID, name string, snapshot uint64) (Cell, bo
 // counterAt returns the cell's counter at snapshot, remembered by a tombstone too; 0 if the
 // cell never existed then.
 func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uint64 {
-	if r := s.chain(run, name); r != nil {
+	if r := s.chain(run, name, snapshot); r != nil {
 		if v := r.At(snapshot); v != nil {
 			return v.Value.Version
 		}
@@ -158,7 +158,7 @@ func (s *Store) newest(c extension.Commit, run extension.RunID, name string) new
 	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: name}); ok {
 		return newest{commit: st.Version, counter: st.Aux, live: !st.Deleted}
 	}
-	if r := s.chain(run, name); r != nil {
+	if r := s.chain(run, name, mvcc.Latest); r != nil {
 		if v := r.Latest(); v != nil {
 			return newest{commit: v.Commit, counter: v.Value.Version, live: !v.Deleted}
 		}

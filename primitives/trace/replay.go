@@ -3,6 +3,7 @@ package trace
 import (
 	"encoding/json"
 
+	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 )
 
@@ -13,7 +14,7 @@ func (s *Store) Fresh() extension.Primitive { return New(1) }
 // span id, the value {"kind":…,"name":…,"tags":…,"attributes":…}. Ids, parents and times are
 // left out: ids are often generated, so two runs that recorded the same reasoning agree.
 func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
-	r := s.run(run)
+	r := s.run(run, version)
 	if r == nil {
 		return nil, true
 	}
@@ -33,4 +34,17 @@ func comparedForm(s *Span) []byte {
 		Attributes json.RawMessage `json:"attributes,omitempty"`
 	}{s.Kind, s.Name, s.Tags, s.Attributes}) // attributes were validated as JSON before logging
 	return b
+}
+
+// Materialize appends run's spans at version in commit order (parents before children), for
+// run to (extension.Materializer).
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+	r := s.run(run, version)
+	if r == nil {
+		return dst
+	}
+	for _, sp := range visible(r.byCommit.load(), version) {
+		dst = append(dst, commitlog.Entry{Type: TypeRecord, Version: 1, Payload: encode(to, &sp)})
+	}
+	return dst
 }

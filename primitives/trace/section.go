@@ -11,6 +11,7 @@ import (
 
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
 // sectionFormat is the format version byte of a run's chunk body.
@@ -36,7 +37,7 @@ type frozen struct {
 func (f frozen) WriteSection(w io.Writer) error {
 	var body, rec []byte
 	var err error
-	f.sh.runs.Range(func(run extension.RunID, r *runSpans) bool {
+	f.sh.runs.Range(f.at, func(run extension.RunID, r *runSpans) bool {
 		l := r.byCommit.load()
 		n := sort.Search(len(l), func(i int) bool { return l[i].Commit > f.at })
 		if n == 0 {
@@ -62,7 +63,7 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := sh.runs.Load(run); ok {
+	if sh.runs.At(run, mvcc.Latest) != nil {
 		return fmt.Errorf("%w: trace section: run %s loaded twice", dberr.ErrCorruption, run)
 	}
 	spans, err := decodeSection(body)
@@ -72,7 +73,7 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	r := newRunSpans()
+	r := sh.runs.Create(run, spans[0].Commit, newRunSpans)
 	for _, s := range spans {
 		r.ids.Store(s.ID, s)
 		r.byCommit.appendLast(s)
@@ -85,7 +86,6 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	for _, s := range spans {
 		r.order(s)
 	}
-	sh.runs.Store(run, r)
 	return nil
 }
 

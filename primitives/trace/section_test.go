@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/inmemdb/inmem/internal/mvcc"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -306,8 +307,7 @@ func TestSectionMalformed(t *testing.T) {
 		var err error
 		require.NotPanics(t, func() { err = m.s.shards[0].LoadSection(extension.NewChunk(r, b)) }, name)
 		assert.ErrorIs(t, err, dberr.ErrCorruption, name)
-		_, ok := m.s.shards[0].runs.Load(r)
-		assert.False(t, ok, "%s: the run is not loaded", name)
+		assert.Nil(t, m.s.shards[0].runs.At(r, mvcc.Latest), "%s: the run is not loaded", name)
 		assert.Equal(t, before, answers(m.s, m, ^uint64(0)), name)
 	}
 
@@ -321,8 +321,7 @@ func TestSectionMalformed(t *testing.T) {
 	assert.Equal(t, []string{"a", "b"}, ids(m.s.List(r, 3)))
 	// An empty run is nothing to load.
 	require.NoError(t, sh.LoadSection(extension.NewChunk(other, []byte{sectionFormat, 0})))
-	_, ok := sh.runs.Load(other)
-	assert.False(t, ok)
+	assert.Nil(t, sh.runs.At(other, mvcc.Latest))
 }
 
 // Every truncation of every chunk fails, through either reader, and changes nothing; byte flips
@@ -348,8 +347,7 @@ func TestSectionDamage(t *testing.T) {
 		unchanged := func(what string, err error) {
 			t.Helper()
 			require.ErrorIs(t, err, dberr.ErrCorruption, what)
-			_, ok := sh.runs.Load(c.Run)
-			require.False(t, ok, what)
+			require.Nil(t, sh.runs.At(c.Run, mvcc.Latest), what)
 		}
 		for d := range extensiontest.BodyCuts(c) {
 			var err error
@@ -413,8 +411,7 @@ func FuzzLoadSection(f *testing.F) {
 		sh := s.NewShard(0).(*shard)
 		if err := sh.LoadSection(extension.NewChunk(r, b)); err != nil {
 			require.ErrorIs(t, err, dberr.ErrCorruption)
-			_, ok := sh.runs.Load(r)
-			require.False(t, ok, "a failed load changes nothing")
+			require.Nil(t, sh.runs.At(r, mvcc.Latest), "a failed load changes nothing")
 			return
 		}
 		// Whatever loaded answers queries, and writes a section that loads to the same state.

@@ -69,6 +69,7 @@ import (
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
 	"github.com/puzpuzpuz/xsync/v3"
 )
 
@@ -148,13 +149,13 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: xsync.NewMapOfWithHasher[extension.RunID, *runSpans](extension.RunID.Hash)}
+	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runSpans](extension.RunID.Hash)}
 	s.shards[id] = sh
 	return sh
 }
 
 type shard struct {
-	runs *xsync.MapOf[extension.RunID, *runSpans]
+	runs mvcc.Runs[extension.RunID, runSpans]
 }
 
 // list is one ordered list of spans, published whole. Only the actor writes.
@@ -232,9 +233,8 @@ func (r *runSpans) order(s *Span) {
 	}
 }
 
-func (s *Store) run(run extension.RunID) *runSpans {
-	r, _ := s.shards[run.Shard(len(s.shards))].runs.Load(run)
-	return r
+func (s *Store) run(run extension.RunID, snapshot uint64) *runSpans {
+	return s.shards[run.Shard(len(s.shards))].runs.At(run, snapshot)
 }
 
 // visible copies the spans of l with Commit ≤ snapshot, in l's order.
@@ -249,7 +249,7 @@ func visible(l []*Span, snapshot uint64) []Span {
 }
 
 func (s *Store) listed(run extension.RunID, m func(*runSpans) *xsync.MapOf[string, *list], key string, snapshot uint64) []Span {
-	r := s.run(run)
+	r := s.run(run, snapshot)
 	if r == nil {
 		return nil
 	}
@@ -262,7 +262,7 @@ func (s *Store) listed(run extension.RunID, m func(*runSpans) *xsync.MapOf[strin
 
 // Get returns span id of run at snapshot.
 func (s *Store) Get(run extension.RunID, id string, snapshot uint64) (Span, bool) {
-	r := s.run(run)
+	r := s.run(run, snapshot)
 	if r == nil {
 		return Span{}, false
 	}
@@ -275,7 +275,7 @@ func (s *Store) Get(run extension.RunID, id string, snapshot uint64) (Span, bool
 
 // exists reports whether span id of run is applied, whatever its version (for validation).
 func (s *Store) exists(run extension.RunID, id string) bool {
-	r := s.run(run)
+	r := s.run(run, mvcc.Latest)
 	if r == nil {
 		return false
 	}
@@ -304,7 +304,7 @@ func (s *Store) Tree(run extension.RunID, root string, snapshot uint64) ([]Span,
 	if !ok {
 		return nil, false
 	}
-	r := s.run(run)
+	r := s.run(run, snapshot)
 	var out []Span
 	stack := []Span{sp}
 	for len(stack) > 0 {
@@ -337,7 +337,7 @@ func (s *Store) ByTag(run extension.RunID, tag string, snapshot uint64) []Span {
 
 // InTime returns the spans with from ≤ Start < to at snapshot, ordered by (Start, ID).
 func (s *Store) InTime(run extension.RunID, from, to int64, snapshot uint64) []Span {
-	r := s.run(run)
+	r := s.run(run, snapshot)
 	if r == nil || from >= to {
 		return nil
 	}
@@ -349,7 +349,7 @@ func (s *Store) InTime(run extension.RunID, from, to int64, snapshot uint64) []S
 
 // List returns every span at snapshot, ordered by (Start, ID).
 func (s *Store) List(run extension.RunID, snapshot uint64) []Span {
-	r := s.run(run)
+	r := s.run(run, snapshot)
 	if r == nil {
 		return nil
 	}
@@ -358,7 +358,7 @@ func (s *Store) List(run extension.RunID, snapshot uint64) []Span {
 
 // Count returns the number of spans at snapshot.
 func (s *Store) Count(run extension.RunID, snapshot uint64) int {
-	r := s.run(run)
+	r := s.run(run, snapshot)
 	if r == nil {
 		return 0
 	}
@@ -381,7 +381,7 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		if err != nil {
 			return err
 		}
-		r, _ := sh.runs.Load(d.run)
+		r := sh.runs.At(d.run, mvcc.Latest)
 		known := func(id string) bool {
 			if inBatch[key{d.run, id}] {
 				return true
@@ -406,11 +406,17 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	}
 	for i := range decoded {
 		d := &decoded[i]
-		r, _ := sh.runs.LoadOrCompute(d.run, newRunSpans)
+		r := sh.runs.Create(d.run, d.span.Commit, newRunSpans)
 		r.index(d.span)
 	}
 	return nil
 }
+
+// DropRun deletes the run's spans at version: see extension.Shard.
+func (sh *shard) DropRun(run extension.RunID, version uint64) { sh.runs.Drop(run, version) }
+
+// Trim forgets the spans of runs deleted for every reader at oldest or later.
+func (sh *shard) Trim(oldest uint64) { sh.runs.Trim(oldest) }
 
 func checkText(what, s string, limit int) error {
 	switch {
