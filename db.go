@@ -35,12 +35,17 @@
 //     too: the process that ran them is gone either way. ResumeRun picks one up again.
 //   - Close takes a snapshot when Snapshot.OnClose is set (the default) and returns its error
 //     if it fails; nothing is lost then, the log holds every commit.
-//   - A run's journal keeps every transaction of the run for as long as the database holds
-//     the run (there is no deleting runs yet): replay needs all of it. Journaled payloads are
-//     the ones the live state holds, but a snapshot writes them twice (state and journal).
-//   - ReplayRunUntil counts data transactions only (a run's setup transaction is step 1);
-//     a step past the end replays everything; a negative one is ErrInvalidArgument. Views
-//     stay readable after Close.
+//   - A run's journal keeps every step of the run until the run is compacted (CompactRun,
+//     Retention.KeepSteps) or deleted (DeleteRun, Retention's EndedRunTTL and MaxEndedRuns).
+//     Journaled payloads are the ones the live state holds, but a snapshot writes them twice
+//     (state and journal).
+//   - Steps count data transactions only: step 0 is the state a run began with (empty for
+//     BeginRun; BeginRunWith's or ForkRun's), step 1 its first transaction after. A step past
+//     the end replays everything; a negative one is ErrInvalidArgument. Views stay readable
+//     after Close.
+//   - A deleted run is as one that never existed for every reader that starts after the
+//     deletion; a transaction that began before it still reads what it saw. A run begun again
+//     under a deleted id starts afresh (cell versions from 1, a new event chain).
 //   - In InMemory mode a commit that finds nothing else in flight runs the pipeline's steps
 //     (sequencing, its shard actor's apply, publication) on the committer's goroutine, taking
 //     each stage's state under that stage's mutex, instead of crossing three goroutines: the
@@ -73,6 +78,7 @@ import (
 	"github.com/inmemdb/inmem/primitives/run"
 	"github.com/inmemdb/inmem/primitives/state"
 	"github.com/inmemdb/inmem/primitives/trace"
+	"github.com/inmemdb/inmem/retention"
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
@@ -107,7 +113,8 @@ type DB struct {
 	lock       io.Closer // the directory lock; nil in InMemory mode
 	recovery   *RecoveryResult
 
-	readOnly  bool // OpenReadOnly: every write is ErrReadOnly
+	readOnly  bool             // OpenReadOnly: every write is ErrReadOnly
+	retention *retention.Actor // nil unless Options.Retention deletes runs
 	metrics   metrics
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -135,6 +142,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		db.feed.Close(ErrClosed)
 		return nil, errors.Join(err, db.engine.Stop())
 	}
+	db.startRetention()
 	return db, nil
 }
 
@@ -172,6 +180,7 @@ func (db *DB) startEngine() {
 func (db *DB) Close() (err error) {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
+		db.stopRetention()
 		err = db.stopSnapshots()
 		err = errors.Join(err, db.engine.Stop())
 		db.feed.Close(ErrClosed) // after the last commit was published

@@ -21,6 +21,8 @@ type metrics struct {
 	batchCommits histogram.Histogram // commits per published batch
 	batchBytes   histogram.Histogram // payload bytes per published batch
 	lagged       atomic.Uint64       // subscriptions ended with ErrLagged
+	// retentionDeleted counts the runs the retention actor deleted.
+	retentionDeleted atomic.Uint64
 }
 
 // Distribution is a recorded distribution: how many values, their sum, the largest, and counts
@@ -53,6 +55,8 @@ type Metrics struct {
 
 	Subscriptions int    // live subscriptions
 	Lagged        uint64 // subscriptions ended with ErrLagged
+
+	RetentionDeleted uint64 // runs the retention actor deleted (Options.Retention)
 }
 
 // Metrics returns the database's metrics. The distributions cost the commit path a few atomic
@@ -65,6 +69,7 @@ func (db *DB) Metrics() Metrics {
 		BatchCommits:  Distribution(db.metrics.batchCommits.Snapshot()),
 		BatchBytes:    Distribution(db.metrics.batchBytes.Snapshot()),
 		Lagged:        db.metrics.lagged.Load(), Runs: map[RunStatus]int{},
+		RetentionDeleted: db.metrics.retentionDeleted.Load(),
 	}
 	if db.feed != nil {
 		m.Subscriptions = db.feed.Subscriptions()

@@ -126,8 +126,9 @@ type Options struct {
 	Shards           int           // shards per primitive (GOMAXPROCS)
 	Snapshot         SnapshotConfig
 	Recovery         RecoveryOptions
-	Logger           *slog.Logger // nil: discard
-	Primitives       []Primitive  // extra primitives, registered after the built-in ones
+	Logger           *slog.Logger     // nil: discard
+	Retention        RetentionOptions // ended runs deleted by the database itself (none)
+	Primitives       []Primitive      // extra primitives, registered after the built-in ones
 
 	// FS is the filesystem every file operation goes through; nil means the operating
 	// system's, creating with FileMode. It is the seam tests use to simulate crashes and
@@ -198,6 +199,9 @@ func (o *Options) resolve() (Options, error) {
 		{"Snapshot.Interval", int64(r.Snapshot.Interval)},
 		{"Snapshot.RetentionCount", int64(r.Snapshot.RetentionCount)},
 		{"Recovery.MaxCorruptEntries", int64(r.Recovery.MaxCorruptEntries)},
+		{"Retention.EndedRunTTL", int64(r.Retention.EndedRunTTL)},
+		{"Retention.MaxEndedRuns", int64(r.Retention.MaxEndedRuns)},
+		{"Retention.KeepSteps", int64(r.Retention.KeepSteps)},
 		{"UpdateAttempts", int64(r.UpdateAttempts)},
 	} {
 		if f.v < 0 {

@@ -50,7 +50,15 @@ func (db *DB) EndRun(ctx context.Context, id RunID) error {
 	if err != nil {
 		return err
 	}
-	return db.lifecycle(ctx, id, ch)
+	return db.ended(db.lifecycle(ctx, id, ch))
+}
+
+// ended tells the retention actor, if there is one, that a run ended (err == nil).
+func (db *DB) ended(err error) error {
+	if err == nil && db.retention != nil && db.opts.Retention.MaxEndedRuns > 0 {
+		db.retention.Kick()
+	}
+	return err
 }
 
 // AbortRun fails run id, keeping reason.
@@ -59,7 +67,7 @@ func (db *DB) AbortRun(ctx context.Context, id RunID, reason string) error {
 	if err != nil {
 		return err
 	}
-	return db.lifecycle(ctx, id, ch)
+	return db.ended(db.lifecycle(ctx, id, ch))
 }
 
 // DeleteRun removes run id entirely: its record, its data in every primitive, its journal.

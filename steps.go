@@ -208,7 +208,7 @@ func (db *DB) ForkRun(ctx context.Context, src RunID, step int, dst RunID, info 
 	if err != nil {
 		return err
 	}
-	entries, err := db.materialize(rv, dst)
+	entries, err := db.materialize(rv, dst, true)
 	if err != nil {
 		return err
 	}
@@ -224,10 +224,11 @@ func (db *DB) ForkRun(ctx context.Context, src RunID, step int, dst RunID, info 
 	return db.submit(ctx, c)
 }
 
-// materialize returns the entries that recreate the replayed run's state in run to. A
+// materialize returns the entries that recreate the replayed run's state in run to, counters
+// restarted or not (see extension.Materializer). A
 // replayable primitive that cannot write its state again (not an extension.Materializer)
 // fails the fork if it holds some of the run's state.
-func (db *DB) materialize(rv *replayer.View, to RunID) ([]commitlog.Entry, error) {
+func (db *DB) materialize(rv *replayer.View, to RunID, restart bool) ([]commitlog.Entry, error) {
 	var entries []commitlog.Entry
 	for owner, p := range db.registry.Primitives() {
 		fresh := rv.Primitive(owner)
@@ -235,7 +236,7 @@ func (db *DB) materialize(rv *replayer.View, to RunID) ([]commitlog.Entry, error
 			continue
 		}
 		if m, ok := fresh.(extension.Materializer); ok {
-			entries = m.Materialize(entries, rv.Run, to, rv.Version)
+			entries = m.Materialize(entries, rv.Run, to, rv.Version, restart)
 			continue
 		}
 		if l, ok := fresh.(extension.Lister); ok {
@@ -255,4 +256,46 @@ func (p entriesPart) Validate(extension.Commit) error { return nil }
 func (p entriesPart) Empty() bool                     { return len(p) == 0 }
 func (p entriesPart) Entries(dst []commitlog.Entry, _ extension.Commit) []commitlog.Entry {
 	return append(dst, p...)
+}
+
+// CompactRun folds run's history before step into a new base, the run's state after step - 1
+// materialized (as ForkRun materializes it, keeping cell and document versions): replays of
+// step - 1 and later stay identical, earlier steps become ErrHistoryCompacted, and RunSteps
+// starts at the base. The run's data does not change, and its memory comes back once no reader
+// holds the old history. It is what "keep the last N checkpoints" is for, without changing the
+// run's id; Retention.KeepSteps does it automatically. A step at or below the base compacts
+// nothing; a step past the last + 1 is ErrInvalidArgument. Any run status.
+func (db *DB) CompactRun(ctx context.Context, id RunID, step int) error {
+	if err := checkContext(ctx); err != nil {
+		return err
+	}
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	j, err := db.journal(id, db.clock.Now())
+	if err != nil {
+		return err
+	}
+	base := step - 1
+	if base <= j.First() {
+		return nil
+	}
+	if base > j.Last() {
+		return dberr.Invalid("CompactRun: step %d of run %s, whose last is %d", step, id, j.Last())
+	}
+	rv, err := replayer.Replay(&db.registry, id, j.Until(base).Entries())
+	if err != nil {
+		return err
+	}
+	entries, err := db.materialize(rv, id, false)
+	if err != nil {
+		return err
+	}
+	part, err := db.runs.Compact(id, j, base, entries)
+	if err != nil {
+		return err
+	}
+	c := actors.NewCommit(id, 0, part)
+	c.System = true
+	return db.submit(ctx, c)
 }

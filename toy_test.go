@@ -145,7 +145,7 @@ func (t *tally) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 
 // Materialize writes run's counters at version as one delta each, for run to
 // (extension.Materializer): ForkRun covers the toy with no engine change.
-func (t *tally) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+func (t *tally) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64, _ bool) []commitlog.Entry {
 	t.mu.Lock()
 	sh := t.shards[run.Shard(len(t.shards))]
 	t.mu.Unlock()

@@ -34,10 +34,12 @@ type Replayable interface {
 // holds nothing, recreate run's state at version — each payload starting with to, as every
 // transactional payload starts with its run. Derived values the primitive computes at Apply
 // (an event's sequence and hash) must come out the same; counters the primitive keeps per key
-// (a cell's or document's version) start afresh. A primitive that is not a Materializer keeps
-// no state across a fork: ForkRun refuses a run that holds some of it.
+// (a cell's or document's version) start afresh if restart (a fork), and are kept otherwise (a
+// compaction, which must not change what a replay shows). A primitive that is not a
+// Materializer keeps no state across a fork: ForkRun and CompactRun refuse a run that holds
+// some of it.
 type Materializer interface {
-	Materialize(dst []commitlog.Entry, run, to RunID, version uint64) []commitlog.Entry
+	Materialize(dst []commitlog.Entry, run, to RunID, version uint64, restart bool) []commitlog.Entry
 }
 
 // Item is one comparable piece of a run's state: a keyed value (a KV pair, a JSON document, a

@@ -33,7 +33,7 @@ func comparedForm(e Event) []byte {
 
 // Materialize appends run's events at version, in order, with their times, for run to
 // (extension.Materializer): applied to an empty log they get the same sequences and hashes.
-func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64, _ bool) []commitlog.Entry {
 	for _, e := range s.Log(run, version).All() {
 		dst = append(dst, commitlog.Entry{Type: TypeAppend, Version: 1, Payload: encode(to, e.Timestamp, e.Type, e.Payload)})
 	}

@@ -24,12 +24,15 @@ func (s *Store) ChangedPaths(before, after []byte) ([]string, error) {
 }
 
 // Materialize appends a create of every live document of run at version, in key order, for
-// run to (extension.Materializer): each at version 1.
-func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+// run to (extension.Materializer): each keeps its version, unless restart (1).
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64, restart bool) []commitlog.Entry {
 	for _, k := range s.Keys(run, version) {
 		d, _ := s.Doc(run, k, version)
+		if restart {
+			d.Version = 1
+		}
 		b, _ := encodeValue(d.Value) // a stored value always encodes: it was decoded from JSON
-		payload := encode(&decoded{run: to, key: k, version: 1, ops: []op{{kind: opCreate, raw: b}}})
+		payload := encode(&decoded{run: to, key: k, version: d.Version, ops: []op{{kind: opCreate, raw: b}}})
 		dst = append(dst, commitlog.Entry{Type: TypeCreate, Version: 1, Payload: payload})
 	}
 	return dst

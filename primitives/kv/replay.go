@@ -18,7 +18,7 @@ func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 
 // Materialize appends a put of every live key of run at version, in key order, for run to
 // (extension.Materializer).
-func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64, _ bool) []commitlog.Entry {
 	s.Scan(run, "", "", version, func(k string, v []byte) bool {
 		dst = append(dst, commitlog.Entry{Type: TypePut, Version: 1, Payload: encode(to, k, v)})
 		return true

@@ -11,7 +11,7 @@ import (
 func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extension.Described)) {
 	for _, e := range entries {
 		p := e.Payload
-		if e.Type == TypeStep || e.Type == TypeBase || len(p) < commitlog.RunIDSize+8 {
+		if e.Type == TypeStep || e.Type == TypeBase || e.Type == TypeCompact || len(p) < commitlog.RunIDSize+8 {
 			continue
 		}
 		rest := p[commitlog.RunIDSize+8:]

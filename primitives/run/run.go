@@ -18,6 +18,7 @@
 //	RunStep   0x64: i64 commit time (µs)
 //	RunDelete 0x65: i64 time (µs)
 //	RunBase   0x66: i64 commit time (µs) [, 16-byte run id, uvarint step: a fork's source]
+//	RunCompact 0x67: see compact.go
 //
 // RunStep journals a transaction: the sequencer puts one first in every user transaction of a
 // run (JournalEntries; none for GlobalRun). The primitive is an extension.Journaler, so its
@@ -60,16 +61,17 @@ import (
 
 // Identity of the primitive in the WAL and in snapshots.
 const (
-	SectionID  uint8 = 6
-	TypeCreate uint8 = 0x60
-	TypeUpdate uint8 = 0x61
-	TypeEnd    uint8 = 0x62
-	TypeBegin  uint8 = 0x63
-	TypeStep   uint8 = 0x64
-	TypeDelete       = extension.TypeRunDelete
-	TypeBase   uint8 = 0x66
-	typesLow   uint8 = 0x60
-	typesHigh  uint8 = 0x6F
+	SectionID   uint8 = 6
+	TypeCreate  uint8 = 0x60
+	TypeUpdate  uint8 = 0x61
+	TypeEnd     uint8 = 0x62
+	TypeBegin   uint8 = 0x63
+	TypeStep    uint8 = 0x64
+	TypeDelete        = extension.TypeRunDelete
+	TypeBase    uint8 = 0x66
+	TypeCompact uint8 = 0x67
+	typesLow    uint8 = 0x60
+	typesHigh   uint8 = 0x6F
 )
 
 // ErrMalformed is returned by Apply for a payload that does not decode: corruption.
@@ -241,6 +243,8 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		if batch[0].Type == TypeStep || batch[0].Type == TypeBase {
 			n = txLen(batch)
 			err = sh.journalTx(batch[:n])
+		} else if batch[0].Type == TypeCompact {
+			err = sh.compact(batch[0])
 		} else {
 			err = sh.apply(batch[0])
 		}

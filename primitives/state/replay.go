@@ -18,11 +18,14 @@ func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bo
 }
 
 // Materialize appends a set of every live cell of run at version, in name order, for run to
-// (extension.Materializer): each cell keeps its value and time, its version starts at 1.
-func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+// (extension.Materializer): each cell keeps its value and time, and its version unless restart.
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64, restart bool) []commitlog.Entry {
 	for _, n := range s.Names(run, version) {
 		c, _ := s.Get(run, n, version)
-		dst = append(dst, commitlog.Entry{Type: TypeSet, Version: 1, Payload: encode(to, n, 1, c.UpdatedAt, c.Value)})
+		if restart {
+			c.Version = 1
+		}
+		dst = append(dst, commitlog.Entry{Type: TypeSet, Version: 1, Payload: encode(to, n, c.Version, c.UpdatedAt, c.Value)})
 	}
 	return dst
 }

@@ -38,7 +38,7 @@ func comparedForm(s *Span) []byte {
 
 // Materialize appends run's spans at version in commit order (parents before children), for
 // run to (extension.Materializer).
-func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64) []commitlog.Entry {
+func (s *Store) Materialize(dst []commitlog.Entry, run, to extension.RunID, version uint64, _ bool) []commitlog.Entry {
 	r := s.run(run, version)
 	if r == nil {
 		return dst

@@ -1,0 +1,146 @@
+package run
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
+	"github.com/inmemdb/inmem/internal/dberr"
+	"github.com/inmemdb/inmem/internal/mvcc"
+)
+
+// A compaction replaces a run's history up to a step by a new base: the run's state at that
+// step, materialized. It is a system transaction of one RunCompact entry, which only this
+// primitive applies: the run's data does not change, only how its history is kept.
+//
+//	RunCompact 0x67: i64 commit time (µs) | uvarint base step | uvarint version of the history
+//	  it folds (the current base's) | per entry of the new base: u8 type | u8 version |
+//	  uvarint len(payload) | payload
+
+// Compaction is a compaction's transaction part.
+type Compaction struct {
+	store *Store
+	id    extension.RunID
+	from  Journal // the history the base was computed from
+	step  int     // the new base's step number
+	base  []commitlog.Entry
+}
+
+// Compact returns the part that makes base — the run's state at step, computed from the
+// journal j — the new base of run id's history. It fails at commit if the history changed
+// meanwhile in a way that matters (compacted again, deleted).
+func (s *Store) Compact(id extension.RunID, j Journal, step int, base []commitlog.Entry) (*Compaction, error) {
+	if step <= j.First() || step > j.Last() {
+		return nil, dberr.Invalid("compact run %s to step %d: its history holds steps %d–%d", id, step, j.First(), j.Last())
+	}
+	return &Compaction{store: s, id: id, from: j, step: step, base: base}, nil
+}
+
+func (c *Compaction) Empty() bool { return false }
+
+func compactKey(id extension.RunID) extension.Key {
+	return extension.Key{Section: SectionID, Run: id, Name: "compact"}
+}
+
+// Validate checks that the run still has the history the base was computed from: the same
+// life (its base at the same version and step) and nothing staged that changes it.
+func (c *Compaction) Validate(cm extension.Commit) error {
+	if c.store.current(cm, c.id) == NotFound {
+		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
+	}
+	if _, ok := cm.Staged(compactKey(c.id)); ok {
+		return fmt.Errorf("%w: run %s is being compacted already", dberr.ErrConflict, c.id)
+	}
+	r, ok := c.store.state(c.id, mvcc.Latest)
+	if !ok {
+		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
+	}
+	j := r.journal.snapshot()
+	if j.base.Version != c.from.base.Version || j.baseStep != c.from.baseStep {
+		return fmt.Errorf("%w: run %s's history changed while it was compacted", dberr.ErrConflict, c.id)
+	}
+	cm.Stage(compactKey(c.id), extension.Staged{Version: cm.Version(), Aux: uint64(c.step)})
+	return nil
+}
+
+// Entries appends the one RunCompact entry.
+func (c *Compaction) Entries(dst []commitlog.Entry, cm extension.Commit) []commitlog.Entry {
+	p := append([]byte(nil), c.id[:]...)
+	p = binary.LittleEndian.AppendUint64(p, uint64(cm.Timestamp()))
+	p = binary.AppendUvarint(p, uint64(c.step))
+	p = binary.AppendUvarint(p, c.from.base.Version)
+	for _, e := range c.base {
+		p = append(p, e.Type, e.Version)
+		p = binary.AppendUvarint(p, uint64(len(e.Payload)))
+		p = append(p, e.Payload...)
+	}
+	return append(dst, commitlog.Entry{Type: TypeCompact, Version: 1, Payload: p})
+}
+
+// compact applies a RunCompact entry.
+func (sh *shard) compact(e commitlog.Entry) error {
+	p := e.Payload
+	if e.Version != 1 || len(p) < commitlog.RunIDSize+8 {
+		return fmt.Errorf("%w: compaction of %d bytes", ErrMalformed, len(p))
+	}
+	var id extension.RunID
+	copy(id[:], p)
+	r := sh.runs.At(id, mvcc.Latest)
+	if r == nil {
+		return fmt.Errorf("%w: compaction of unknown run %s", ErrMalformed, id)
+	}
+	d := &decoder{b: p[commitlog.RunIDSize+8:], run: id}
+	step, from := d.uvarint(), d.uvarint()
+	var base []entry
+	for len(d.b) > 0 && d.err == nil {
+		e := entry{Type: d.byte(), Version: d.byte(), Payload: d.bytes()}
+		if e.Type >= typesLow && e.Type <= typesHigh {
+			d.fail("a run entry in a compacted base")
+		}
+		base = append(base, e)
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if !r.journal.compact(int(min(step, maxStep)), from, base) {
+		return fmt.Errorf("%w: compaction of run %s to step %d does not fit its history", ErrMalformed, id, step)
+	}
+	return nil
+}
+
+// compact makes base the journal's new base, as step number step, dropping the steps up to it.
+// It refuses (false) a compaction computed from another base, or to a step the journal does not
+// hold. The base's entries take the commit version of the last step folded in, below every
+// step kept, so that a replay applies versions in order. The journal's lists are rebuilt, not
+// changed: readers keep the views they took, and the dropped payloads go to the garbage
+// collector with the last of those.
+func (j *journal) compact(step int, from uint64, base []entry) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if from != j.base.Version || step <= j.baseStep || step > j.baseStep+j.steps.Len() {
+		return false
+	}
+	old := Journal{steps: j.steps.View(), entries: j.entries.View()}
+	folded := old.steps.At(step - j.baseStep - 1) // the last step folded in: its version and time
+	var kept journal
+	for _, e := range base {
+		e.TxID = folded.Version
+		kept.entries.Append(e)
+	}
+	start := folded.End
+	for i := step - j.baseStep; i < old.steps.Len(); i++ {
+		s := old.steps.At(i)
+		for k := start; k < s.End; k++ {
+			e := old.entries.At(k)
+			e.Payload = kept.arena.copy(e.Payload)
+			kept.entries.Append(e)
+		}
+		start = s.End
+		s.End = kept.entries.Len()
+		kept.steps.Append(s)
+	}
+	j.baseStep, j.base = step, Step{Version: folded.Version, Timestamp: folded.Timestamp, End: len(base)}
+	j.steps, j.entries, j.arena = kept.steps, kept.entries, kept.arena
+	return true
+}
