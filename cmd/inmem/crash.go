@@ -38,7 +38,7 @@ const (
 )
 
 func (d *demo) crash(ctx context.Context) error {
-	d.out.section(9, "Durability: SIGKILL a writer, recover, count")
+	d.out.section(10, "Durability: SIGKILL a writer, recover, count")
 	if d.cfg.WriterExe == "" {
 		d.out.text("Skipped: no program to run as the writer process.")
 		return nil

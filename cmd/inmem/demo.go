@@ -100,7 +100,8 @@ type demo struct {
 	// The agent phase.
 	wall        time.Duration
 	workCommits uint64
-	views, torn int // the reader's views and torn reads among them
+	views, torn int           // the reader's views and torn reads among them
+	extra       []inmem.RunID // runs the sections after the agents' began (a fork)
 }
 
 // runDemo runs the demo, writing its explanation to w. It returns an error if the database does
@@ -118,7 +119,7 @@ func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
 		}
 	}()
 	for _, section := range []func(context.Context) error{
-		d.open, d.work, d.sharedMemory, d.isolation, d.lifecycle, d.summary, d.replay, d.close, d.crash,
+		d.open, d.work, d.sharedMemory, d.isolation, d.lifecycle, d.summary, d.replay, d.leave, d.close, d.crash,
 	} {
 		if err := section(ctx); err != nil {
 			return err
@@ -665,7 +666,7 @@ func (d *demo) agentTable() error {
 // 8. Close.
 
 func (d *demo) close(context.Context) error {
-	d.out.section(8, "Close")
+	d.out.section(9, "Close")
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("Close: %w", err)
 	}

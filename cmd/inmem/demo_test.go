@@ -60,12 +60,12 @@ func TestDemo(t *testing.T) {
 
 			// Every section, in order.
 			last := -1
-			for _, h := range []string{"\n1. ", "\n2. ", "\n3. ", "\n4. ", "\n5. ", "\n6. ", "\n7. ", "\n8. "} {
+			for _, h := range []string{"\n1. ", "\n2. ", "\n3. ", "\n4. ", "\n5. ", "\n6. ", "\n7. ", "\n8. ", "\n9. "} {
 				i := strings.Index(out, h)
 				require.Greater(t, i, last, "section %q missing or out of order", h)
 				last = i
 			}
-			assert.LessOrEqual(t, strings.Count(out, "\n"), 74, "the demo should stay short")
+			assert.LessOrEqual(t, strings.Count(out, "\n"), 84, "the demo should stay short")
 			assert.Contains(t, out, "no step was half applied")
 
 			// 3: no lost update, and the three numbers agree.
@@ -119,6 +119,14 @@ func TestDemo(t *testing.T) {
 			assert.Regexp(t, `JSON paths in memo: (\S+, )*\$\.agent`, out)
 
 			// 8
+			m = match(t, out, `RunMetadata.ForkedFrom says step (\d+)`)
+			assert.Equal(t, 1+atoi(t, match(t, out, `(\d+) events kept their hashes`)[1]), atoi(t, m[1]))
+			m = match(t, out, `DeleteRun of all (\d+) runs`)
+			assert.Equal(t, cfg.Agents+3, atoi(t, m[1]), "the agents' runs, the twins and the fork")
+			assert.Contains(t, out, "as one that never existed")
+			assert.Regexp(t, `Heap in use: [\d.]+ MiB before, [\d.]+ MiB after`, out)
+
+			// 9
 			assert.Contains(t, out, "db.Close() returned nil")
 		})
 	}

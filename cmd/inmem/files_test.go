@@ -128,17 +128,23 @@ func flip(t *testing.T, path string, at int) {
 
 // runs, replay, diff and backup, as a user runs them, on a directory sampleDB made (its run
 // was left active) and on a second run begun here.
-func TestRunCommands(t *testing.T) {
-	exe := buildCLI(t)
-	dir := sampleDB(t)
+// sampleRun is the id of sampleDB's one run, as `inmem runs` lists it.
+func sampleRun(t *testing.T, exe, dir string) string {
+	t.Helper()
 	code, out, errOut := runCLI(t, exe, "runs", "-json", dir)
 	require.Equal(t, 0, code, errOut)
 	var runs []inmem.RunMetadata
 	require.NoError(t, json.Unmarshal([]byte(out), &runs))
 	require.Len(t, runs, 1)
-	id := runs[0].ID.String()
+	return runs[0].ID.String()
+}
 
-	code, out, errOut = runCLI(t, exe, "replay", dir, id)
+func TestRunCommands(t *testing.T) {
+	exe := buildCLI(t)
+	dir := sampleDB(t)
+	id := sampleRun(t, exe, dir)
+
+	code, out, errOut := runCLI(t, exe, "replay", dir, id)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "after 120 steps")
 	assert.Contains(t, out, "kv    kxxxxxx")
@@ -164,4 +170,49 @@ func TestRunCommands(t *testing.T) {
 	code, out, _ = runCLI(t, exe, "replay", dst, id)
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "after 120 steps", "the copy holds the run")
+}
+
+func TestHistoryCommands(t *testing.T) {
+	exe := buildCLI(t)
+	dir := sampleDB(t)
+	id := sampleRun(t, exe, dir)
+
+	code, out, errOut := runCLI(t, exe, "steps", "-from", "3", "-limit", "2", dir, id)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 2, strings.Count(out, "\n"), out)
+	assert.Contains(t, out, "step 3 ")
+	assert.Contains(t, out, "kv")
+	code, out, _ = runCLI(t, exe, "steps", "-json", dir, id)
+	require.Equal(t, 0, code)
+	var steps []inmem.StepInfo
+	require.NoError(t, json.Unmarshal([]byte(out), &steps))
+	assert.Len(t, steps, 121, "step 0, then 120 transactions")
+
+	file := filepath.Join(t.TempDir(), "run.jsonl")
+	code, _, errOut = runCLI(t, exe, "export", "-o", file, dir, id)
+	require.Equal(t, 0, code, errOut)
+	st, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "an export is private")
+	code, _, errOut = runCLI(t, exe, "export", "-o", file, dir, id)
+	assert.Equal(t, 1, code, "an existing file is not overwritten")
+	assert.Contains(t, errOut, "exists")
+
+	other := filepath.Join(t.TempDir(), "other")
+	code, out, errOut = runCLI(t, exe, "import", other, file, id)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, id, strings.TrimSpace(out))
+	for _, step := range []string{"1", "60", "120"} {
+		_, want, _ := runCLI(t, exe, "replay", "-json", "-step", step, dir, id)
+		_, got, _ := runCLI(t, exe, "replay", "-json", "-step", step, other, id)
+		assert.JSONEq(t, want, got, "step %s", step)
+	}
+	code, _, errOut = runCLI(t, exe, "import", other, file, id)
+	assert.Equal(t, 1, code, "the run exists already")
+	assert.Contains(t, errOut, "exists")
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte("{}\n"), 0o600))
+	code, _, errOut = runCLI(t, exe, "import", other, bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "not an inmem run export")
 }

@@ -22,9 +22,16 @@
 //	inmem replay [-json] [-step k] <dir> <run>
 //	inmem diff [-json] <dir> <run a> <run b>
 //	inmem backup <dir> <dst>
+//	inmem steps [-json] [-from k] [-limit n] <dir> <run>
+//	inmem export [-o file] <dir> <run>
 //
 // open the directory read-only (inmem.OpenReadOnly: -ignore-lock beside a live writer) to list
-// its runs, replay one, or compare two; backup copies a directory no process holds.
+// its runs, replay one, compare two, list a run's steps or export it as JSON Lines; backup
+// copies a directory no process holds.
+//
+//	inmem import <dir> <file|-> [run]
+//
+// opens a directory no process holds and imports an exported run into it, as an ended run.
 // A command is in the usage text once it works.
 package main
 
@@ -64,6 +71,9 @@ var commands = []command{
 	{"runs", "[-json] [-status S] [-agent A] <dir>", "list the runs (opens the directory read-only)"},
 	{"replay", "[-json] [-step k] <dir> <run>", "a run's replayed state, after its last step or step k"},
 	{"diff", "[-json] <dir> <run a> <run b>", "compare two runs"},
+	{"steps", "[-json] [-from k] [-limit n] <dir> <run>", "list a run's steps"},
+	{"export", "[-o file] <dir> <run>", "a run's metadata and steps as JSON Lines"},
+	{"import", "<dir> <file|-> [run]", "import an exported run, as an ended run"},
 	{"backup", "<dir> <dst>", "copy a database no process holds into an empty directory"},
 	{"bench", "[-duration d] [-committers n,…]", "group-commit throughput, with a progress bar and a plot"},
 }
@@ -77,7 +87,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %-36s %s\n", c.name, c.args, c.help)
+		fmt.Fprintf(w, "  %-9s %-42s %s\n", c.name, c.args, c.help)
 	}
 	fmt.Fprint(w, `
 Run 'inmem <command> -h' for the flags of a command.
@@ -107,6 +117,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return diffCommand(args[1:], stdout, stderr)
 	case "backup":
 		return backupCommand(args[1:], stdout, stderr)
+	case "steps":
+		return stepsCommand(args[1:], stdout, stderr)
+	case "export":
+		return exportCommand(args[1:], stdout, stderr)
+	case "import":
+		return importCommand(args[1:], stdout, stderr)
 	case "wal":
 		if len(args) > 1 && args[1] == "dump" {
 			return walDumpCommand(args[2:], stdout, stderr)

@@ -104,14 +104,14 @@ func (j *journal) begin(version uint64, ts int64) {
 
 // setBase makes entries the run's step 0, committed with its begin; it refuses (false) if the
 // journal holds anything already or version is not the begin's.
-func (j *journal) setBase(version uint64, entries []commitlog.Entry, fork *ForkPoint) bool {
+func (j *journal) setBase(version uint64, entries []commitlog.Entry, step int, fork *ForkPoint) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.steps.Len() != 0 || j.entries.Len() != 0 || version != j.base.Version {
 		return false
 	}
 	j.append(entries)
-	j.base.End, j.fork = j.entries.Len(), fork
+	j.base.End, j.baseStep, j.fork = j.entries.Len(), step, fork
 	return true
 }
 
@@ -306,11 +306,11 @@ func (sh *shard) journalTx(tx []commitlog.Entry) error {
 		}
 	}
 	if tx[0].Type == TypeBase {
-		fork, err := decodeFork(p)
+		step, fork, err := decodeBase(p)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: base entry of run %s: %w", ErrMalformed, id, err)
 		}
-		if !r.journal.setBase(tx[0].TxID, tx[1:], fork) {
+		if !r.journal.setBase(tx[0].TxID, tx[1:], step, fork) {
 			return fmt.Errorf("%w: the base of run %s is not its begin's first step", ErrMalformed, id)
 		}
 		return nil

@@ -21,8 +21,9 @@ type Change struct {
 	reason string
 	// base: the begin's transaction holds the run's initial state, the parts after this one:
 	// the change journals them as step 0 (a RunBase entry after the begin).
-	base bool
-	fork *ForkPoint // the run and step the initial state was taken from, for a fork
+	base     bool
+	baseStep int        // the base's step number: 0, but for a run imported from a compacted one
+	fork     *ForkPoint // the run and step the initial state was taken from, for a fork
 }
 
 // ForkPoint names the run and step a forked run's initial state was taken from.
@@ -54,6 +55,20 @@ func (s *Store) BeginWith(id extension.RunID, info Info) (*Change, error) {
 		return nil, err
 	}
 	c.base = true
+	return c, nil
+}
+
+// Restore returns the change that starts run id with an initial state that is its step number
+// step (an imported run whose history began at that step).
+func (s *Store) Restore(id extension.RunID, info Info, step int) (*Change, error) {
+	if step < 0 || step > maxStep {
+		return nil, dberr.Invalid("restore run %s at step %d", id, step)
+	}
+	c, err := s.BeginWith(id, info)
+	if err != nil {
+		return nil, err
+	}
+	c.baseStep = step
 	return c, nil
 }
 
@@ -162,12 +177,15 @@ func (c *Change) Entries(dst []commitlog.Entry, cm extension.Commit) []commitlog
 	return dst
 }
 
-// basePayload is the RunBase entry's payload: the run, the commit time, and the fork point of a
-// fork.
+// basePayload is the RunBase entry's payload: the run, the commit time, then — unless the base
+// is a plain step 0 — the base's step number and, for a fork, the fork point.
 func (c *Change) basePayload(ts int64) []byte {
-	b := make([]byte, stepSize, stepSize+commitlog.RunIDSize+binary.MaxVarintLen64)
+	b := make([]byte, stepSize, stepSize+2*binary.MaxVarintLen64+commitlog.RunIDSize)
 	copy(b, c.id[:])
 	binary.LittleEndian.PutUint64(b[commitlog.RunIDSize:], uint64(ts))
+	if c.baseStep != 0 || c.fork != nil {
+		b = binary.AppendUvarint(b, uint64(c.baseStep))
+	}
 	if c.fork != nil {
 		b = append(b, c.fork.Run[:]...)
 		b = binary.AppendUvarint(b, uint64(c.fork.Step))
@@ -175,21 +193,28 @@ func (c *Change) basePayload(ts int64) []byte {
 	return b
 }
 
-// decodeFork reads the fork point of a RunBase payload; nil if it has none.
-func decodeFork(p []byte) (*ForkPoint, error) {
-	rest := p[stepSize:]
-	if len(rest) == 0 {
-		return nil, nil
+// decodeBase reads the step number and the fork point of a RunBase payload.
+func decodeBase(p []byte) (step int, fork *ForkPoint, err error) {
+	d := &decoder{b: p[stepSize:]}
+	if len(d.b) == 0 {
+		return 0, nil, nil
 	}
-	if len(rest) <= commitlog.RunIDSize {
-		return nil, fmt.Errorf("%w: base entry of %d bytes", ErrMalformed, len(p))
+	if step = int(min(d.uvarint(), maxStep+1)); step > maxStep {
+		d.fail("base step out of range")
 	}
-	f := &ForkPoint{}
-	copy(f.Run[:], rest)
-	step, n := binary.Uvarint(rest[commitlog.RunIDSize:])
-	if n <= 0 || n != len(rest)-commitlog.RunIDSize || step > maxStep {
-		return nil, fmt.Errorf("%w: base entry's fork step", ErrMalformed)
+	if len(d.b) > 0 {
+		fork = &ForkPoint{}
+		if len(d.b) < commitlog.RunIDSize {
+			d.fail("truncated fork point")
+		} else {
+			d.b = d.b[copy(fork.Run[:], d.b):]
+			if fork.Step = int(min(d.uvarint(), maxStep+1)); fork.Step > maxStep {
+				d.fail("fork step out of range")
+			}
+		}
 	}
-	f.Step = int(step)
-	return f, nil
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return step, fork, d.err
 }

@@ -17,7 +17,8 @@
 //	RunUpdate 0x61: i64 time (µs), u8 new status (Orphaned at recovery, Active on resume)
 //	RunStep   0x64: i64 commit time (µs)
 //	RunDelete 0x65: i64 time (µs)
-//	RunBase   0x66: i64 commit time (µs) [, 16-byte run id, uvarint step: a fork's source]
+//	RunBase   0x66: i64 commit time (µs) [| uvarint base step [| 16-byte run id | uvarint step:
+//	          a fork's source]]
 //	RunCompact 0x67: see compact.go
 //
 // RunStep journals a transaction: the sequencer puts one first in every user transaction of a
