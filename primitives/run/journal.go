@@ -85,7 +85,11 @@ func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 	return true
 }
 
+// snapshot returns the journal as it is now; empty for a run without one (nil).
 func (j *journal) snapshot() Journal {
+	if j == nil {
+		return Journal{}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return Journal{steps: j.steps.View(), entries: j.entries.View()}
@@ -93,6 +97,9 @@ func (j *journal) snapshot() Journal {
 
 // counts returns the number of steps and entries committed at or before version.
 func (j *journal) counts(version uint64) (steps, ops int) {
+	if j == nil {
+		return 0, 0
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if last, ok := j.steps.Last(); !ok || last.Version <= version { // the common case: nothing newer
@@ -172,7 +179,7 @@ func (s *Store) Journal(id extension.RunID, snapshot uint64) (Journal, bool) {
 	if !ok || r.records.At(snapshot) == nil {
 		return Journal{}, false
 	}
-	return r.journal.snapshot().at(snapshot), true
+	return r.journal.Load().snapshot().at(snapshot), true
 }
 
 // Counts returns how many transactions run id committed at or before snapshot, and how many
@@ -182,7 +189,7 @@ func (s *Store) Counts(id extension.RunID, snapshot uint64) (txs, ops int) {
 	if !ok {
 		return 0, 0
 	}
-	return r.journal.counts(snapshot)
+	return r.journal.Load().counts(snapshot)
 }
 
 // txLen is the number of entries at the front of batch in its first entry's transaction.
@@ -215,7 +222,12 @@ func (sh *shard) journalTx(tx []commitlog.Entry) error {
 		}
 	}
 	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
-	if !r.journal.add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {
+	j := r.journal.Load()
+	if j == nil {
+		j = new(journal)
+		r.journal.Store(j)
+	}
+	if !j.add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {
 		return fmt.Errorf("%w: step %d of run %s is not after the journal's last", ErrMalformed, tx[0].TxID, id)
 	}
 	return nil

@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -145,12 +146,18 @@ func (s *Store) WholeTransactions() bool { return true }
 
 type shard struct {
 	runs *xsync.MapOf[extension.RunID, *runState]
+	// trim lists the runs whose record chain holds versions a later Trim may drop: a run that
+	// ended keeps one record, not every one it had. Actor-owned.
+	trim mvcc.TrimList[*runState]
 }
 
 // runState is everything the primitive keeps of one run.
 type runState struct {
 	records mvcc.Chain[*Record]
-	journal journal
+	// journal is nil until the run's first step: a run that never commits a transaction pays
+	// nothing for it. The actor stores it once and never replaces it.
+	journal atomic.Pointer[journal]
+	listed  bool // in shard.trim; actor-owned
 }
 
 func (s *Store) state(id extension.RunID) (*runState, bool) {
@@ -260,6 +267,7 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		return fmt.Errorf("%w: type %#02x to status %d", ErrMalformed, e.Type, to)
 	}
 	r.records.Push(e.TxID, &next, false)
+	sh.trim.Add(r, &r.listed)
 	return nil
 }
 

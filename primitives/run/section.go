@@ -40,7 +40,7 @@ func (f frozen) WriteSection(w io.Writer) error {
 		if record, err = appendRecord(record[:0], v.Commit, v.Value); err != nil {
 			return false
 		}
-		j := r.journal.snapshot().at(f.at)
+		j := r.journal.Load().snapshot().at(f.at)
 		size := journalSize(j)
 		err = extension.WriteChunkHeader(w, id, len(record)+size)
 		if err == nil {
@@ -165,8 +165,12 @@ func decodeRun(id extension.RunID, b []byte) (*runState, error) {
 	}
 	r := new(runState)
 	r.records.Push(commit, rec, false)
-	if err := decodeJournal(id, b, &r.journal); err != nil {
+	j := new(journal)
+	if err := decodeJournal(id, b, j); err != nil {
 		return nil, err
+	}
+	if j.steps.Len() > 0 { // a run without steps has no journal, as when it was written
+		r.journal.Store(j)
 	}
 	return r, nil
 }
