@@ -149,6 +149,12 @@ type shard struct {
 	// trim lists the runs whose record chain holds versions a later Trim may drop: a run that
 	// ended keeps one record, not every one it had. Actor-owned.
 	trim mvcc.TrimList[*runState]
+	// listing is what Matching ranges over: every run in runs, and no other. Its digests point
+	// at their runState, so a run removed from runs must leave it too (a new list of the runs
+	// left, with their slots, published whole, is safe: a reader still holding the old view
+	// finds every status bit it needs set there, since bits are set before a version is
+	// published and the old list's are never cleared).
+	listing listing
 }
 
 // runState is everything the primitive keeps of one run.
@@ -157,7 +163,8 @@ type runState struct {
 	// journal is nil until the run's first step: a run that never commits a transaction pays
 	// nothing for it. The actor stores it once and never replaces it.
 	journal atomic.Pointer[journal]
-	listed  bool // in shard.trim; actor-owned
+	listed  bool   // in shard.trim; actor-owned
+	slot    uint32 // the run's digest in shard.listing; actor-owned
 }
 
 func (s *Store) state(id extension.RunID) (*runState, bool) {
@@ -218,6 +225,7 @@ func (s *Store) CheckRun(c extension.Commit) error {
 // Apply applies committed lifecycle entries and journals whole transactions (a step entry
 // followed by the transaction's other entries).
 func (sh *shard) Apply(batch []commitlog.Entry) error {
+	defer sh.listing.publish() // the runs begun, before the engine publishes their versions
 	for len(batch) > 0 {
 		n, err := 1, error(nil)
 		if batch[0].Type == TypeStep {
@@ -248,8 +256,11 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		if err := decodeInfo(rest, &next.Info); err != nil {
 			return fmt.Errorf("%w: run info: %v", ErrMalformed, err)
 		}
-		r, _ := sh.runs.LoadOrCompute(id, func() *runState { return new(runState) })
+		r, loaded := sh.runs.LoadOrCompute(id, func() *runState { return new(runState) })
 		r.records.Push(e.TxID, next, false)
+		if !loaded {
+			sh.listing.add(r, next)
+		}
 		return nil
 	}
 	r, ok := sh.runs.Load(id)
@@ -267,6 +278,7 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		return fmt.Errorf("%w: type %#02x to status %d", ErrMalformed, e.Type, to)
 	}
 	r.records.Push(e.TxID, &next, false)
+	sh.listing.pushed(r, to)
 	sh.trim.Add(r, &r.listed)
 	return nil
 }

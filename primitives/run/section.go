@@ -152,8 +152,11 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: run section, run %s: %w", dberr.ErrCorruption, id, err)
 	}
-	r.records.Latest().Value.ID = id
+	rec := r.records.Latest().Value
+	rec.ID = id
 	sh.runs.Store(id, r)
+	sh.listing.add(r, rec)
+	sh.listing.publish()
 	return nil
 }
 
