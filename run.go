@@ -188,7 +188,8 @@ func (db *DB) ListRuns(f RunFilter) ([]RunMetadata, error) {
 		after = r
 	}
 	var records []*run.Record
-	for _, r := range db.runs.Records(now) {
+	m := run.Match{Status: f.Status, Agent: f.Agent, Tag: f.Tag, Parent: f.Parent}
+	for _, r := range db.runs.Matching(now, m) {
 		if f.matches(r) && (after == nil || runOrder(r, after) > 0) {
 			records = append(records, r)
 		}

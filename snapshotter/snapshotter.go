@@ -129,7 +129,9 @@ type result struct {
 // ErrStopped is returned by requests made after Stop.
 var ErrStopped = errors.New("snapshotter: stopped")
 
-// Start creates the snapshot directory if needed and starts the actor.
+// Start creates the snapshot directory if needed and starts the actor. It takes snapshots on
+// request at once, but of its own (Interval, WALThreshold) only after the first Check: the
+// database calls it once it serves.
 func Start(cfg Config) (*Snapshotter, error) {
 	if err := cfg.FS.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("snapshotter: create %s: %w", cfg.Dir, err)
@@ -174,7 +176,7 @@ func (s *Snapshotter) Closing(ctx context.Context) (Info, error) {
 // request made after it is served after it. The database calls it once it serves commits
 // after Open: recovery validated only the snapshot it loaded, and an older one that rotted
 // meanwhile would otherwise go unnoticed until a second damaged file made the state
-// unrecoverable.
+// unrecoverable. The first Check also starts the snapshots the actor takes of its own.
 func (s *Snapshotter) Check() {
 	select {
 	case s.requests <- request{check: true, reply: make(chan result, 1)}:
@@ -225,12 +227,16 @@ func (s *Snapshotter) Stop() {
 
 func (s *Snapshotter) run() {
 	defer close(s.done)
+	// No snapshot of its own before the first Check: the database calls it once it serves, and
+	// a snapshot needs the log it syncs and the cut it pins. Until then triggers wait.
 	var tick <-chan time.Time
-	if s.cfg.Interval > 0 {
-		t := time.NewTicker(s.cfg.Interval)
-		defer t.Stop()
-		tick = t.C
-	}
+	var trigger <-chan struct{}
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-s.stop:
@@ -239,6 +245,11 @@ func (s *Snapshotter) run() {
 			var r result
 			switch {
 			case req.check:
+				if trigger == nil && s.cfg.Interval > 0 {
+					ticker = time.NewTicker(s.cfg.Interval)
+					tick = ticker.C
+				}
+				trigger = s.trigger
 				if r.err = s.check(); r.err != nil {
 					s.cfg.Logger.Error("inmem: checking the snapshots failed", "err", r.err)
 				}
@@ -250,7 +261,7 @@ func (s *Snapshotter) run() {
 				r.info, r.err = s.take(false, req.prio)
 			}
 			req.reply <- r
-		case <-s.trigger:
+		case <-trigger:
 			s.triggered()
 		case <-tick:
 			s.triggered()

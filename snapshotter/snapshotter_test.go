@@ -248,6 +248,7 @@ func TestWALThresholdTriggers(t *testing.T) {
 	h.s.Wrote(999)
 	h.src.set(2, 20)
 	h.s.Wrote(1)
+	h.s.Check()
 	require.Eventually(t, func() bool {
 		list, err := List(h.fs, "db/snapshots")
 		return err == nil && len(list) == 1 && list[0].TxCount == 2
@@ -268,6 +269,11 @@ func TestIntervalTriggersOnlyWhenSomethingChanged(t *testing.T) {
 			require.NoError(t, err)
 			return len(list)
 		}
+		s.Wrote(1 << 40)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		assert.Zero(t, count(), "no snapshot of its own before Check: the database is not serving yet")
+		s.Check()
 		time.Sleep(time.Minute + time.Second)
 		synctest.Wait()
 		assert.Equal(t, 1, count())

@@ -3,8 +3,10 @@
 // Appending to a slice that is full copies all of it; for the primitives that copy runs on a
 // shard's actor, which every commit of the shard waits for, and grows with the list (a run's
 // event log of a million events is a 128 MB copy). A List never copies what it holds: blocks
-// double from 8 to 1024 elements and then stay at 1024, so a short list stays small and
-// element i is found by arithmetic.
+// double from 1 to 1024 elements and then stay at 1024, so a short list stays small and
+// element i is found by arithmetic. The first block holds a single element because most lists
+// are short (a run's journal of one transaction, a run's few events) and there are many of
+// them: a first block of 8 was most of what such a list cost.
 //
 // One goroutine appends to a List; any number read Views of it. A View is what the list held
 // when it was taken: later appends write only past it, so a View is read without locking once
@@ -17,11 +19,11 @@ import (
 )
 
 const (
-	firstBlock = 8
+	firstBlock = 1
 	maxBlock   = 1024
-	// growing is how many elements the doubling blocks (8, 16, …, 1024) hold together.
+	// growing is how many elements the doubling blocks (1, 2, …, 1024) hold together.
 	growing      = 2*maxBlock - firstBlock
-	growingCount = 8 // log2(maxBlock/firstBlock) + 1
+	growingCount = 11 // log2(maxBlock/firstBlock) + 1
 )
 
 // List is an append-only list. The zero value is empty and ready to use.
@@ -51,6 +53,20 @@ func (l *List[T]) Last() (T, bool) {
 		return zero, false
 	}
 	return l.tail[len(l.tail)-1], true
+}
+
+// Ptr returns the address of element i (0 ≤ i < Len), for the appending goroutine to update
+// it in place. Readers of views see such updates: they must then read that element (or its
+// updated fields) atomically, through Blocks, never by copying it.
+func (l *List[T]) Ptr(i int) *T {
+	if i < 0 || i >= l.Len() {
+		panic("chunked: index out of range")
+	}
+	b, off := locate(i)
+	if b < len(l.full) {
+		return &l.full[b][off]
+	}
+	return &l.tail[off]
 }
 
 // View returns the list as it is now.
@@ -110,6 +126,23 @@ func (v View[T]) All() iter.Seq2[int, T] {
 				i++
 			}
 			if i == v.n {
+				return
+			}
+		}
+	}
+}
+
+// Blocks yields the view's elements in order, as slices of the list's blocks: a loop over
+// them costs no call per element, and reads the elements in place.
+func (v View[T]) Blocks() iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		n := v.n
+		for b := range v.blocks() {
+			b = b[:min(len(b), n)]
+			if len(b) > 0 && !yield(b) {
+				return
+			}
+			if n -= len(b); n == 0 {
 				return
 			}
 		}

@@ -187,3 +187,41 @@ func BenchmarkAt(b *testing.B) {
 		i += 7919
 	}
 }
+
+// Blocks yields exactly the view's elements, in order, in place; Ptr addresses the element the
+// views show.
+func TestBlocksAndPtr(t *testing.T) {
+	var l List[int]
+	for n := range 3000 {
+		v := l.View()
+		var got []int
+		for b := range v.Blocks() {
+			require.NotEmpty(t, b, "an empty block at length %d", n)
+			got = append(got, b...)
+		}
+		require.Len(t, got, n)
+		for i, x := range got {
+			require.Equal(t, i, x)
+		}
+		l.Append(n)
+	}
+	v := l.View().Prefix(1500)
+	*l.Ptr(1499) = -1
+	*l.Ptr(0) = -2
+	var last, first int
+	for b := range v.Blocks() {
+		if first == 0 {
+			first = b[0]
+		}
+		last = b[len(b)-1]
+	}
+	assert.Equal(t, -2, first, "Ptr addresses the element in place")
+	assert.Equal(t, -1, last)
+	assert.Panics(t, func() { l.Ptr(3000) })
+	n := 0
+	for range l.View().Blocks() {
+		n++
+		break
+	}
+	assert.Equal(t, 1, n, "stops when the loop does")
+}

@@ -11,12 +11,16 @@ import "sync/atomic"
 
 // Version is one committed value of a key. It is immutable once pushed, except for the link to
 // older versions, which Trim may cut.
+//
+// The fields are ordered so that Deleted and cut share the last word: a version is one
+// allocation per write, kept as long as it is the newest (48 bytes for a []byte value, not 64).
 type Version[V any] struct {
-	Commit  uint64 // commit version that wrote it
-	Value   V
-	Deleted bool // a tombstone: the key did not exist from Commit on
+	Commit uint64 // commit version that wrote it
+	Value  V
 
 	older atomic.Pointer[Version[V]]
+
+	Deleted bool // a tombstone: the key did not exist from Commit on
 	// cut is set, before older is cut, on the version Trim keeps as the oldest. A reader that
 	// reaches it without finding a version ≤ its snapshot was not pinned (a single-operation
 	// read); answering with the cut version is reading at a later, still published, snapshot.

@@ -144,11 +144,12 @@ func TestOrderedIndexCostsOnlyScannedRuns(t *testing.T) {
 		tb.Push(1, fmt.Sprint(i), uint64(i+1), 0, false)
 	}
 	ns := tb.runs.At(1, Latest)
-	if ns.order.enabled.Load() || ns.order.born != nil {
+	if ns.order.Load() != nil {
 		t.Fatal("an index for a run nobody scanned")
 	}
 	liveFrom(tb, 1, "", 100, 1)
-	if !ns.order.enabled.Load() {
+	o := ns.order.Load()
+	if o == nil || !o.enabled.Load() {
 		t.Fatal("no index after a scan")
 	}
 	v := uint64(100)
@@ -156,7 +157,7 @@ func TestOrderedIndexCostsOnlyScannedRuns(t *testing.T) {
 		v++
 		tb.Push(1, fmt.Sprint("new", i), v, 0, false)
 	}
-	if ns.order.enabled.Load() || ns.order.born != nil || ns.order.index != nil {
+	if o.enabled.Load() || o.born != nil || o.index != nil {
 		t.Fatal("the index is kept although scans stopped")
 	}
 	if got := liveFrom(tb, 1, "", v, 1<<20); len(got) != 100+maxBorn(100)+1 {

@@ -65,7 +65,7 @@ func (t *Table[R, V]) Ordered(run R, snapshot uint64, from string, fn func(name 
 		ns.rangeAll(func(n string, _ *record[V]) bool { out = append(out, n); return true })
 		return out
 	}
-	ns.order.walk(from, exists, all, func(n string) bool {
+	ns.ordered().walk(from, exists, all, func(n string) bool {
 		r, ok := ns.load(n)
 		return !ok || fn(n, &r.Chain)
 	})
@@ -101,7 +101,9 @@ func (t *Table[R, V]) Push(run R, name string, commit uint64, value V, deleted b
 	if !existed {
 		r = &record[V]{name: name, owner: ns}
 		ns.store(name, r)
-		ns.order.created(name)
+		if o := ns.order.Load(); o != nil { // after the store: see names.ordered
+			o.created(name)
+		}
 	}
 	r.Push(commit, value, deleted)
 	if existed || deleted { // older versions to drop, or a tombstone to forget

@@ -41,7 +41,7 @@ func BenchmarkNamesSplit(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		ns := newNames[int]()
-		bk := ns.dir.Load().slots[0]
+		bk := ns.toDirectory().slots[0]
 		for _, k := range keys {
 			bk.m.Store(k, &record[int]{name: k})
 			bk.n++

@@ -56,7 +56,7 @@ func (c *Compaction) Validate(cm extension.Commit) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
 	}
-	j := r.journal.snapshot()
+	j := r.history(r.records.Latest().Value)
 	if j.base.Version != c.from.base.Version || j.baseStep != c.from.baseStep {
 		return fmt.Errorf("%w: run %s's history changed while it was compacted", dberr.ErrConflict, c.id)
 	}
@@ -103,7 +103,7 @@ func (sh *shard) compact(e commitlog.Entry) error {
 	if d.err != nil {
 		return d.err
 	}
-	if !r.journal.compact(int(min(step, maxStep)), from, base) {
+	if j := r.journal.Load(); j == nil || !j.compact(int(min(step, maxStep)), from, base) {
 		return fmt.Errorf("%w: compaction of run %s to step %d does not fit its history", ErrMalformed, id, step)
 	}
 	return nil

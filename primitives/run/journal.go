@@ -95,11 +95,10 @@ func (j *journal) append(entries []commitlog.Entry) {
 	}
 }
 
-// begin records the run's begin, the version and time of its step 0.
-func (j *journal) begin(version uint64, ts int64) {
-	j.mu.Lock()
-	j.base = Step{Version: version, Timestamp: ts}
-	j.mu.Unlock()
+// empty reports whether the journal holds nothing a run without one does not (an empty
+// base at step 0, and no steps). Only before it is published.
+func (j *journal) empty() bool {
+	return j.steps.Len() == 0 && j.entries.Len() == 0 && j.baseStep == 0 && j.fork == nil
 }
 
 // setBase makes entries the run's step 0, committed with its begin; it refuses (false) if the
@@ -115,7 +114,11 @@ func (j *journal) setBase(version uint64, entries []commitlog.Entry, step int, f
 	return true
 }
 
+// snapshot returns the journal as it is now; empty for a run without one (nil).
 func (j *journal) snapshot() Journal {
+	if j == nil {
+		return Journal{}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return Journal{baseStep: j.baseStep, base: j.base, fork: j.fork, steps: j.steps.View(), entries: j.entries.View()}
@@ -123,6 +126,9 @@ func (j *journal) snapshot() Journal {
 
 // counts returns the number of steps and entries committed at or before version.
 func (j *journal) counts(version uint64) (steps, ops int) {
+	if j == nil {
+		return 0, 0
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if last, ok := j.steps.Last(); !ok || last.Version <= version { // the common case: nothing newer
@@ -247,10 +253,34 @@ func (s *Store) JournalEntries(dst []commitlog.Entry, c extension.Commit) []comm
 // Journal returns run id's journal at snapshot; false if the run does not exist then.
 func (s *Store) Journal(id extension.RunID, snapshot uint64) (Journal, bool) {
 	r, ok := s.state(id, snapshot)
-	if !ok || r.records.At(snapshot) == nil {
+	if !ok {
 		return Journal{}, false
 	}
-	return r.journal.snapshot().at(snapshot), true
+	rec := r.records.At(snapshot)
+	if rec == nil || rec.Deleted {
+		return Journal{}, false
+	}
+	return r.history(rec.Value).at(snapshot), true
+}
+
+// history returns the run's journal as it is now, rec being one of its records: a run
+// without a journal has an empty base at its begin.
+func (r *runState) history(rec *Record) Journal {
+	if j := r.journal.Load(); j != nil {
+		return j.snapshot()
+	}
+	return Journal{base: Step{Version: rec.Began, Timestamp: rec.StartedAt}}
+}
+
+// journalOf returns the run's journal, making it on the run's first step. Actor only.
+func (r *runState) journalOf() *journal {
+	j := r.journal.Load()
+	if j == nil {
+		rec := r.records.Latest().Value
+		j = &journal{base: Step{Version: rec.Began, Timestamp: rec.StartedAt}}
+		r.journal.Store(j)
+	}
+	return j
 }
 
 // Counts returns the number of run id's last step at or before snapshot, and how many
@@ -260,7 +290,7 @@ func (s *Store) Counts(id extension.RunID, snapshot uint64) (steps, ops int) {
 	if !ok {
 		return 0, 0
 	}
-	return r.journal.counts(snapshot)
+	return r.journal.Load().counts(snapshot)
 }
 
 // ForkedFrom returns where run id's initial state was forked from; nil for a run that was not
@@ -270,9 +300,7 @@ func (s *Store) ForkedFrom(id extension.RunID, snapshot uint64) *ForkPoint {
 	if !ok {
 		return nil
 	}
-	r.journal.mu.Lock()
-	defer r.journal.mu.Unlock()
-	return r.journal.fork
+	return r.journal.Load().snapshot().fork
 }
 
 // txLen is the number of entries at the front of batch in its first entry's transaction.
@@ -310,13 +338,13 @@ func (sh *shard) journalTx(tx []commitlog.Entry) error {
 		if err != nil {
 			return fmt.Errorf("%w: base entry of run %s: %w", ErrMalformed, id, err)
 		}
-		if !r.journal.setBase(tx[0].TxID, tx[1:], step, fork) {
+		if !r.journalOf().setBase(tx[0].TxID, tx[1:], step, fork) {
 			return fmt.Errorf("%w: the base of run %s is not its begin's first step", ErrMalformed, id)
 		}
 		return nil
 	}
 	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
-	if !r.journal.add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {
+	if !r.journalOf().add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {
 		return fmt.Errorf("%w: step %d of run %s is not after the journal's last", ErrMalformed, tx[0].TxID, id)
 	}
 	return nil

@@ -30,7 +30,8 @@
 // Snapshot section: one chunk per run with a record at the frozen version (extension.Chunk),
 // body
 //
-//	u8 format version (3) | uvarint commit version of the record | u8 status |
+//	u8 format version (3) | uvarint commit version of the record |
+//	uvarint commit version of the run's begin | u8 status |
 //	i64 started-at (µs) | i64 ended-at (µs) | uvarint len(reason) | reason |
 //	uvarint len(info) | JSON-encoded Info (as in RunBegin) |
 //	base: uvarint step number | uvarint commit version | i64 commit time (µs) |
@@ -39,8 +40,8 @@
 //	uvarint steps | per step: uvarint commit version | i64 commit time (µs) | uvarint entries |
 //	  per entry: u8 type | u8 version | uvarint len(payload) | payload
 //
-// Format 2, written before runs had a base, is format 3 without the base: it still loads (the
-// base is then empty, step 0, its version and time unknown: zero).
+// Format 2, written before runs had a base, is format 3 without the begin's version and the
+// base: it still loads (the base is then empty, step 0, its version unknown: zero).
 //
 // Only the record a reader at the version sees is written, and the journal's steps up to the
 // version; LoadSection pushes the record with its commit version, so later WAL entries apply on
@@ -53,6 +54,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
@@ -137,6 +139,7 @@ type Record struct {
 	StartedAt int64 // µs
 	EndedAt   int64 // µs, 0 while not ended
 	Reason    string
+	Began     uint64 // commit version of the begin (0 if loaded from a format 2 snapshot)
 }
 
 // Store is the run primitive.
@@ -163,23 +166,43 @@ func (s *Store) WholeTransactions() bool { return true }
 
 type shard struct {
 	runs mvcc.Runs[extension.RunID, runState]
+	// trim lists the runs whose record chain holds versions a later Trim may drop: a run that
+	// ended keeps one record, not every one it had. Actor-owned.
+	trim mvcc.TrimList[*runState]
+	// listing is what Matching ranges over: every run in runs, and no other. Its digests point
+	// at their runState, so a run removed from runs must leave it too (a new list of the runs
+	// left, with their slots, published whole, is safe: a reader still holding the old view
+	// finds every status bit it needs set there, since bits are set before a version is
+	// published and the old list's are never cleared).
+	listing listing
+	// gone counts the listed runs that are deleted for every reader (see relist). Actor-owned.
+	gone int
 }
 
 // runState is everything the primitive keeps of one run.
 type runState struct {
 	records mvcc.Chain[*Record]
-	journal journal
+	// journal is nil until the run's first step: a run that never commits a transaction pays
+	// nothing for it. The actor stores it once and never replaces it.
+	journal atomic.Pointer[journal]
+	listed  bool   // in shard.trim; actor-owned
+	slot    uint32 // the run's digest in shard.listing; actor-owned
+}
+
+func newRunState() *runState { return new(runState) }
+
+// DropRun deletes the run's record and journal at version (see extension.Shard): a new life
+// of the run in the map of runs, and a tombstone on the old life's records, which the listing
+// reads. Trim lets go of the old life's history once no reader can see it.
+func (sh *shard) DropRun(id extension.RunID, version uint64) {
+	if r := sh.runs.At(id, mvcc.Latest); r != nil {
+		r.records.Push(version, nil, true)
+		sh.trim.Add(r, &r.listed)
+	}
+	sh.runs.Drop(id, version)
 }
 
 // state returns the run's state as a reader at snapshot finds it (mvcc.Latest: the newest).
-func newRunState() *runState { return new(runState) }
-
-// DropRun deletes the run's record and journal at version: see extension.Shard.
-func (sh *shard) DropRun(id extension.RunID, version uint64) { sh.runs.Drop(id, version) }
-
-// Trim forgets runs deleted for every reader at oldest or later.
-func (sh *shard) Trim(oldest uint64) { sh.runs.Trim(oldest) }
-
 func (s *Store) state(id extension.RunID, snapshot uint64) (*runState, bool) {
 	r := s.shards[id.Shard(len(s.shards))].runs.At(id, snapshot)
 	return r, r != nil
@@ -239,6 +262,7 @@ func (s *Store) CheckRun(c extension.Commit) error {
 // Apply applies committed lifecycle entries and journals whole transactions (a step entry
 // followed by the transaction's other entries).
 func (sh *shard) Apply(batch []commitlog.Entry) error {
+	defer sh.listing.publish() // the runs begun, before the engine publishes their versions
 	for len(batch) > 0 {
 		n, err := 1, error(nil)
 		if batch[0].Type == TypeStep || batch[0].Type == TypeBase {
@@ -275,8 +299,9 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		if r.records.Latest() != nil {
 			return fmt.Errorf("%w: run %s begun twice", ErrMalformed, id)
 		}
+		next.Began = e.TxID
 		r.records.Push(e.TxID, next, false)
-		r.journal.begin(e.TxID, ts)
+		sh.listing.add(r, next)
 		return nil
 	}
 	r := sh.runs.At(id, mvcc.Latest)
@@ -294,6 +319,8 @@ func (sh *shard) apply(e commitlog.Entry) error {
 		return fmt.Errorf("%w: type %#02x to status %d", ErrMalformed, e.Type, to)
 	}
 	r.records.Push(e.TxID, &next, false)
+	sh.listing.pushed(r, to)
+	sh.trim.Add(r, &r.listed)
 	return nil
 }
 

@@ -46,7 +46,7 @@ func (f frozen) WriteSection(w io.Writer) error {
 		if record, err = appendRecord(record[:0], v.Commit, v.Value); err != nil {
 			return false
 		}
-		j := r.journal.snapshot().at(f.at)
+		j := r.history(v.Value).at(f.at)
 		size := journalSize(j)
 		err = extension.WriteChunkHeader(w, id, len(record)+size)
 		if err == nil {
@@ -71,6 +71,7 @@ func appendRecord(b []byte, commit uint64, r *Record) ([]byte, error) {
 	}
 	b = append(b, sectionFormat)
 	b = binary.AppendUvarint(b, commit)
+	b = binary.AppendUvarint(b, r.Began)
 	b = append(b, byte(r.Status))
 	b = binary.LittleEndian.AppendUint64(b, uint64(r.StartedAt))
 	b = binary.LittleEndian.AppendUint64(b, uint64(r.EndedAt))
@@ -180,6 +181,8 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	latest := r.records.Latest()
 	latest.Value.ID = id
 	sh.runs.Create(id, latest.Commit, func() *runState { return r })
+	sh.listing.add(r, latest.Value)
+	sh.listing.publish()
 	return nil
 }
 
@@ -192,8 +195,12 @@ func decodeRun(id extension.RunID, b []byte) (*runState, error) {
 	}
 	r := new(runState)
 	r.records.Push(commit, rec, false)
-	if err := decodeJournal(id, b, &r.journal, based); err != nil {
+	j := new(journal)
+	if err := decodeJournal(id, b, j, based); err != nil {
 		return nil, err
+	}
+	if !j.empty() { // a run with nothing journaled has no journal, as when it was written
+		r.journal.Store(j)
 	}
 	return r, nil
 }
@@ -203,16 +210,24 @@ func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
 	if len(b) == 0 || (b[0] != sectionFormat && b[0] != formatNoBase) {
 		return 0, nil, nil, fmt.Errorf("%w: unknown format (want version %d)", ErrMalformed, sectionFormat)
 	}
+	format := b[0]
 	b = b[1:]
 	commit, n := binary.Uvarint(b)
 	if n <= 0 || commit == 0 {
 		return 0, nil, nil, fmt.Errorf("%w: bad commit version", ErrMalformed)
 	}
 	b = b[n:]
+	var began uint64
+	if format == sectionFormat {
+		if began, n = binary.Uvarint(b); n <= 0 || began > commit {
+			return 0, nil, nil, fmt.Errorf("%w: bad begin version", ErrMalformed)
+		}
+		b = b[n:]
+	}
 	if len(b) < 1+8+8 {
 		return 0, nil, nil, fmt.Errorf("%w: %d bytes left for status and times", ErrMalformed, len(b))
 	}
-	r := &Record{Status: Status(b[0])}
+	r := &Record{Status: Status(b[0]), Began: began}
 	if r.Status == NotFound || r.Status > Orphaned {
 		return 0, nil, nil, fmt.Errorf("%w: status %d", ErrMalformed, b[0])
 	}
