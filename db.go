@@ -134,7 +134,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	if o.Durability == InMemory {
-		err = db.engine.Serve(0, 0, nil)
+		if err = db.engine.Serve(0, 0, nil); err == nil {
+			o.Logger.Info("inmem: opened", "durability", o.Durability.String())
+		}
 	} else {
 		err = db.openLog(dir)
 	}

@@ -43,7 +43,10 @@ func (db *DB) startRetention() {
 		},
 		Deleted: func(run extension.RunID) {
 			db.metrics.retentionDeleted.Add(1)
-			db.opts.Logger.Info("inmem: retention deleted a run", "run", RunID(run))
+			db.opts.Logger.Debug("inmem: retention deleted a run", "run", RunID(run))
+		},
+		Passed: func(deleted, compacted int) {
+			db.opts.Logger.Info("inmem: retention pass", "runs_deleted", deleted, "runs_compacted", compacted)
 		},
 		Failed: func(run extension.RunID, err error) {
 			if !errors.Is(err, ErrClosed) {

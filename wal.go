@@ -68,6 +68,9 @@ func (db *DB) openLog(dir string) (err error) {
 			db.stats.Syncs.Add(1)
 			db.metrics.sync.Record(uint64(took.Microseconds()))
 		},
+		OnPoison: func(err error) {
+			db.opts.Logger.Error("inmem: the log is poisoned: every commit fails until the database is reopened", "err", err)
+		},
 	})
 	if err := db.engine.Serve(res.wal.LastVersion, seg.EndLSN(), writer); err != nil {
 		seg.Close()
@@ -82,7 +85,30 @@ func (db *DB) openLog(dir string) (err error) {
 		return err
 	}
 	snaps.Check() // in the background: recovery validated only the snapshot it loaded
+	db.logOpened(res.RecoveryResult)
 	return nil
+}
+
+// logOpened logs an Open's recovery: a summary at Info, and at Warn what it cut off, set
+// aside or skipped.
+func (db *DB) logOpened(r *RecoveryResult) {
+	l := db.opts.Logger
+	snapshot := "none"
+	if r.SnapshotUsed != nil {
+		snapshot = filepath.Base(r.SnapshotUsed.Path)
+	}
+	l.Info("inmem: opened", "dir", db.dir, "durability", db.opts.Durability.String(), "snapshot", snapshot,
+		"transactions_replayed", r.TransactionsRecovered, "orphaned_runs", len(r.OrphanedRuns), "took", r.Duration)
+	if r.TornTailBytes > 0 {
+		l.Warn("inmem: a torn write cut off the log's end (a crash interrupted it)", "bytes", r.TornTailBytes)
+	}
+	for _, q := range r.Quarantined {
+		l.Warn("inmem: recovery set damaged files aside", "file", q)
+	}
+	if r.CorruptEntries > 0 || r.SnapshotsRejected > 0 {
+		l.Warn("inmem: recovery found corruption", "corrupt_entries", r.CorruptEntries,
+			"snapshots_rejected", r.SnapshotsRejected, "consistent", r.Consistent)
+	}
 }
 
 // lockDir creates the database directory and its wal/ directory, durably, and takes the lock.

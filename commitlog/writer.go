@@ -44,7 +44,9 @@ type WriterConfig struct {
 	Mailbox int                      // capacity of the actor's mailbox, in batches
 	OnWrite func(n int)              // statistics: bytes written
 	OnSync  func(took time.Duration) // statistics: one fdatasync and how long it took
-	Now     func() time.Time
+	// OnPoison is called once, on the actor's goroutine, with the error that poisoned the log.
+	OnPoison func(err error)
+	Now      func() time.Time
 }
 
 // Writer is the group-commit log actor, the log stage of the commit pipeline. One goroutine (Run)
@@ -277,6 +279,9 @@ func prealloc(segmentSize int64) int64 { return min(segmentSize, PreallocChunk) 
 func (w *Writer) fail(err error) {
 	if w.poison == nil {
 		w.poison = fmt.Errorf("%w: %w", dberr.ErrPoisoned, err)
+		if w.cfg.OnPoison != nil {
+			w.cfg.OnPoison(w.poison)
+		}
 	}
 }
 

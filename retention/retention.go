@@ -105,9 +105,11 @@ type Config struct {
 	Compact   func(ctx context.Context, run extension.RunID, step int) error
 	Now       func() time.Time
 	// Deleted is called after each deletion; Failed with a deletion's or a compaction's error
-	// (the pass stops there and the next one tries again).
+	// (the pass stops there and the next one tries again); Passed after a pass that deleted or
+	// compacted something, with how many of each.
 	Deleted func(run extension.RunID)
 	Failed  func(run extension.RunID, err error)
+	Passed  func(deleted, compacted int)
 }
 
 // Actor runs passes: every Policy.Interval, and soon after Kick.
@@ -162,6 +164,12 @@ func (a *Actor) run(ctx context.Context) {
 // pass deletes every run the policy dooms now, one after the other, then compacts the
 // histories that are too long.
 func (a *Actor) pass(ctx context.Context) {
+	deleted, compacted := 0, 0
+	defer func() {
+		if deleted+compacted > 0 && a.cfg.Passed != nil {
+			a.cfg.Passed(deleted, compacted)
+		}
+	}()
 	for _, run := range a.cfg.Doomed(a.cfg.Ended(), a.cfg.Now()) {
 		if ctx.Err() != nil {
 			return
@@ -171,6 +179,7 @@ func (a *Actor) pass(ctx context.Context) {
 			return
 		}
 		a.cfg.Deleted(run)
+		deleted++
 	}
 	if a.cfg.KeepSteps <= 0 {
 		return
@@ -183,5 +192,6 @@ func (a *Actor) pass(ctx context.Context) {
 			a.cfg.Failed(h.Run, err)
 			return
 		}
+		compacted++
 	}
 }

@@ -284,6 +284,7 @@ func (s *Snapshotter) take(ifChanged bool, p Priority) (Info, error) {
 	if ifChanged && s.taken && version == s.lastVersion {
 		return Info{}, nil
 	}
+	began := time.Now()
 	s.unsnap.Store(0)
 	views, err := src.Freeze(context.Background(), version)
 	if err != nil {
@@ -304,6 +305,9 @@ func (s *Snapshotter) take(ifChanged bool, p Priority) (Info, error) {
 	if err := s.cat.Trust(info); err != nil {
 		return info, err
 	}
+	size, _ := s.cfg.FS.Stat(info.Path)
+	s.cfg.Logger.Info("inmem: snapshot written", "file", filepath.Base(info.Path), "version", version,
+		"wal_offset", lsn, "bytes", size, "took", time.Since(began))
 	if s.cfg.OnSnapshot != nil {
 		s.cfg.OnSnapshot(info)
 	}

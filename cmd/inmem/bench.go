@@ -175,11 +175,7 @@ type progressBar struct {
 }
 
 func (b *progressBar) advance(inCell, cell time.Duration) {
-	const width = 30
-	done := min(b.elapsed+min(inCell, cell), b.total)
-	filled := int(int64(width) * int64(done) / int64(b.total))
-	fmt.Fprintf(b.w, "\r[%s%s] %3d%%  %-28s", strings.Repeat("#", filled), strings.Repeat(" ", width-filled),
-		100*int64(done)/int64(b.total), b.label)
+	drawBar(b.w, float64(b.elapsed+min(inCell, cell))/float64(b.total), b.label)
 }
 
 func (b *progressBar) done(cell time.Duration) {

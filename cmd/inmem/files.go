@@ -97,7 +97,7 @@ type dirReport struct {
 // examine reads every file of the database directory dir: each segment entry by entry (every
 // checksum, the framing of segments), each snapshot whole. Damage goes to Problems, a torn
 // tail (normal after a crash) and loose permissions to Warnings.
-func examine(dir string) (dirReport, error) {
+func examine(dir string, bar *progress) (dirReport, error) {
 	fs := vfs.Default()
 	rep := dirReport{Dir: dir}
 	if st, err := os.Stat(dir); err != nil {
@@ -112,14 +112,17 @@ func examine(dir string) (dirReport, error) {
 			rep.Quarantined = append(rep.Quarantined, filepath.Join(q, n))
 		}
 	}
+	bar.add(0, "the log")
 	if err := examineLog(fs, walDir, &rep); err != nil {
 		return rep, err
 	}
+	bar.add(1, "snapshots")
 	snaps, err := snapshotter.List(fs, snapDir)
 	if err != nil {
 		return rep, err
 	}
 	for _, in := range snaps {
+		bar.add(1, filepath.Base(in.Path))
 		size, _ := fs.Stat(in.Path)
 		s := snapshotReport{Name: filepath.Base(in.Path), Time: in.Time().UTC(), WALOffset: in.WALOffset,
 			TxCount: in.TxCount, Bytes: size}
@@ -198,7 +201,7 @@ func inspectCommand(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	rep, err := examine(dir)
+	rep, err := examine(dir, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "inmem inspect: %v\n", err)
 		return exitFail
@@ -229,12 +232,19 @@ func verifyCommand(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	rep, err := examine(dir)
+	// The bar counts the log, each snapshot and the recovery; long work is in each.
+	snaps, _ := snapshotter.List(vfs.Default(), filepath.Join(dir, "snapshots"))
+	bar := newProgress(stderr, int64(2+len(snaps)))
+	rep, err := examine(dir, bar)
 	if err != nil {
+		bar.finish()
 		fmt.Fprintf(stderr, "inmem verify: %v\n", err)
 		return exitFail
 	}
+	bar.add(0, "recovery, event chains")
 	rep.Problems = append(rep.Problems, recoverAndCheck(dir)...)
+	bar.add(1, "done")
+	bar.finish()
 	printResult(stdout, asJSON, rep, func() {
 		for _, w := range rep.Warnings {
 			fmt.Fprintf(stdout, "warning: %s\n", w)

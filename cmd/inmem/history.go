@@ -64,7 +64,10 @@ func exportCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	w, done, err := output(out, stdout)
 	if err == nil {
-		err = db.ExportRun(context.Background(), run, w)
+		meta, _ := db.Run(run)
+		bar := newProgress(stderr, int64(meta.Steps+2)) // a line per step, and the header
+		err = db.ExportRun(context.Background(), run, &counting{w: w, bar: bar, lines: true, label: "steps"})
+		bar.finish()
 		err = done(err)
 	}
 	if err != nil {
@@ -123,6 +126,7 @@ func importCommand(args []string, stdout, stderr io.Writer) int {
 		run = id
 	}
 	var in io.Reader = os.Stdin
+	var size int64
 	if name := fs.Arg(1); name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
@@ -130,11 +134,16 @@ func importCommand(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
 		in = f
 	}
 	db, err := inmem.Open(fs.Arg(0), nil)
 	if err == nil {
-		err = db.ImportRun(context.Background(), bufio.NewReader(in), run)
+		bar := newProgress(stderr, size) // bytes read: the import reads it all before it writes
+		err = db.ImportRun(context.Background(), bufio.NewReader(&counting{r: in, bar: bar, label: "reading"}), run)
+		bar.finish()
 		err = joinClose(err, db)
 	}
 	if err != nil {

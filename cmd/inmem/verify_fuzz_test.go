@@ -41,7 +41,7 @@ func FuzzVerify(f *testing.F) {
 			}
 			damage = damage[4:]
 		}
-		if _, err := examine(dir); err != nil {
+		if _, err := examine(dir, nil); err != nil {
 			return // a directory it cannot read at all is reported as an error, not a panic
 		}
 		_ = recoverAndCheck(dir)
