@@ -15,7 +15,7 @@ import (
 // Active and Orphaned runs are never deleted by retention.
 type RetentionOptions struct {
 	// EndedRunTTL deletes Completed and Failed runs that ended longer ago than this. A pass
-	// runs at least every min(EndedRunTTL/2, 1 minute).
+	// runs at least every min(EndedRunTTL/2, 1 minute), and at most every 10 ms.
 	EndedRunTTL time.Duration
 	// MaxEndedRuns keeps at most this many ended runs, deleting the oldest ended first; a
 	// pass runs soon after a run ends.

@@ -82,13 +82,16 @@ func (p Policy) Doomed(ended []Ended, now time.Time) []extension.RunID {
 }
 
 // Interval is the longest time between two passes: half the TTL, at most a minute (a run is
-// never kept much past its time).
+// never kept much past its time) and at least minInterval.
 func (p Policy) Interval() time.Duration {
 	if p.TTL > 0 {
-		return min(p.TTL/2, time.Minute)
+		return max(min(p.TTL/2, time.Minute), minInterval)
 	}
 	return time.Minute
 }
+
+// minInterval bounds how often passes run, however short the TTL: each lists every ended run.
+const minInterval = 10 * time.Millisecond
 
 // settle is how long a pass waits after a run ends, so that runs ending together are dealt
 // with in one pass.

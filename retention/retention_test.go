@@ -51,6 +51,7 @@ func TestInterval(t *testing.T) {
 	assert.Equal(t, 5*time.Second, Policy{TTL: 10 * time.Second}.Interval())
 	assert.Equal(t, time.Minute, Policy{TTL: 24 * time.Hour}.Interval())
 	assert.Equal(t, time.Minute, Policy{MaxEnded: 10}.Interval())
+	assert.Equal(t, minInterval, Policy{TTL: time.Nanosecond}.Interval(), "never a ticker of 0")
 }
 
 // fakeDB is the actor's view of a database: ended runs with their end times, deletions.

@@ -117,22 +117,18 @@ type Doc struct {
 
 // Store is the JSON primitive: every shard's state, and the read paths over it.
 type Store struct {
-	shards []*shard
+	mvcc.Tables[extension.RunID, Doc]
 }
 
 // New returns a JSON store of n shards. The engine creates each shard's state with NewShard.
-func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+func New(n int) *Store { return &Store{mvcc.NewTables[extension.RunID, Doc](n, false)} }
 
 func (s *Store) Name() string               { return "json" }
 func (s *Store) SectionID() uint8           { return SectionID }
 func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
-func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{mvcc.NewTable[extension.RunID, Doc](false, extension.RunID.Hash)}
-	s.shards[id] = sh
-	return sh
-}
+func (s *Store) NewShard(id int) extension.Shard { return &shard{s.Add(id)} }
 
 // shard is a table of per-run documents; its Trim (the table's) drops old versions and forgets
 // documents whose tombstone every reader is past.
@@ -140,14 +136,10 @@ type shard struct {
 	*mvcc.Table[extension.RunID, Doc]
 }
 
-func (s *Store) chain(run extension.RunID, key string, snapshot uint64) *mvcc.Chain[Doc] {
-	return s.shards[run.Shard(len(s.shards))].Chain(run, key, snapshot)
-}
-
 // Doc returns document key at snapshot. The value is shared with the store and must not be
 // changed.
 func (s *Store) Doc(run extension.RunID, key string, snapshot uint64) (Doc, bool) {
-	r := s.chain(run, key, snapshot)
+	r := s.Chain(run, key, snapshot)
 	if r == nil {
 		return Doc{}, false
 	}
@@ -187,13 +179,9 @@ func (s *Store) Version(run extension.RunID, key string, snapshot uint64) (uint6
 
 // Keys returns the sorted keys of the documents live at snapshot.
 func (s *Store) Keys(run extension.RunID, snapshot uint64) []string {
-	keys := mvcc.Live(s.table(run), run, snapshot, func(k string, _ Doc) string { return k })
+	keys := mvcc.Live(s.Of(run), run, snapshot, func(k string, _ Doc) string { return k })
 	slices.Sort(keys)
 	return keys
-}
-
-func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, Doc] {
-	return s.shards[run.Shard(len(s.shards))].Table
 }
 
 // latest returns the commit version of the newest write to key, sequenced or applied; 0 if none.
@@ -201,12 +189,7 @@ func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint
 	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: key}); ok {
 		return st.Version
 	}
-	if r := s.chain(run, key, mvcc.Latest); r != nil {
-		if v := r.Latest(); v != nil {
-			return v.Commit
-		}
-	}
-	return 0
+	return s.NewestCommit(run, key)
 }
 
 // CheckKey validates a document key: non-empty UTF-8 of at most MaxKeySize bytes.

@@ -271,7 +271,7 @@ func TestImmutabilityAndSharing(t *testing.T) {
 	commitOne(t, s, sh, 2, func(tx *Tx) { require.NoError(t, tx.Set("d", "$.a.y", []byte(`2`))) })
 	commitOne(t, s, sh, 3, func(tx *Tx) { require.NoError(t, tx.Delete("d", "$.a.x")) })
 
-	r := s.chain(run, "d", mvcc.Latest)
+	r := s.Chain(run, "d", mvcc.Latest)
 	old, mid, cur := r.At(1).Value.Value.(map[string]any), r.At(2).Value.Value.(map[string]any), r.At(3).Value.Value.(map[string]any)
 	assert.Equal(t, `{"a":{"x":1},"b":[1,{"deep":[2]}],"c":"s"}`, enc(t, old), "the old version is intact")
 	assert.Equal(t, `{"a":{"x":1,"y":2},"b":[1,{"deep":[2]}],"c":"s"}`, enc(t, mid))
@@ -526,9 +526,9 @@ func TestTrim(t *testing.T) {
 	assert.Equal(t, `2`, get(t, s, "d", "$", 2))
 	assert.Equal(t, `3`, get(t, s, "d", "$", 3))
 	sh.Trim(3)
-	assert.NotNil(t, s.chain(run, "d", mvcc.Latest), "the tombstone is still needed by a reader at 3")
+	assert.NotNil(t, s.Chain(run, "d", mvcc.Latest), "the tombstone is still needed by a reader at 3")
 	sh.Trim(4)
-	assert.Nil(t, s.chain(run, "d", mvcc.Latest), "a tombstone no reader needs is dropped")
+	assert.Nil(t, s.Chain(run, "d", mvcc.Latest), "a tombstone no reader needs is dropped")
 	assert.Zero(t, sh.Listed())
 	commitOne(t, s, sh, 5, func(tx *Tx) { require.NoError(t, tx.Create("d", []byte(`5`))) })
 	assert.Equal(t, `5`, get(t, s, "d", "$", 5))
@@ -572,13 +572,13 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 	} {
 		s, sh := newStore()
 		assert.ErrorIs(t, sh.Apply([]commitlog.Entry{e}), ErrMalformed, name)
-		assert.Nil(t, s.chain(run, "d", mvcc.Latest), name)
+		assert.Nil(t, s.Chain(run, "d", mvcc.Latest), name)
 	}
 	// A batch with a malformed entry applies nothing, even if the bad one is only a bad replay.
 	s, sh := newStore()
 	bad := []commitlog.Entry{entry(TypeCreate, good), entry(TypeCreate, good)}
 	assert.ErrorIs(t, sh.Apply(bad), ErrMalformed, "create of an existing document")
-	assert.Nil(t, s.chain(run, "d", mvcc.Latest))
+	assert.Nil(t, s.Chain(run, "d", mvcc.Latest))
 	// Entries of one batch replay on each other.
 	ok := []commitlog.Entry{entry(TypeCreate, good), entry(TypeSet, payloadFor(2, []op{setOp("$.a", "1")}))}
 	ok[1].TxID = 2

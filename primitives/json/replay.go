@@ -12,7 +12,7 @@ func (s *Store) Fresh() extension.Primitive { return New(1) }
 // Items lists the run's live documents at version, encoded (extension.Lister).
 // A document is compared by its encoding, whose object members are sorted.
 func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
-	return mvcc.Live(s.table(run), run, version, func(k string, d Doc) extension.Item {
+	return mvcc.Live(s.Of(run), run, version, func(k string, d Doc) extension.Item {
 		b, _ := encodeValue(d.Value) // a stored value always encodes: it was decoded from JSON
 		return extension.Item{Key: k, Value: b}
 	}), false

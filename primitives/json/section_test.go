@@ -88,7 +88,7 @@ func dump(t *testing.T, s *Store, r extension.RunID, snapshot uint64) map[string
 		require.NoError(t, err, k)
 		d, ok := s.Doc(r, k, snapshot)
 		require.True(t, ok, k)
-		out[k] = docState{Text: string(b), Version: d.Version, Commit: s.chain(r, k, snapshot).At(snapshot).Commit, Value: d.Value}
+		out[k] = docState{Text: string(b), Version: d.Version, Commit: s.Chain(r, k, snapshot).At(snapshot).Commit, Value: d.Value}
 	}
 	return out
 }
@@ -171,7 +171,7 @@ func TestSectionRoundTrip(t *testing.T) {
 		assert.Equal(t, want, dump(t, ls, r, math.MaxUint64), "run %s: nothing of the later commits", r)
 	}
 	assert.Equal(t, []string{"a", "deep", "scalar"}, ls.Keys(run, frozenAt), "the deleted document is absent")
-	assert.Nil(t, ls.chain(run, "gone", mvcc.Latest), "no tombstone is loaded")
+	assert.Nil(t, ls.Chain(run, "gone", mvcc.Latest), "no tombstone is loaded")
 	assert.Empty(t, ls.Keys(thirdRun, math.MaxUint64))
 	a := dump(t, ls, run, frozenAt)["a"]
 	assert.Equal(t, []uint64{4, 6}, []uint64{a.Version, a.Commit}, "document version and last commit")

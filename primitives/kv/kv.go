@@ -55,22 +55,18 @@ var ErrMalformed = errors.New("kv: malformed entry payload")
 
 // Store is the KV primitive: every shard's state, and the read paths over it.
 type Store struct {
-	shards []*shard
+	mvcc.Tables[extension.RunID, []byte]
 }
 
 // New returns a KV store of n shards. The engine creates each shard's state with NewShard.
-func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+func New(n int) *Store { return &Store{mvcc.NewTables[extension.RunID, []byte](n, false)} }
 
 func (s *Store) Name() string               { return "kv" }
 func (s *Store) SectionID() uint8           { return SectionID }
 func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
-func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{mvcc.NewTable[extension.RunID, []byte](false, extension.RunID.Hash)}
-	s.shards[id] = sh
-	return sh
-}
+func (s *Store) NewShard(id int) extension.Shard { return &shard{s.Add(id)} }
 
 // shard is a table of per-run keys; its Trim (the table's) drops old versions and forgets keys
 // whose tombstone every reader is past.
@@ -78,14 +74,10 @@ type shard struct {
 	*mvcc.Table[extension.RunID, []byte]
 }
 
-func (s *Store) chain(run extension.RunID, key string, snapshot uint64) *mvcc.Chain[[]byte] {
-	return s.shards[run.Shard(len(s.shards))].Chain(run, key, snapshot)
-}
-
 // Get returns the value of key at snapshot. The slice is shared with the store: callers that
 // hand it to users copy it.
 func (s *Store) Get(run extension.RunID, key string, snapshot uint64) ([]byte, bool) {
-	r := s.chain(run, key, snapshot)
+	r := s.Chain(run, key, snapshot)
 	if r == nil {
 		return nil, false
 	}
@@ -114,7 +106,7 @@ func (s *Store) Scan(run extension.RunID, prefix, after string, snapshot uint64,
 	if after >= from {
 		from = after + "\x00" // the first string above after
 	}
-	s.table(run).Ordered(run, snapshot, from, func(k string, c *mvcc.Chain[[]byte]) bool {
+	s.Of(run).Ordered(run, snapshot, from, func(k string, c *mvcc.Chain[[]byte]) bool {
 		if !strings.HasPrefix(k, prefix) {
 			return false
 		}
@@ -125,21 +117,12 @@ func (s *Store) Scan(run extension.RunID, prefix, after string, snapshot uint64,
 	})
 }
 
-func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, []byte] {
-	return s.shards[run.Shard(len(s.shards))].Table
-}
-
 // latest returns the version of the newest write to key, sequenced or applied; 0 if none.
 func (s *Store) latest(c extension.Commit, run extension.RunID, key string) uint64 {
 	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: key}); ok {
 		return st.Version
 	}
-	if r := s.chain(run, key, mvcc.Latest); r != nil {
-		if v := r.Latest(); v != nil {
-			return v.Commit
-		}
-	}
-	return 0
+	return s.NewestCommit(run, key)
 }
 
 // CheckKey validates a key: non-empty UTF-8 of at most MaxKeySize bytes.

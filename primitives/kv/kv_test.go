@@ -116,10 +116,10 @@ func TestTrimDropsOldVersionsAndDeadKeys(t *testing.T) {
 	v, ok := s.Get(run, "k", 2)
 	require.True(t, ok)
 	assert.Equal(t, []byte{2}, v)
-	assert.NotNil(t, s.chain(run, "k", mvcc.Latest))
+	assert.NotNil(t, s.Chain(run, "k", mvcc.Latest))
 
 	sh.Trim(4) // every reader is past the tombstone: the key goes
-	assert.Nil(t, s.chain(run, "k", mvcc.Latest))
+	assert.Nil(t, s.Chain(run, "k", mvcc.Latest))
 	assert.Empty(t, s.Keys(run, "", 4))
 	assert.Zero(t, sh.Listed())
 }

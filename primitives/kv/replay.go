@@ -11,7 +11,7 @@ func (s *Store) Fresh() extension.Primitive { return New(1) }
 
 // Items lists the run's live pairs at version (extension.Lister).
 func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
-	return mvcc.Live(s.table(run), run, version, func(k string, v []byte) extension.Item {
+	return mvcc.Live(s.Of(run), run, version, func(k string, v []byte) extension.Item {
 		return extension.Item{Key: k, Value: v}
 	}), false
 }

@@ -14,14 +14,23 @@ import (
 // shards, routing each chunk by run as the engine does.
 func sectionRoundTrip(t testing.TB, s *Store, version uint64, n int) (*Store, []byte) {
 	t.Helper()
-	sec, err := extensiontest.Section(extensiontest.Freeze(s.shards, version)...)
+	sec, err := extensiontest.Section(extensiontest.Freeze(shardsOf(s), version)...)
 	require.NoError(t, err)
 	fresh := New(n)
 	for i := range n {
 		fresh.NewShard(i)
 	}
-	require.NoError(t, extensiontest.LoadSection(sec, fresh.shards))
+	require.NoError(t, extensiontest.LoadSection(sec, shardsOf(fresh)))
 	return fresh, sec
+}
+
+// shardsOf returns s's shards, as the engine holds them.
+func shardsOf(s *Store) []*shard {
+	out := make([]*shard, s.Len())
+	for i := range out {
+		out[i] = &shard{s.Shard(i)}
+	}
+	return out
 }
 
 func TestSectionRoundTrip(t *testing.T) {
@@ -43,7 +52,7 @@ func TestSectionRoundTrip(t *testing.T) {
 	v, ok := fresh.Get(run, "a", 3)
 	require.True(t, ok)
 	assert.Equal(t, "2", string(v), "the value at the frozen version, not the later one")
-	assert.Equal(t, uint64(3), fresh.chain(run, "a", mvcc.Latest).Latest().Commit, "with its commit version")
+	assert.Equal(t, uint64(3), fresh.Chain(run, "a", mvcc.Latest).Latest().Commit, "with its commit version")
 	_, ok = fresh.Get(run, "gone", 3)
 	assert.False(t, ok, "a deleted key is absent")
 	v, ok = fresh.Get(other, "empty", 3)

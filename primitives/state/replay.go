@@ -12,7 +12,7 @@ func (s *Store) Fresh() extension.Primitive { return New(1) }
 // Items lists the run's live cells at version (extension.Lister). A cell is
 // compared by its value: two runs that reach one value by different numbers of changes agree.
 func (s *Store) Items(run extension.RunID, version uint64) ([]extension.Item, bool) {
-	return mvcc.Live(s.table(run), run, version, func(n string, c Cell) extension.Item {
+	return mvcc.Live(s.Of(run), run, version, func(n string, c Cell) extension.Item {
 		return extension.Item{Key: n, Value: c.Value}
 	}), false
 }

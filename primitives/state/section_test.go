@@ -31,10 +31,10 @@ func TestSectionKeepsTombstoneCounters(t *testing.T) {
 	fresh := New(1)
 	require.NoError(t, extensiontest.LoadSection(sec, []extension.Shard{fresh.NewShard(0)}))
 
-	live := fresh.chain(run, "live", mvcc.Latest).At(4)
+	live := fresh.Chain(run, "live", mvcc.Latest).At(4)
 	require.NotNil(t, live)
 	assert.Equal(t, Cell{Value: []byte("x"), Version: 1, UpdatedAt: 40}, live.Value)
-	dead := fresh.chain(run, "c", mvcc.Latest).Latest()
+	dead := fresh.Chain(run, "c", mvcc.Latest).Latest()
 	require.NotNil(t, dead, "the tombstone is kept")
 	assert.True(t, dead.Deleted)
 	assert.Equal(t, uint64(3), dead.Value.Version)
@@ -54,7 +54,7 @@ func FuzzLoadSection(f *testing.F) {
 		fresh := New(1)
 		fsh := fresh.NewShard(0)
 		if err := fsh.LoadSection(extension.NewChunk(run, body)); err != nil {
-			assert.Nil(t, fresh.chain(run, "cell", mvcc.Latest), "a failed load changes nothing")
+			assert.Nil(t, fresh.Chain(run, "cell", mvcc.Latest), "a failed load changes nothing")
 		}
 	})
 }

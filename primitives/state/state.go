@@ -83,38 +83,30 @@ type Cell struct {
 
 // Store is the state primitive: every shard's state, and the read paths over it.
 type Store struct {
-	shards []*shard
+	mvcc.Tables[extension.RunID, Cell]
 }
 
 // New returns a state store of n shards. The engine creates each shard's state with NewShard.
-func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+// Dead cells are kept: a tombstone remembers the version counter re-creation continues from
+// (no ABA), so it is never forgotten.
+func New(n int) *Store { return &Store{mvcc.NewTables[extension.RunID, Cell](n, true)} }
 
 func (s *Store) Name() string               { return "state" }
 func (s *Store) SectionID() uint8           { return SectionID }
 func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
-func (s *Store) NewShard(id int) extension.Shard {
-	// Dead cells are kept: a tombstone remembers the version counter re-creation continues
-	// from (no ABA), so it is never forgotten.
-	sh := &shard{mvcc.NewTable[extension.RunID, Cell](true, extension.RunID.Hash)}
-	s.shards[id] = sh
-	return sh
-}
+func (s *Store) NewShard(id int) extension.Shard { return &shard{s.Add(id)} }
 
 // shard is a table of per-run cells; its Trim (the table's) drops old versions only.
 type shard struct {
 	*mvcc.Table[extension.RunID, Cell]
 }
 
-func (s *Store) chain(run extension.RunID, name string, snapshot uint64) *mvcc.Chain[Cell] {
-	return s.shards[run.Shard(len(s.shards))].Chain(run, name, snapshot)
-}
-
 // Get returns cell name at snapshot. The value is shared with the store: callers that hand it
 // to users copy it.
 func (s *Store) Get(run extension.RunID, name string, snapshot uint64) (Cell, bool) {
-	r := s.chain(run, name, snapshot)
+	r := s.Chain(run, name, snapshot)
 	if r == nil {
 		return Cell{}, false
 	}
@@ -128,7 +120,7 @@ func (s *Store) Get(run extension.RunID, name string, snapshot uint64) (Cell, bo
 // counterAt returns the cell's counter at snapshot, remembered by a tombstone too; 0 if the
 // cell never existed then.
 func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uint64 {
-	if r := s.chain(run, name, snapshot); r != nil {
+	if r := s.Chain(run, name, snapshot); r != nil {
 		if v := r.At(snapshot); v != nil {
 			return v.Value.Version
 		}
@@ -138,13 +130,9 @@ func (s *Store) counterAt(run extension.RunID, name string, snapshot uint64) uin
 
 // Names returns the sorted names of the cells live at snapshot.
 func (s *Store) Names(run extension.RunID, snapshot uint64) []string {
-	names := mvcc.Live(s.table(run), run, snapshot, func(n string, _ Cell) string { return n })
+	names := mvcc.Live(s.Of(run), run, snapshot, func(n string, _ Cell) string { return n })
 	slices.Sort(names)
 	return names
-}
-
-func (s *Store) table(run extension.RunID) *mvcc.Table[extension.RunID, Cell] {
-	return s.shards[run.Shard(len(s.shards))].Table
 }
 
 // newest is the newest state of a cell, sequenced or applied.
@@ -158,10 +146,8 @@ func (s *Store) newest(c extension.Commit, run extension.RunID, name string) new
 	if st, ok := c.Staged(extension.Key{Section: SectionID, Run: run, Name: name}); ok {
 		return newest{commit: st.Version, counter: st.Aux, live: !st.Deleted}
 	}
-	if r := s.chain(run, name, mvcc.Latest); r != nil {
-		if v := r.Latest(); v != nil {
-			return newest{commit: v.Commit, counter: v.Value.Version, live: !v.Deleted}
-		}
+	if v := s.Newest(run, name); v != nil {
+		return newest{commit: v.Commit, counter: v.Value.Version, live: !v.Deleted}
 	}
 	return newest{}
 }

@@ -284,7 +284,7 @@ func TestTrimKeepsTombstones(t *testing.T) {
 	assert.Equal(t, []byte{2}, cell(t, s, "c", 2).Value)
 	sh.Trim(4)
 	assert.Zero(t, sh.Listed())
-	r := s.chain(run, "c", mvcc.Latest)
+	r := s.Chain(run, "c", mvcc.Latest)
 	require.NotNil(t, r, "the tombstone stays")
 	assert.True(t, r.Latest().Deleted)
 	assert.Equal(t, uint64(4), r.Latest().Value.Version, "a delete is a change: +1")
@@ -313,7 +313,7 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 		{Type: TypeSet, Version: 1, TxID: 1, Payload: good[:10]},
 	}
 	assert.ErrorIs(t, sh.Apply(bad), ErrMalformed)
-	assert.Nil(t, s.chain(run, "c", mvcc.Latest))
+	assert.Nil(t, s.Chain(run, "c", mvcc.Latest))
 }
 
 // FuzzApply checks Apply against a reference model. The script argument is a sequence of

@@ -1,0 +1,181 @@
+package inmem_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/inmemdb/inmem"
+)
+
+// What a run's history costs, and what comes back when runs leave. Each benchmark measures
+// once per b.N = 1 (run with -benchtime 1x) and reports its numbers as metrics.
+
+// BenchmarkHeapPerStep: the heap each retained step costs beyond its live data, 100 runs
+// overwriting one key each with payloadSize-byte values (the live data is 100 keys; every
+// step's payload is history).
+func BenchmarkHeapPerStep(b *testing.B) {
+	for _, payload := range []int{100, 1024} {
+		b.Run(fmt.Sprintf("payload=%d", payload), func(b *testing.B) {
+			const runs, steps = 100, 1000
+			o := inmem.DefaultOptions()
+			o.Durability, o.Snapshot.OnClose = inmem.Buffered, false
+			db, err := inmem.Open(b.TempDir(), o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ids := costRunIDs(runs)
+			for _, id := range ids {
+				if err := db.BeginRun(context.Background(), id, inmem.RunInfo{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			before := heapInUse()
+			value := make([]byte, payload)
+			for range b.N {
+				for s := range steps {
+					for _, id := range ids {
+						value[0] = byte(s)
+						if err := db.KV().Put(context.Background(), id, "k", value); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			after := heapInUse()
+			live := float64(runs * (payload + 1))
+			b.ReportMetric((float64(after-before)-live)/float64(runs*steps*b.N), "heap-B/step")
+		})
+	}
+}
+
+// BenchmarkSnapshotOfFewKeysAfterManyCommits: the snapshot of 10 live keys after commits
+// many commits to them.
+func BenchmarkSnapshotOfFewKeysAfterManyCommits(b *testing.B) {
+	const keys, commits = 10, 200_000
+	o := inmem.DefaultOptions()
+	o.Durability, o.Snapshot.OnClose = inmem.Buffered, false
+	db, err := inmem.Open(b.TempDir(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	run := beginBench(b, db)
+	for i := range commits {
+		if err := db.KV().Put(context.Background(), run, fmt.Sprint("k", i%keys), benchValue); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var info inmem.SnapshotInfo
+	for range b.N {
+		if info, err = db.Snapshot(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	st, err := os.Stat(info.Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Size())/(1<<20), "snapshot-MiB")
+	b.ReportMetric(float64(st.Size())/commits, "snapshot-B/commit")
+}
+
+// BenchmarkDeleteEveryEndedRun: the heap and disk before runs are made, after they end, and
+// after every one is deleted and two snapshots are taken (the log below the older one retired).
+func BenchmarkDeleteEveryEndedRun(b *testing.B) {
+	const runs, keys = 10_000, 10
+	dir := b.TempDir()
+	o := inmem.DefaultOptions()
+	o.Durability, o.Snapshot.OnClose, o.SegmentSize = inmem.Buffered, false, 4<<20
+	db, err := inmem.Open(dir, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for range b.N {
+		heap0, disk0 := heapInUse(), dirBytes(b, dir)
+		ids := costRunIDs(runs)
+		fillEndedRuns(b, db, ids, keys, func(int) inmem.RunInfo { return inmem.RunInfo{Agent: "a"} })
+		heap1 := heapInUse()
+		for _, id := range ids {
+			if err := db.DeleteRun(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range 2 {
+			if _, err := db.Snapshot(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		heap2, disk2 := heapInUse(), dirBytes(b, dir)
+		b.ReportMetric(float64(heap1-heap0)/(1<<20), "heap-full-MiB")
+		b.ReportMetric((float64(heap2)-float64(heap0))/float64(heap0)*100, "heap-after-%-over-before")
+		b.ReportMetric(float64(disk0)/(1<<20), "disk-before-MiB")
+		b.ReportMetric(float64(disk2)/(1<<20), "disk-after-MiB")
+	}
+}
+
+// dirBytes is the size of every file under dir.
+func dirBytes(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkCommitDuringRetention: commit latency of 8 Strict committers while the retention
+// actor deletes 10 000 ended runs (EndedRunTTL of a millisecond, set at a reopen), against
+// the same database reopened without retention.
+func BenchmarkCommitDuringRetention(b *testing.B) {
+	const ended = 10_000
+	dir := b.TempDir()
+	o := inmem.DefaultOptions()
+	o.Snapshot.OnClose = false
+	db, err := inmem.Open(dir, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillEndedRuns(b, db, costRunIDs(ended), 1, func(int) inmem.RunInfo { return inmem.RunInfo{} })
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("retention=%v", on), func(b *testing.B) {
+			o := inmem.DefaultOptions()
+			o.Snapshot.OnClose = false
+			if on {
+				o.Retention.EndedRunTTL = time.Millisecond
+			}
+			db, err := inmem.Open(dir, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			runs := make([]inmem.RunID, 8)
+			for i := range runs {
+				runs[i] = beginBench(b, db)
+			}
+			before := db.Stats()
+			lat := runCommitters(b, len(runs), func(g, i int) error {
+				return db.KV().Put(context.Background(), runs[g], "k", benchValue)
+			})
+			after := db.Stats()
+			reportCommits(b, lat, after.Syncs-before.Syncs, after.Commits-before.Commits)
+			b.ReportMetric(float64(db.Metrics().RetentionDeleted), "runs-deleted")
+		})
+	}
+}
