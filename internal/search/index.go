@@ -81,6 +81,7 @@ type statEntry struct {
 // writer is the state only the writer touches.
 type writer[D comparable] struct {
 	live    map[D]uint32 // each visible document's current docnum
+	dict    dict         // the generation's terms, for the writer
 	version uint64       // the newest version applied
 	oldest  uint64       // the newest Trim bound
 	docs    uint64       // visible at version
@@ -88,7 +89,8 @@ type writer[D comparable] struct {
 	deaths  []death // document versions that died, not yet trimmed, oldest death first
 	dead    uint32  // document versions in the generation no reader can see any more
 	tok     tokenizer
-	touched []*term
+	found   []*term // the terms of the document being put, in text order
+	touched []*term // its distinct terms
 }
 
 type death struct {
@@ -98,7 +100,7 @@ type death struct {
 
 // New returns an empty index.
 func New[D comparable](cfg Config[D]) *Index[D] {
-	x := &Index[D]{cfg: cfg, w: writer[D]{live: map[D]uint32{}}}
+	x := &Index[D]{cfg: cfg, w: writer[D]{live: map[D]uint32{}, dict: newDict()}}
 	x.gen.Store(newGeneration[D]())
 	return x
 }
@@ -151,21 +153,32 @@ func (x *Index[D]) Put(doc D, version uint64, text string) error {
 
 // countTerms tokenizes text into the dictionary, leaving each term's tf in the document on the
 // term and the distinct terms in touched; it returns the document's length in tokens.
+//
+// Looking a term up, counting it and appending its posting each touch memory that, for all
+// but the frequent terms, is not in the cache. Doing them in separate passes over the
+// document's terms leaves each pass's iterations independent, so the processor overlaps their
+// cache misses instead of waiting for each in turn.
 func (x *Index[D]) countTerms(g *generation[D], text string) uint32 {
-	var length uint32
+	found := x.w.found[:0]
 	for tok := range x.w.tok.each(text) {
-		length++
-		t, ok := g.terms.Load(tok)
-		if !ok {
+		t := x.w.dict.get(tok)
+		if t == nil {
 			t = &term{}
-			g.terms.Store(strings.Clone(tok), t)
+			tok = strings.Clone(tok)
+			x.w.dict.set(tok, t)
+			g.terms.Store(tok, t)
 		}
+		found = append(found, t)
+	}
+	for _, t := range found {
 		if t.tf == 0 {
 			x.w.touched = append(x.w.touched, t)
 		}
 		t.tf++
 	}
-	return length
+	clear(found) // the terms may be dropped by a rebuild: do not keep them alive
+	x.w.found = found[:0]
+	return uint32(len(found))
 }
 
 // Delete removes doc from version on; deleting a document the index does not hold does

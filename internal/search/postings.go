@@ -7,53 +7,75 @@ type posting struct {
 	doc, tf uint32
 }
 
-// postBlock holds a term's postings in e[:n], in increasing doc order (docnums are given out
-// in increasing order, and a document version's postings are appended when it is born).
-type postBlock struct {
-	n atomic.Uint32
-	e []posting
-}
-
-// term is a dictionary entry: the postings of one token.
+// term is a dictionary entry: the postings of one token, in increasing doc order (docnums are
+// given out in increasing order, and a document version's postings are appended when it is
+// born).
 //
-// The writer appends in place while the block has room, then copies into a block twice as
-// large and publishes it; a reader holding the old block still reads a consistent prefix of
-// it, and entries appended after its load are for document versions born after the version it
-// reads at.
+// Publication: the writer appends in place while its array has room, then copies into an
+// array twice as large, which it publishes in arr before it stores the new count in n. A
+// reader loads n, then arr: the array it gets holds at least n postings. A reader holding an
+// older array reads a prefix of the list; what was appended after its load belongs to document
+// versions born after the version it reads at.
 type term struct {
-	blk atomic.Pointer[postBlock]
+	n   atomic.Uint32
+	arr atomic.Pointer[[]posting]
 
-	tf uint32 // writer only: occurrences in the document being put
+	w  []posting // writer only: the array arr points at, full length
+	tf uint32    // writer only: occurrences in the document being put
 }
 
 // add appends a posting; the writer only.
 func (t *term) add(p posting) {
-	b := t.blk.Load()
-	if b == nil {
-		b = &postBlock{e: make([]posting, 1)}
-		b.e[0] = p
-		b.n.Store(1)
-		t.blk.Store(b)
-		return
+	n := t.n.Load()
+	if int(n) == len(t.w) {
+		grown := make([]posting, max(2*len(t.w), 2))
+		copy(grown, t.w)
+		t.w = grown
+		t.arr.Store(&grown)
 	}
-	n := b.n.Load()
-	if int(n) < len(b.e) {
-		b.e[n] = p
-		b.n.Store(n + 1)
-		return
-	}
-	nb := &postBlock{e: make([]posting, 2*len(b.e))}
-	copy(nb.e, b.e)
-	nb.e[n] = p
-	nb.n.Store(n + 1)
-	t.blk.Store(nb)
+	t.w[n] = p
+	t.n.Store(n + 1)
 }
 
 // postings returns the published postings.
 func (t *term) postings() []posting {
-	b := t.blk.Load()
-	if b == nil {
+	n := t.n.Load()
+	if n == 0 {
 		return nil
 	}
-	return b.e[:b.n.Load()]
+	return (*t.arr.Load())[:n]
+}
+
+// dict is the writer's dictionary, holding the same terms as the readers' map. Tokens of up to
+// 16 bytes (most words) are keyed by value, so that finding one compares bytes in the map's
+// own memory instead of following a pointer to the key: for a word seen rarely, that pointer
+// is a cache miss on every put.
+type dict struct {
+	short map[[16]byte]*term
+	long  map[string]*term
+}
+
+func newDict() dict {
+	return dict{short: map[[16]byte]*term{}, long: map[string]*term{}}
+}
+
+func (d dict) get(tok string) *term {
+	if len(tok) <= 16 {
+		return d.short[shortKey(tok)]
+	}
+	return d.long[tok]
+}
+
+func (d dict) set(tok string, t *term) {
+	if len(tok) <= 16 {
+		d.short[shortKey(tok)] = t
+	} else {
+		d.long[tok] = t
+	}
+}
+
+// shortKey pads tok with zero bytes, which no token holds.
+func shortKey(tok string) (k [16]byte) {
+	copy(k[:], tok)
+	return k
 }

@@ -109,9 +109,18 @@ func (t *topK[D]) better(a, b *ranked[D]) bool {
 	return a.ord < b.ord
 }
 
-// wants reports whether a candidate with score could enter: it may still lose a tie.
+// wants reports whether a candidate with score could enter: it may still lose a tie. A NaN
+// is offered, for offer to rank it last, as the index's search does.
 func (t *topK[D]) wants(score float64) bool {
-	return len(t.h) < t.k || score >= t.h[0].score
+	return !(score < t.threshold())
+}
+
+// threshold is the score a candidate needs to enter: while the top K is not full, any.
+func (t *topK[D]) threshold() float64 {
+	if len(t.h) < t.k {
+		return math.Inf(-1)
+	}
+	return t.h[0].score
 }
 
 // offer adds a candidate if it beats the worst kept. A NaN score ranks below every number.

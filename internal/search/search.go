@@ -2,6 +2,8 @@ package search
 
 import (
 	"context"
+	"math"
+	mathbits "math/bits"
 	"sync"
 )
 
@@ -10,9 +12,19 @@ type match struct {
 	doc, tf, length uint32
 }
 
-// scratch is a search's reusable memory.
+// Documents are scored a window of docnums at a time, with an accumulator per docnum of the
+// window: small enough to stay in the processor's cache whatever the index's size.
+const (
+	windowBits = 14
+	window     = 1 << windowBits
+)
+
+// scratch is a search's reusable memory. Between searches acc is all zeros and seen empty.
 type scratch struct {
 	lists [][]match
+	pos   []int
+	acc   [window]float64
+	seen  [window / 64]uint64 // which accumulators hold a score
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -21,9 +33,11 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // one the writer has finished applying, and not older than the last Trim bound.
 //
 // It works in two passes. The first walks each query term's postings and keeps those of
-// document versions visible at version: their count is the term's document frequency there.
-// The second merges the kept lists in docnum order, scoring each document once with every term
-// it holds. The only error is the context's.
+// document versions visible at version: their count is the term's document frequency there,
+// which the scorer needs before it scores anything. The second scores term at a time, one
+// window of docnums after the other, adding each term's score into the document's
+// accumulator in query order, and offers the window's documents to the top K in docnum order.
+// The only error is the context's.
 func (x *Index[D]) Search(ctx context.Context, version uint64, req Request) (Result[D], error) {
 	g := x.gen.Load()
 	b := newBudget(ctx, req)
@@ -37,8 +51,7 @@ func (x *Index[D]) Search(ctx context.Context, version uint64, req Request) (Res
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 
-	ok, err := g.gather(sc, terms, version, b)
-	if !ok {
+	if ok, err := g.gather(sc, terms, version, b); !ok {
 		return Result[D]{Hits: top.hits(), Truncated: b.truncated}, err
 	}
 	scorers := make([]TermScorer, len(terms))
@@ -48,10 +61,9 @@ func (x *Index[D]) Search(ctx context.Context, version uint64, req Request) (Res
 		}
 	}
 	ids := g.ids.view()
-	scored, err := merge(sc.lists, scorers, b, func(doc uint32, score float64) {
-		if top.wants(score) {
-			top.offer(ranked[D]{score: score, ord: doc, doc: *ids.at(doc)})
-		}
+	scored, err := sc.accumulate(scorers, b, func(doc uint32, score float64) float64 {
+		top.offer(ranked[D]{score: score, ord: doc, doc: *ids.at(doc)})
+		return top.threshold()
 	})
 	return Result[D]{Hits: top.hits(), Scored: scored, Truncated: b.truncated}, err
 }
@@ -60,67 +72,123 @@ func (x *Index[D]) Search(ctx context.Context, version uint64, req Request) (Res
 // when the budget stopped it.
 func (g *generation[D]) gather(sc *scratch, terms []string, version uint64, b *budget) (bool, error) {
 	docs := g.docs.view()
-	step := 0
+	for len(sc.lists) < len(terms) {
+		sc.lists = append(sc.lists, nil)
+	}
+	sc.lists = sc.lists[:len(terms)]
 	for i, tok := range terms {
-		if i == len(sc.lists) {
-			sc.lists = append(sc.lists, nil)
-		}
 		list := sc.lists[i][:0]
+		var ps []posting
 		if t, ok := g.terms.Load(tok); ok {
-			for _, p := range t.postings() {
-				if ok, err := b.check(step); !ok {
-					return false, err
-				}
-				step++
-				// Postings are in docnum order; a docnum the view does not hold was born
-				// after the view was taken, so after version, and so are all that follow.
-				if p.doc >= docs.n {
-					break
-				}
-				d := docs.at(p.doc)
-				if d.visibleAt(version) {
-					list = append(list, match{doc: p.doc, tf: p.tf, length: d.length})
-				}
+			ps = t.postings()
+		}
+		for len(ps) > 0 {
+			if ok, err := b.check(0); !ok {
+				return false, err
+			}
+			chunk := ps[:min(len(ps), 4*checkEvery)]
+			ps = ps[len(chunk):]
+			var past bool
+			list, past = visible(list, chunk, docs, version)
+			if past {
+				break
 			}
 		}
 		sc.lists[i] = list
 	}
-	sc.lists = sc.lists[:len(terms)]
 	return true, nil
 }
 
-// merge scores, in docnum order, every document in the lists, calling emit with each score.
-// A document's score adds its terms' scores in query order. It stops when the budget is used
-// up, returning how many documents it scored.
-func merge(lists [][]match, scorers []TermScorer, b *budget, emit func(doc uint32, score float64)) (int, error) {
-	pos := make([]int, len(lists))
-	scored := 0
+// visible appends to list the postings of ps visible at version. Postings are in docnum
+// order; a docnum the view does not hold was born after the view was taken, so after
+// version, and so are all that follow: visible reports whether it met one.
+func visible(list []match, ps []posting, docs view[docInfo], version uint64) ([]match, bool) {
+	for _, p := range ps {
+		if p.doc >= docs.n {
+			return list, true
+		}
+		if d := docs.at(p.doc); d.visibleAt(version) {
+			list = append(list, match{doc: p.doc, tf: p.tf, length: d.length})
+		}
+	}
+	return list, false
+}
+
+// offerFunc offers a scored document to the top K and returns the score a document needs from
+// now on to enter it.
+type offerFunc func(doc uint32, score float64) (threshold float64)
+
+// accumulate scores the documents of the lists and offers them, in docnum order, those that
+// reach the threshold. A document's score adds its terms' scores in query order. It stops when
+// the budget is used up, returning how many documents it scored.
+func (sc *scratch) accumulate(scorers []TermScorer, b *budget, offer offerFunc) (int, error) {
+	sc.pos = sc.pos[:0]
+	for range sc.lists {
+		sc.pos = append(sc.pos, 0)
+	}
+	scored, threshold := 0, math.Inf(-1)
 	for {
-		doc, any := uint32(0), false
-		for i, l := range lists {
-			if pos[i] < len(l) && (!any || l[pos[i]].doc < doc) {
-				doc, any = l[pos[i]].doc, true
-			}
-		}
-		if !any {
+		first, ok := sc.nextDoc()
+		if !ok {
 			return scored, nil
 		}
-		if b.full(scored) {
-			b.truncated = true
-			return scored, nil
+		base := first &^ (window - 1)
+		for i, l := range sc.lists {
+			sc.pos[i] += sc.add(l[sc.pos[i]:], base, scorers[i])
 		}
-		if ok, err := b.check(scored); !ok {
+		var err error
+		if scored, threshold, err = sc.collect(base, scored, threshold, b, offer); err != nil || b.truncated {
+			sc.acc, sc.seen = [window]float64{}, [window / 64]uint64{}
 			return scored, err
 		}
-		score := 0.0
-		for i, l := range lists {
-			if pos[i] < len(l) && l[pos[i]].doc == doc {
-				m := l[pos[i]]
-				score += scorers[i].Score(int(m.tf), int(m.length))
-				pos[i]++
-			}
-		}
-		scored++
-		emit(doc, score)
 	}
+}
+
+// nextDoc returns the smallest docnum the lists have left.
+func (sc *scratch) nextDoc() (uint32, bool) {
+	first, ok := uint32(0), false
+	for i, l := range sc.lists {
+		if p := sc.pos[i]; p < len(l) && (!ok || l[p].doc < first) {
+			first, ok = l[p].doc, true
+		}
+	}
+	return first, ok
+}
+
+// add adds the scores of the matches in the window starting at base, returning how many
+// there were.
+func (sc *scratch) add(l []match, base uint32, ts TermScorer) int {
+	for n, m := range l {
+		off := m.doc - base
+		if off >= window {
+			return n
+		}
+		sc.acc[off] += ts.Score(int(m.tf), int(m.length))
+		sc.seen[off/64] |= 1 << (off % 64)
+	}
+	return len(l)
+}
+
+// collect offers the window's scored documents in docnum order and clears their
+// accumulators, within the budget.
+func (sc *scratch) collect(base uint32, scored int, threshold float64, b *budget, offer offerFunc) (int, float64, error) {
+	for w, bits := range sc.seen {
+		for ; bits != 0; bits &= bits - 1 {
+			if b.full(scored) {
+				b.truncated = true
+				return scored, threshold, nil
+			}
+			if ok, err := b.check(scored); !ok {
+				return scored, threshold, err
+			}
+			off := w*64 + mathbits.TrailingZeros64(bits)
+			if score := sc.acc[off]; !(score < threshold) { // NaN too: offer ranks it last
+				threshold = offer(base+uint32(off), score)
+			}
+			sc.acc[off] = 0
+			scored++
+		}
+		sc.seen[w] = 0
+	}
+	return scored, threshold, nil
 }

@@ -29,39 +29,60 @@ type span struct {
 	lower      bool
 }
 
-// spans yields the spans of the tokens of text. It decodes a rune only for non-ASCII bytes;
-// ASCII text costs a table look-up per byte.
+// spans yields the spans of the tokens of text.
 func spans(text string) iter.Seq[span] {
 	return func(yield func(span) bool) {
-		start, lower := -1, true
-		for i := 0; i < len(text); {
-			r, size := rune(text[i]), 1
-			var word, upper bool
-			if r < utf8.RuneSelf {
-				word, upper = asciiClass[r]&asciiWord != 0, asciiClass[r]&asciiUpper != 0
-			} else {
-				r, size = utf8.DecodeRuneInString(text[i:])
-				word = unicode.IsLetter(r) || unicode.IsDigit(r)
-				upper = word && unicode.ToLower(r) != r
+		for sp := nextSpan(text, 0); sp.end > 0; sp = nextSpan(text, sp.end) {
+			if !yield(sp) {
+				return
 			}
-			switch {
-			case word && start < 0:
-				start, lower = i, !upper
-			case word:
-				lower = lower && !upper
-			case start >= 0:
-				if !yield(span{start, i, lower}) {
-					return
-				}
-				start = -1
-			}
-			i += size
-		}
-		if start >= 0 {
-			yield(span{start, len(text), lower})
 		}
 	}
 }
+
+// nextSpan returns the span of the first token at or after byte i; its end is 0 when there
+// is none. It decodes a rune only for non-ASCII bytes: ASCII costs a table look-up per byte.
+func nextSpan(text string, i int) span {
+	for i < len(text) {
+		if c := text[i]; c < utf8.RuneSelf {
+			if asciiClass[c] != 0 {
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if isWord(r) {
+			break
+		}
+		i += size
+	}
+	if i == len(text) {
+		return span{}
+	}
+	sp := span{start: i, lower: true}
+	for i < len(text) {
+		if c := text[i]; c < utf8.RuneSelf {
+			class := asciiClass[c]
+			if class == 0 {
+				break
+			}
+			sp.lower = sp.lower && class&asciiUpper == 0
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if !isWord(r) {
+			break
+		}
+		sp.lower = sp.lower && unicode.ToLower(r) == r
+		i += size
+	}
+	sp.end = i
+	return sp
+}
+
+func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 const (
 	asciiWord = 1 << iota

@@ -39,9 +39,11 @@ func (x *Index[D]) rebuild(oldest uint64) *generation[D] {
 	old := x.gen.Load()
 	ng := newGeneration[D]()
 	remap := copyDocs(old, ng, oldest)
+	x.w.dict = newDict()
 	old.terms.Range(func(tok string, t *term) bool {
 		if nt := remapTerm(t, remap); nt != nil {
 			ng.terms.Store(tok, nt)
+			x.w.dict.set(tok, nt)
 		}
 		return true
 	})
@@ -90,10 +92,10 @@ func remapTerm(t *term, remap []uint32) *term {
 	if len(kept) == 0 {
 		return nil
 	}
-	b := &postBlock{e: kept[:cap(kept)]}
-	b.n.Store(uint32(len(kept)))
-	nt := &term{}
-	nt.blk.Store(b)
+	w := kept[:cap(kept)]
+	nt := &term{w: w}
+	nt.arr.Store(&w) // not &nt.w, which the writer overwrites when it grows the array
+	nt.n.Store(uint32(len(kept)))
 	return nt
 }
 
