@@ -116,30 +116,17 @@ func (x *Index[D]) Len() int { return len(x.w.live) }
 // never decrease from one call to the next; several changes may share a version, and a reader
 // at that version sees the last of them.
 func (x *Index[D]) Put(doc D, version uint64, text string) error {
-	if err := x.advance(version); err != nil {
+	g, err := x.writable(version)
+	if err != nil {
 		return err
 	}
-	g := x.gen.Load()
-	if g.docs.len >= maxDocnum {
-		g = x.rebuild(x.w.oldest)
-		if g.docs.len >= maxDocnum {
-			return ErrFull
-		}
-	}
 	length := x.countTerms(g, text)
-	docnum := g.docs.len
-	*g.ids.next() = doc
-	g.ids.commit()
-	d := g.docs.next()
-	d.born, d.length = version, length
-	d.died.Store(alive)
-	g.docs.commit()
+	docnum := g.appendDoc(doc, version, length)
 	for _, t := range x.w.touched {
 		t.add(posting{doc: docnum, tf: t.tf})
 		t.tf = 0
 	}
 	x.w.touched = x.w.touched[:0]
-
 	if old, ok := x.w.live[doc]; ok {
 		x.kill(g, old, version)
 	} else {
@@ -149,6 +136,35 @@ func (x *Index[D]) Put(doc D, version uint64, text string) error {
 	x.w.sumLen += uint64(length)
 	x.logStats(g, version)
 	return nil
+}
+
+// writable checks that version does not go back and returns the generation to write, with
+// room for one more docnum.
+func (x *Index[D]) writable(version uint64) (*generation[D], error) {
+	if err := x.advance(version); err != nil {
+		return nil, err
+	}
+	g := x.gen.Load()
+	if g.docs.len < maxDocnum {
+		return g, nil
+	}
+	if g = x.rebuild(x.w.oldest); g.docs.len >= maxDocnum {
+		return nil, ErrFull
+	}
+	return g, nil
+}
+
+// appendDoc publishes a document version and returns its docnum. Its postings follow: a
+// reader that finds them finds the version in the table.
+func (g *generation[D]) appendDoc(doc D, version uint64, length uint32) uint32 {
+	docnum := g.docs.len
+	*g.ids.next() = doc
+	g.ids.commit()
+	d := g.docs.next()
+	d.born, d.length = version, length
+	d.died.Store(alive)
+	g.docs.commit()
+	return docnum
 }
 
 // countTerms tokenizes text into the dictionary, leaving each term's tf in the document on the

@@ -48,24 +48,31 @@ func (x *Index[D]) Search(ctx context.Context, version uint64, req Request) (Res
 		return Result[D]{Hits: top.hits(), Truncated: b.truncated}, err
 	}
 	stats := Stats{Docs: int(docs), AvgLength: float64(sumLen) / float64(docs)}
+	// Not deferred: a Scorer that panics leaves accumulators that are not zero, and the
+	// scratch must not be used again.
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-
 	if ok, err := g.gather(sc, terms, version, b); !ok {
+		scratchPool.Put(sc)
 		return Result[D]{Hits: top.hits(), Truncated: b.truncated}, err
 	}
-	scorers := make([]TermScorer, len(terms))
-	for i, l := range sc.lists {
-		if len(l) > 0 {
-			scorers[i] = x.cfg.scorer().Term(stats, len(l))
-		}
-	}
 	ids := g.ids.view()
-	scored, err := sc.accumulate(scorers, b, func(doc uint32, score float64) float64 {
+	scored, err := sc.accumulate(termScorers(x.cfg.scorer(), stats, sc.lists), b, func(doc uint32, score float64) float64 {
 		top.offer(ranked[D]{score: score, ord: doc, doc: *ids.at(doc)})
 		return top.threshold()
 	})
+	scratchPool.Put(sc)
 	return Result[D]{Hits: top.hits(), Scored: scored, Truncated: b.truncated}, err
+}
+
+// termScorers returns a TermScorer for each term a visible document holds (nil for the others).
+func termScorers(s Scorer, stats Stats, lists [][]match) []TermScorer {
+	scorers := make([]TermScorer, len(lists))
+	for i, l := range lists {
+		if len(l) > 0 {
+			scorers[i] = s.Term(stats, len(l))
+		}
+	}
+	return scorers
 }
 
 // gather fills sc.lists[i] with the postings of terms[i] visible at version. It returns false
@@ -79,8 +86,9 @@ func (g *generation[D]) gather(sc *scratch, terms []string, version uint64, b *b
 	for i, tok := range terms {
 		list := sc.lists[i][:0]
 		var ps []posting
+		var one [1]posting
 		if t, ok := g.terms.Load(tok); ok {
-			ps = t.postings()
+			ps = t.postings(&one)
 		}
 		for len(ps) > 0 {
 			if ok, err := b.check(0); !ok {

@@ -84,7 +84,8 @@ func copyDocs[D comparable](old, ng *generation[D], oldest uint64) []uint32 {
 // kept. Renumbering keeps the order, so the postings stay sorted.
 func remapTerm(t *term, remap []uint32) *term {
 	var kept []posting
-	for _, p := range t.postings() {
+	var one [1]posting
+	for _, p := range t.postings(&one) {
 		if r := remap[p.doc]; r != 0 {
 			kept = append(kept, posting{doc: r - 1, tf: p.tf})
 		}
@@ -92,9 +93,12 @@ func remapTerm(t *term, remap []uint32) *term {
 	if len(kept) == 0 {
 		return nil
 	}
-	w := kept[:cap(kept)]
-	nt := &term{w: w}
-	nt.arr.Store(&w) // not &nt.w, which the writer overwrites when it grows the array
+	nt := &term{first: kept[0]}
+	if len(kept) > 1 {
+		w := kept[:cap(kept)]
+		nt.w = w
+		nt.arr.Store(&w) // not &nt.w, which the writer overwrites when it grows the array
+	}
 	nt.n.Store(uint32(len(kept)))
 	return nt
 }
