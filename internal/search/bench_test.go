@@ -91,3 +91,24 @@ func BenchmarkQuery3Terms100K(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkRebuild100K is what a rebuild by Trim costs when 100 K documents stay: the stall
+// of the writer it causes.
+func BenchmarkRebuild100K(b *testing.B) {
+	c := benchCorpus()
+	x := New(Config[string]{})
+	for i := range benchDocs {
+		if err := x.Put(fmt.Sprintf("doc-%06d", i), uint64(i+1), c.Doc(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	postings := 0
+	x.gen.Load().terms.Range(func(_ string, t *term) bool {
+		postings += int(t.n.Load())
+		return true
+	})
+	for b.Loop() {
+		x.rebuild(benchDocs)
+	}
+	b.ReportMetric(float64(postings), "postings")
+}

@@ -338,6 +338,13 @@ func TestDeadline(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, res.Truncated)
 	assert.Len(t, res.Hits, 10)
+	res, err = x.Search(context.Background(), 1, Request{Query: "refund", MaxTime: time.Hour})
+	require.NoError(t, err)
+	assert.False(t, res.Truncated)
+	assert.Len(t, res.Hits, 10)
+	res, err = x.Search(context.Background(), 1, Request{Query: "refund", MaxTime: time.Hour, Deadline: time.Now().Add(-time.Second)})
+	require.NoError(t, err)
+	assert.True(t, res.Truncated, "the earlier of MaxTime and Deadline counts")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -357,4 +364,44 @@ func TestOddRequests(t *testing.T) {
 	assert.Len(t, search(t, x, 2, "refund", math.MaxInt).Hits, 1)
 	assert.Len(t, search(t, x, 2, "refund", -3).Hits, 1)
 	assert.Len(t, search(t, x, math.MaxUint64, "refund", 0).Hits, 1)
+}
+
+// Enough documents for several scoring windows: results still equal the oracle's and the
+// scan's, and a truncation inside a later window equals the scan's over the same order.
+func TestManyWindows(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	x := newTestIndex()
+	live := map[ref]string{}
+	var order []ref // put order of the documents' current versions
+	n := 3*window + 500
+	for i := range n {
+		d := ref{Key: fmt.Sprintf("d%06d", i)}
+		live[d] = randomText(r)
+		order = append(order, d)
+		require.NoError(t, x.Put(d, 1, live[d]))
+	}
+	for i := 0; i < n; i += 3 {
+		d := ref{Key: fmt.Sprintf("d%06d", i)}
+		delete(live, d)
+		require.NoError(t, x.Delete(d, 2))
+	}
+	inOrder := func(yield func(ref, string) bool) {
+		for _, d := range order {
+			if text, ok := live[d]; ok && !yield(d, text) {
+				return
+			}
+		}
+	}
+	for _, q := range []string{"refund", "Shipping password", "東京 42 the", "café a late order"} {
+		want := oracle(live, q, 10)
+		require.NoError(t, sameHits(want, search(t, x, 2, q, 10).Hits), q)
+		for _, limit := range []int{window - 1, 2*window + 3} {
+			req := Request{Query: q, K: 10, MaxCandidates: limit}
+			got, err := x.Search(context.Background(), 2, req)
+			require.NoError(t, err)
+			scanned, err := Scan(context.Background(), inOrder, req, Config[ref]{Compare: compareRef})
+			require.NoError(t, err)
+			assert.Equal(t, scanned, got, "%q, %d candidates", q, limit)
+		}
+	}
 }

@@ -21,6 +21,9 @@ type Request struct {
 	// Deadline, when not zero, stops the search at the first check after it (checks are
 	// periodic); what was found by then is returned, with Truncated set.
 	Deadline time.Time
+	// MaxTime, when positive, sets a deadline MaxTime after the search starts (the earlier of
+	// it and Deadline counts).
+	MaxTime time.Duration
 }
 
 // Hit is one result: Rank is 1-based.
@@ -50,7 +53,13 @@ type budget struct {
 }
 
 func newBudget(ctx context.Context, req Request) *budget {
-	return &budget{ctx: ctx, deadline: req.Deadline, maxCandidates: req.MaxCandidates}
+	deadline := req.Deadline
+	if req.MaxTime > 0 {
+		if d := time.Now().Add(req.MaxTime); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return &budget{ctx: ctx, deadline: deadline, maxCandidates: req.MaxCandidates}
 }
 
 // check is called every step: every checkEvery steps (the first included) it returns false,
