@@ -64,8 +64,9 @@
 // at least defaultMinDead), Trim rebuilds the generation without them, renumbering the others
 // in their order (so enumeration order and ties do not change), and publishes it. Readers
 // still on the old generation finish on it. A rebuild costs time proportional to what stays,
-// so each document version pays for a bounded amount of it; it is done on the writer and
-// stalls it for that time (about 0.1 s per million postings kept).
+// so each document version pays for a bounded amount of it; but it is done on the writer and
+// stalls it for that time: BenchmarkRebuild100K measures 0.25 to 0.5 s for 100 K documents
+// of 1 KiB (8.4 M postings, 150 K terms), most of it per-term work (a map entry, an array).
 //
 // # Search
 //

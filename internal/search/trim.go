@@ -1,5 +1,7 @@
 package search
 
+import "github.com/puzpuzpuz/xsync/v3"
+
 // defaultMinDead is how many dead document versions a generation holds at least before Trim
 // rebuilds it: a small index is not rebuilt every few updates.
 const defaultMinDead = 1024
@@ -37,9 +39,10 @@ func (x *Index[D]) minDead() uint32 {
 // ≥ oldest can see, and returns it.
 func (x *Index[D]) rebuild(oldest uint64) *generation[D] {
 	old := x.gen.Load()
-	ng := newGeneration[D]()
+	size := old.terms.Size()
+	ng := &generation[D]{terms: xsync.NewMapOfPresized[string, *term](size)}
 	remap := copyDocs(old, ng, oldest)
-	x.w.dict = newDict()
+	x.w.dict = dict{short: make(map[[16]byte]*term, size), long: map[string]*term{}}
 	old.terms.Range(func(tok string, t *term) bool {
 		if nt := remapTerm(t, remap); nt != nil {
 			ng.terms.Store(tok, nt)
@@ -83,23 +86,30 @@ func copyDocs[D comparable](old, ng *generation[D], oldest uint64) []uint32 {
 // remapTerm returns t's postings of kept document versions, renumbered, or nil if none is
 // kept. Renumbering keeps the order, so the postings stay sorted.
 func remapTerm(t *term, remap []uint32) *term {
-	var kept []posting
 	var one [1]posting
-	for _, p := range t.postings(&one) {
+	ps := t.postings(&one)
+	n := 0
+	for _, p := range ps {
+		if remap[p.doc] != 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	kept := make([]posting, 0, n+n/4) // room for the appends to come before the next copy
+	for _, p := range ps {
 		if r := remap[p.doc]; r != 0 {
 			kept = append(kept, posting{doc: r - 1, tf: p.tf})
 		}
 	}
-	if len(kept) == 0 {
-		return nil
-	}
 	nt := &term{first: kept[0]}
-	if len(kept) > 1 {
+	if n > 1 {
 		w := kept[:cap(kept)]
 		nt.w = w
 		nt.arr.Store(&w) // not &nt.w, which the writer overwrites when it grows the array
 	}
-	nt.n.Store(uint32(len(kept)))
+	nt.n.Store(uint32(n))
 	return nt
 }
 
