@@ -14,7 +14,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// bleve analyses documents in a pool of workers it starts once per process and never stops.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker"))
 }
 
 // TestEveryEngineCommits runs every series briefly at 1 and 8 committers, in both modes, and
@@ -166,5 +167,23 @@ func TestSQLitePragmas(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestSearchEngines runs the search comparison on a few documents: every engine builds, and
+// answers every query with hits.
+func TestSearchEngines(t *testing.T) {
+	var out, errs strings.Builder
+	if err := run([]string{"search", "-docs", "300", "-queries", "5", "-rounds", "2"}, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	t.Log("\n" + out.String())
+	for _, e := range searchEngineNames {
+		if !strings.Contains(out.String(), e+" ") {
+			t.Errorf("no line for %s", e)
+		}
+	}
+	if strings.Contains(out.String(), "   0.0 ") {
+		t.Errorf("an engine found nothing:\n%s", out.String())
 	}
 }
