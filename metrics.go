@@ -4,7 +4,9 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,7 @@ type metrics struct {
 	sync         histogram.Histogram // µs per fdatasync of the log
 	batchCommits histogram.Histogram // commits per published batch
 	batchBytes   histogram.Histogram // payload bytes per published batch
+	snapshot     histogram.Histogram // ms per snapshot
 	lagged       atomic.Uint64       // subscriptions ended with ErrLagged
 	// retentionDeleted counts the runs the retention actor deleted.
 	retentionDeleted atomic.Uint64
@@ -48,10 +51,18 @@ type Metrics struct {
 	BatchCommits  Distribution // commits per batch (the group-commit factor)
 	BatchBytes    Distribution // payload bytes per batch
 
+	SnapshotLatency Distribution // ms per snapshot, from its cut to its file durable
+
 	WALBytesOnDisk int64 // bytes of log segments on disk (not yet retired)
 	SnapshotBytes  int64 // bytes of the snapshot files kept
-	Runs           map[RunStatus]int
-	Recovery       time.Duration // how long Open recovered
+	// StateBytes is each primitive's share of the newest snapshot, by name: the live state
+	// as last written (its journal, for "run"). Durable modes only; nil before a snapshot.
+	StateBytes map[string]int64
+	// HistoryBytes is the payload bytes the runs' histories hold in memory (every mode keeps
+	// history in memory today).
+	HistoryBytes int64
+	Runs         map[RunStatus]int
+	Recovery     time.Duration // how long Open recovered
 
 	Subscriptions int    // live subscriptions
 	Lagged        uint64 // subscriptions ended with ErrLagged
@@ -64,11 +75,13 @@ type Metrics struct {
 // often as a dashboard refreshes, not per commit.
 func (db *DB) Metrics() Metrics {
 	m := Metrics{Stats: db.Stats(),
-		CommitLatency: Distribution(db.metrics.commit.Snapshot()),
-		SyncLatency:   Distribution(db.metrics.sync.Snapshot()),
-		BatchCommits:  Distribution(db.metrics.batchCommits.Snapshot()),
-		BatchBytes:    Distribution(db.metrics.batchBytes.Snapshot()),
-		Lagged:        db.metrics.lagged.Load(), Runs: map[RunStatus]int{},
+		CommitLatency:   Distribution(db.metrics.commit.Snapshot()),
+		SyncLatency:     Distribution(db.metrics.sync.Snapshot()),
+		BatchCommits:    Distribution(db.metrics.batchCommits.Snapshot()),
+		BatchBytes:      Distribution(db.metrics.batchBytes.Snapshot()),
+		SnapshotLatency: Distribution(db.metrics.snapshot.Snapshot()),
+		HistoryBytes:    db.runs.HistoryBytes(),
+		Lagged:          db.metrics.lagged.Load(), Runs: map[RunStatus]int{},
 		RetentionDeleted: db.metrics.retentionDeleted.Load(),
 	}
 	if db.feed != nil {
@@ -84,8 +97,29 @@ func (db *DB) Metrics() Metrics {
 	}
 	if db.dir != "" {
 		m.WALBytesOnDisk, m.SnapshotBytes = db.diskSizes()
+		m.StateBytes = db.stateBytes()
 	}
 	return m
+}
+
+// stateBytes is each primitive's section size in the newest snapshot; nil if there is none.
+func (db *DB) stateBytes() map[string]int64 {
+	fs := db.fs()
+	infos, err := snapshotter.List(fs, filepath.Join(db.dir, snapshotDir))
+	if err != nil || len(infos) == 0 {
+		return nil
+	}
+	sizes, err := snapshotter.SectionSizes(fs, infos[len(infos)-1].Path)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]int64, len(sizes))
+	for id, n := range sizes {
+		if owner, ok := db.registry.SectionOwner(id); ok {
+			out[db.registry.Primitives()[owner].Name()] = n
+		}
+	}
+	return out
 }
 
 // diskSizes adds up the log's segments and the snapshot files.
@@ -116,13 +150,17 @@ func (m Metrics) String() string {
 		name string
 		d    Distribution
 	}{{"commit latency µs", m.CommitLatency}, {"fsync latency µs", m.SyncLatency},
-		{"batch commits", m.BatchCommits}, {"batch bytes", m.BatchBytes}} {
+		{"batch commits", m.BatchCommits}, {"batch bytes", m.BatchBytes}, {"snapshot ms", m.SnapshotLatency}} {
 		fmt.Fprintf(&b, "%-22s %10d %10d %10d %10d\n", d.name, d.d.Count, d.d.Quantile(0.5), d.d.Quantile(0.99), d.d.Max)
 	}
 	fmt.Fprintf(&b, "log on disk %d bytes, snapshots %d bytes, recovery took %v\n", m.WALBytesOnDisk, m.SnapshotBytes, m.Recovery)
 	fmt.Fprintf(&b, "runs: active %d, completed %d, failed %d, orphaned %d\n",
 		m.Runs[RunActive], m.Runs[RunCompleted], m.Runs[RunFailed], m.Runs[RunOrphaned])
-	fmt.Fprintf(&b, "subscriptions %d, lagged %d\n", m.Subscriptions, m.Lagged)
+	fmt.Fprintf(&b, "history in memory %d bytes; state in the newest snapshot:", m.HistoryBytes)
+	for _, name := range slices.Sorted(maps.Keys(m.StateBytes)) {
+		fmt.Fprintf(&b, " %s %d", name, m.StateBytes[name])
+	}
+	fmt.Fprintf(&b, "\nsubscriptions %d, lagged %d, runs deleted by retention %d\n", m.Subscriptions, m.Lagged, m.RetentionDeleted)
 	return b.String()
 }
 

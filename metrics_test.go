@@ -45,8 +45,16 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 1, m.Runs[inmem.RunCompleted])
 	assert.Equal(t, 1, m.Subscriptions)
 	assert.Positive(t, m.Recovery)
+	assert.EqualValues(t, 1, m.SnapshotLatency.Count)
+	// 200 puts, each journaled as the run id, the key's length, the key ("g/i": 80 of 3 bytes,
+	// 120 of 4) and the 1-byte value.
+	assert.EqualValues(t, 80*(16+1+3+1)+120*(16+1+4+1), m.HistoryBytes)
+	assert.Positive(t, m.StateBytes["kv"])
+	assert.Positive(t, m.StateBytes["run"])
+	assert.Greater(t, m.StateBytes["run"], m.StateBytes["kv"], "the journal holds every put, the state one per key")
 	s := m.String()
-	for _, want := range []string{"commit latency µs", "fsync latency µs", "runs: active 0, completed 1", "subscriptions 1"} {
+	for _, want := range []string{"commit latency µs", "fsync latency µs", "snapshot ms", "runs: active 0, completed 1",
+		"subscriptions 1", "history in memory", " kv "} {
 		assert.Contains(t, s, want)
 	}
 

@@ -91,8 +91,11 @@ func (db *DB) startSnapshots() error {
 		FS: db.fs(), Dir: filepath.Join(db.dir, snapshotDir), Catalog: db.catalog, WALDir: filepath.Join(db.dir, walDir),
 		Source: snapshotSource{db}, Retention: cfg.RetentionCount, Interval: cfg.Interval,
 		WALThreshold: cfg.WALSizeThreshold, Logger: db.opts.Logger, Priority: cfg.Priority,
-		DutyCycle:  cfg.DutyCycle,
-		OnSnapshot: func(snapshotter.Info) { db.stats.Snapshots.Add(1) },
+		DutyCycle: cfg.DutyCycle,
+		OnSnapshot: func(_ snapshotter.Info, took time.Duration) {
+			db.stats.Snapshots.Add(1)
+			db.metrics.snapshot.Record(uint64(took.Milliseconds()))
+		},
 	})
 	db.snaps = s
 	return err

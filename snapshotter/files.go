@@ -209,3 +209,27 @@ func RetireSegments(fs vfs.FS, walDir string, below, newest uint64) (int, error)
 	}
 	return n, err
 }
+
+// SectionSizes returns the size of each section of the snapshot file at path, by section id,
+// reading only the header and the sections' headers (not a validation: Verify is).
+func SectionSizes(fs vfs.FS, path string) (map[uint8]int64, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := fs.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var head [HeaderSize]byte
+	if _, err := f.ReadAt(head[:], 0); err != nil {
+		return nil, fmt.Errorf("snapshotter: read %s: %w", path, err)
+	}
+	if _, err := checkHeader(head[:], size); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := map[uint8]int64{}
+	err = walkSections(f, head[38], size-trailerSize, func(id uint8, _, n int64) { out[id] += n })
+	return out, err
+}

@@ -92,8 +92,8 @@ type Config struct {
 	// DutyCycle is the share of the time a snapshot may spend writing while commits are being
 	// made (see pacer); 0 or ≥ 1: it never pauses.
 	DutyCycle float64
-	// OnSnapshot is called after each snapshot is durable (statistics).
-	OnSnapshot func(Info)
+	// OnSnapshot is called after each snapshot is durable (statistics), with how long it took.
+	OnSnapshot func(info Info, took time.Duration)
 }
 
 // Snapshotter is the actor. Its methods are safe for concurrent use.
@@ -309,7 +309,7 @@ func (s *Snapshotter) take(ifChanged bool, p Priority) (Info, error) {
 	s.cfg.Logger.Info("inmem: snapshot written", "file", filepath.Base(info.Path), "version", version,
 		"wal_offset", lsn, "bytes", size, "took", time.Since(began))
 	if s.cfg.OnSnapshot != nil {
-		s.cfg.OnSnapshot(info)
+		s.cfg.OnSnapshot(info, time.Since(began))
 	}
 	if err := s.retain(); err != nil {
 		return info, err

@@ -22,20 +22,23 @@ type Collector struct {
 
 // metric names and help, by key; "runs" has the label status.
 var metricHelp = map[string]string{
-	"commits_total":           "Transactions committed, run lifecycle changes included.",
-	"conflicts_total":         "Commits refused with ErrConflict or ErrVersionMismatch.",
-	"batches_total":           "Batches the sequencer formed.",
-	"syncs_total":             "fdatasync calls on the log.",
-	"wal_written_bytes_total": "Bytes written to the log.",
-	"snapshots_total":         "Snapshots written.",
-	"commit_latency_seconds":  "From a durable write call to its outcome.",
-	"fsync_latency_seconds":   "One fdatasync of the log.",
-	"batch_commits":           "Commits per batch.",
-	"wal_disk_bytes":          "Bytes of log segments on disk.",
-	"snapshot_disk_bytes":     "Bytes of the snapshot files kept.",
-	"runs":                    "Runs by status.",
-	"subscriptions":           "Live change-feed subscriptions.",
-	"lagged_total":            "Subscriptions ended because they fell behind.",
+	"commits_total":            "Transactions committed, run lifecycle changes included.",
+	"conflicts_total":          "Commits refused with ErrConflict or ErrVersionMismatch.",
+	"batches_total":            "Batches the sequencer formed.",
+	"syncs_total":              "fdatasync calls on the log.",
+	"wal_written_bytes_total":  "Bytes written to the log.",
+	"snapshots_total":          "Snapshots written.",
+	"commit_latency_seconds":   "From a durable write call to its outcome.",
+	"fsync_latency_seconds":    "One fdatasync of the log.",
+	"batch_commits":            "Commits per batch.",
+	"wal_disk_bytes":           "Bytes of log segments on disk.",
+	"snapshot_disk_bytes":      "Bytes of the snapshot files kept.",
+	"runs":                     "Runs by status.",
+	"subscriptions":            "Live change-feed subscriptions.",
+	"lagged_total":             "Subscriptions ended because they fell behind.",
+	"snapshot_latency_seconds": "One snapshot, from its cut to its file durable.",
+	"history_memory_bytes":     "Payload bytes the runs' histories hold in memory.",
+	"retention_deleted_total":  "Runs the retention actor deleted.",
 }
 
 // NewCollector returns a collector of db's metrics, named namespace_….
@@ -74,12 +77,15 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	counter("wal_written_bytes_total", m.Stats.WALBytes)
 	counter("snapshots_total", m.Snapshots)
 	counter("lagged_total", m.Lagged)
+	counter("retention_deleted_total", m.RetentionDeleted)
 	ch <- histogram(c.descs["commit_latency_seconds"], m.CommitLatency, 1e-6)
 	ch <- histogram(c.descs["fsync_latency_seconds"], m.SyncLatency, 1e-6)
 	ch <- histogram(c.descs["batch_commits"], m.BatchCommits, 1)
+	ch <- histogram(c.descs["snapshot_latency_seconds"], m.SnapshotLatency, 1e-3)
 	gauge("wal_disk_bytes", float64(m.WALBytesOnDisk))
 	gauge("snapshot_disk_bytes", float64(m.SnapshotBytes))
 	gauge("subscriptions", float64(m.Subscriptions))
+	gauge("history_memory_bytes", float64(m.HistoryBytes))
 	for status, name := range map[inmem.RunStatus]string{inmem.RunActive: "active", inmem.RunCompleted: "completed",
 		inmem.RunFailed: "failed", inmem.RunOrphaned: "orphaned"} {
 		gauge("runs", float64(m.Runs[status]), name)

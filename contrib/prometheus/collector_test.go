@@ -52,6 +52,8 @@ func TestScrape(t *testing.T) {
 		"inmem_fsync_latency_seconds_bucket",
 		`inmem_runs{status="active"} 1`,
 		"inmem_wal_disk_bytes",
+		"inmem_history_memory_bytes",
+		"inmem_retention_deleted_total 0",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the scrape lacks %q:\n%s", want, body)

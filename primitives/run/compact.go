@@ -127,6 +127,7 @@ func (j *journal) compact(step int, from uint64, base []entry) bool {
 	for _, e := range base {
 		e.TxID = folded.Version
 		kept.entries.Append(e)
+		kept.bytes += int64(len(e.Payload))
 	}
 	start := folded.End
 	for i := step - j.baseStep; i < old.steps.Len(); i++ {
@@ -135,12 +136,13 @@ func (j *journal) compact(step int, from uint64, base []entry) bool {
 			e := old.entries.At(k)
 			e.Payload = kept.arena.copy(e.Payload)
 			kept.entries.Append(e)
+			kept.bytes += int64(len(e.Payload))
 		}
 		start = s.End
 		s.End = kept.entries.Len()
 		kept.steps.Append(s)
 	}
 	j.baseStep, j.base = step, Step{Version: folded.Version, Timestamp: folded.Timestamp, End: len(base)}
-	j.steps, j.entries, j.arena = kept.steps, kept.entries, kept.arena
+	j.steps, j.entries, j.arena, j.bytes = kept.steps, kept.entries, kept.arena, kept.bytes
 	return true
 }

@@ -32,6 +32,7 @@ type journal struct {
 	fork     *ForkPoint // where the base was taken from, for a forked run
 	steps    chunked.List[Step]
 	entries  chunked.List[entry] // the base's entries, then every step's, without the step entries
+	bytes    int64               // the entries' payload bytes (Metrics)
 	// arena holds the payloads of journaled entries, copied in one after the other: a snapshot
 	// writes every payload of every run, and reads them from a few large blocks instead of one
 	// small allocation per write scattered over the heap. Payloads loaded from a snapshot stay
@@ -92,6 +93,7 @@ func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 func (j *journal) append(entries []commitlog.Entry) {
 	for _, e := range entries { // not e.Decoded: the journal keeps payloads only
 		j.entries.Append(entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: j.arena.copy(e.Payload)})
+		j.bytes += int64(len(e.Payload))
 	}
 }
 
@@ -291,6 +293,22 @@ func (s *Store) Counts(id extension.RunID, snapshot uint64) (steps, ops int) {
 		return 0, 0
 	}
 	return r.journal.Load().counts(snapshot)
+}
+
+// HistoryBytes returns the payload bytes every run's history holds in memory now.
+func (s *Store) HistoryBytes() int64 {
+	var n int64
+	for _, sh := range s.shards {
+		sh.runs.Range(mvcc.Latest, func(_ extension.RunID, r *runState) bool {
+			if j := r.journal.Load(); j != nil {
+				j.mu.Lock()
+				n += j.bytes
+				j.mu.Unlock()
+			}
+			return true
+		})
+	}
+	return n
 }
 
 // ForkedFrom returns where run id's initial state was forked from; nil for a run that was not

@@ -327,6 +327,7 @@ func (d *decoder) entries(j *journal, version uint64) {
 			d.fail("a payload of another run")
 		}
 		j.entries.Append(e)
+		j.bytes += int64(len(e.Payload))
 	}
 }
 
