@@ -82,6 +82,9 @@ func (rs *Runs[R, T]) Drop(run R, commit uint64) {
 // Trim drops the lives of runs that no reader at a snapshot ≥ oldest can see, and forgets runs
 // that are deleted for every such reader. Actor only.
 func (rs *Runs[R, T]) Trim(oldest uint64) {
+	if rs.trim.Len() == 0 { // the common case: no run deleted or begun again lately
+		return
+	}
 	rs.trim.Sweep(oldest, func(l *runLives[R, T]) bool {
 		pending, dead := l.Settle(oldest)
 		if dead {
