@@ -20,20 +20,27 @@ const Latest uint64 = math.MaxUint64
 //
 // Readers look runs up without locks; only the shard's actor calls Create, Drop and Trim.
 type Runs[R comparable, T any] struct {
-	m    *xsync.MapOf[R, *runLives[R, T]]
-	trim TrimList[*runLives[R, T]]
+	m    *xsync.MapOf[R, *runLives[T]]
+	trim TrimList[listedRun[R, T]]
 }
 
-// runLives is one run's lives, newest first, with the actor's bookkeeping for trimming.
-type runLives[R comparable, T any] struct {
+// runLives is one run's lives, newest first, with the actor's bookkeeping for trimming. It
+// does not hold the run's id: every run has one, and few are ever in the trim list, which
+// holds the id beside it (16 bytes a run fewer, every run, every primitive it uses).
+type runLives[T any] struct {
 	Chain[*T]
-	run    R
 	listed bool // in the trim list; actor-owned
+}
+
+// listedRun is an entry of the trim list.
+type listedRun[R comparable, T any] struct {
+	run   R
+	lives *runLives[T]
 }
 
 // NewRuns returns an empty map; hash is the seeded hash of a run id.
 func NewRuns[R comparable, T any](hash func(run R, seed uint64) uint64) Runs[R, T] {
-	return Runs[R, T]{m: xsync.NewMapOfWithHasher[R, *runLives[R, T]](hash)}
+	return Runs[R, T]{m: xsync.NewMapOfWithHasher[R, *runLives[T]](hash)}
 }
 
 // At returns run's state as a reader at snapshot sees it, nil if the run had none then (never
@@ -53,14 +60,14 @@ func (rs *Runs[R, T]) At(run R, snapshot uint64) *T {
 // Create returns run's newest state, pushing a fresh one (from fresh) at version commit if the
 // run has none: it was never written to, or was deleted since. Actor only.
 func (rs *Runs[R, T]) Create(run R, commit uint64, fresh func() *T) *T {
-	l, _ := rs.m.LoadOrCompute(run, func() *runLives[R, T] { return &runLives[R, T]{run: run} })
+	l, _ := rs.m.LoadOrCompute(run, func() *runLives[T] { return &runLives[T]{} })
 	if v := l.Latest(); v != nil && !v.Deleted {
 		return v.Value
 	}
 	t := fresh()
 	l.Push(commit, t, false)
 	if l.older() { // a deleted life under it: Trim drops the tombstone
-		rs.trim.Add(l, &l.listed)
+		rs.trim.Add(listedRun[R, T]{run, l}, &l.listed)
 	}
 	return t
 }
@@ -76,7 +83,7 @@ func (rs *Runs[R, T]) Drop(run R, commit uint64) {
 		return
 	}
 	l.Push(commit, nil, true)
-	rs.trim.Add(l, &l.listed)
+	rs.trim.Add(listedRun[R, T]{run, l}, &l.listed)
 }
 
 // Trim drops the lives of runs that no reader at a snapshot ≥ oldest can see, and forgets runs
@@ -85,12 +92,12 @@ func (rs *Runs[R, T]) Trim(oldest uint64) {
 	if rs.trim.Len() == 0 { // the common case: no run deleted or begun again lately
 		return
 	}
-	rs.trim.Sweep(oldest, func(l *runLives[R, T]) bool {
-		pending, dead := l.Settle(oldest)
+	rs.trim.Sweep(oldest, func(e listedRun[R, T]) bool {
+		pending, dead := e.lives.Settle(oldest)
 		if dead {
-			rs.m.Delete(l.run)
+			rs.m.Delete(e.run)
 		}
-		l.listed = pending
+		e.lives.listed = pending
 		return pending
 	})
 }
@@ -98,7 +105,7 @@ func (rs *Runs[R, T]) Trim(oldest uint64) {
 // Range calls fn with every run that has state at snapshot, and that state, in no particular
 // order, until fn returns false.
 func (rs *Runs[R, T]) Range(snapshot uint64, fn func(run R, t *T) bool) {
-	rs.m.Range(func(run R, l *runLives[R, T]) bool {
+	rs.m.Range(func(run R, l *runLives[T]) bool {
 		if v := l.At(snapshot); v != nil && !v.Deleted {
 			return fn(run, v.Value)
 		}
