@@ -56,7 +56,7 @@ func (c *Compaction) Validate(cm extension.Commit) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", dberr.ErrRunNotFound, c.id)
 	}
-	j := r.history(r.records.Latest().Value)
+	j := r.history(r.records.Latest().Value, mvcc.Latest)
 	if j.base.Version != c.from.base.Version || j.baseStep != c.from.baseStep {
 		return fmt.Errorf("%w: run %s's history changed while it was compacted", dberr.ErrConflict, c.id)
 	}
@@ -103,25 +103,28 @@ func (sh *shard) compact(e commitlog.Entry) error {
 	if d.err != nil {
 		return d.err
 	}
-	if j := r.journal.Load(); j == nil || !j.compact(int(min(step, maxStep)), from, base) {
+	if j := r.journal.Load(); j == nil || !j.compact(e.TxID, int(min(step, maxStep)), from, base) {
 		return fmt.Errorf("%w: compaction of run %s to step %d does not fit its history", ErrMalformed, id, step)
 	}
+	sh.trim.Add(r, &r.listed) // Trim forgets the history before it once no reader can see it
 	return nil
 }
 
-// compact makes base the journal's new base, as step number step, dropping the steps up to it.
+// compact makes base the journal's new base, as step number step, dropping the steps up to it,
+// at commit version version; readers older than that keep the history as it was (compacted).
 // It refuses (false) a compaction computed from another base, or to a step the journal does not
 // hold. The base's entries take the commit version of the last step folded in, below every
 // step kept, so that a replay applies versions in order. The journal's lists are rebuilt, not
 // changed: readers keep the views they took, and the dropped payloads go to the garbage
 // collector with the last of those.
-func (j *journal) compact(step int, from uint64, base []entry) bool {
+func (j *journal) compact(version uint64, step int, from uint64, base []entry) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if from != j.base.Version || step <= j.baseStep || step > j.baseStep+j.steps.Len() {
 		return false
 	}
-	old := Journal{steps: j.steps.View(), entries: j.entries.View()}
+	old := Journal{baseStep: j.baseStep, base: j.base, fork: j.fork, steps: j.steps.View(), entries: j.entries.View()}
+	j.compacted = &compaction{version: version, before: old, older: j.compacted}
 	folded := old.steps.At(step - j.baseStep - 1) // the last step folded in: its version and time
 	var kept journal
 	for _, e := range base {

@@ -33,6 +33,10 @@ type journal struct {
 	steps    chunked.List[Step]
 	entries  chunked.List[entry] // the base's entries, then every step's, without the step entries
 	bytes    int64               // the entries' payload bytes (Metrics)
+	// compacted is the journal as it was before each compaction still visible to a reader,
+	// newest first: a reader older than a compaction (a snapshot being written) reads the
+	// history as it was then.
+	compacted *compaction
 	// arena holds the payloads of journaled entries, copied in one after the other: a snapshot
 	// writes every payload of every run, and reads them from a few large blocks instead of one
 	// small allocation per write scattered over the heap. Payloads loaded from a snapshot stay
@@ -116,14 +120,42 @@ func (j *journal) setBase(version uint64, entries []commitlog.Entry, step int, f
 	return true
 }
 
+// compaction is a journal as it was before a compaction at version.
+type compaction struct {
+	version uint64
+	before  Journal
+	older   *compaction
+}
+
 // snapshot returns the journal as it is now; empty for a run without one (nil).
-func (j *journal) snapshot() Journal {
+func (j *journal) snapshot() Journal { return j.snapshotAt(^uint64(0)) }
+
+// snapshotAt returns the journal as a reader at version at sees it: before the compactions
+// made after at.
+func (j *journal) snapshotAt(at uint64) Journal {
 	if j == nil {
 		return Journal{}
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return Journal{baseStep: j.baseStep, base: j.base, fork: j.fork, steps: j.steps.View(), entries: j.entries.View()}
+	v := Journal{baseStep: j.baseStep, base: j.base, fork: j.fork, steps: j.steps.View(), entries: j.entries.View()}
+	for c := j.compacted; c != nil && at < c.version; c = c.older {
+		v = c.before
+	}
+	return v
+}
+
+// prune forgets the histories before compactions no reader at oldest or later can see; it
+// reports whether any is left to forget later.
+func (j *journal) prune(oldest uint64) (pending bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	link := &j.compacted
+	for *link != nil && (*link).version > oldest {
+		link = &(*link).older
+	}
+	*link = nil
+	return j.compacted != nil
 }
 
 // counts returns the number of steps and entries committed at or before version.
@@ -262,14 +294,14 @@ func (s *Store) Journal(id extension.RunID, snapshot uint64) (Journal, bool) {
 	if rec == nil || rec.Deleted {
 		return Journal{}, false
 	}
-	return r.history(rec.Value).at(snapshot), true
+	return r.history(rec.Value, snapshot), true
 }
 
-// history returns the run's journal as it is now, rec being one of its records: a run
-// without a journal has an empty base at its begin.
-func (r *runState) history(rec *Record) Journal {
+// history returns the run's journal as a reader at snapshot sees it, rec being its record
+// there: a run without a journal has an empty base at its begin.
+func (r *runState) history(rec *Record, snapshot uint64) Journal {
 	if j := r.journal.Load(); j != nil {
-		return j.snapshot()
+		return j.snapshotAt(snapshot).at(snapshot)
 	}
 	return Journal{base: Step{Version: rec.Began, Timestamp: rec.StartedAt}}
 }

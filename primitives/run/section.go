@@ -46,7 +46,7 @@ func (f frozen) WriteSection(w io.Writer) error {
 		if record, err = appendRecord(record[:0], v.Commit, v.Value); err != nil {
 			return false
 		}
-		j := r.history(v.Value).at(f.at)
+		j := r.history(v.Value, f.at)
 		size := journalSize(j)
 		err = extension.WriteChunkHeader(w, id, len(record)+size)
 		if err == nil {

@@ -6,6 +6,9 @@ package run
 func (sh *shard) Trim(oldest uint64) {
 	sh.trim.Sweep(oldest, func(r *runState) bool {
 		pending, dead := r.records.Settle(oldest)
+		if j := r.journal.Load(); j != nil && j.prune(oldest) {
+			pending = true // a compaction some reader is older than
+		}
 		if l := r.records.Latest(); !pending && l != nil && !l.Deleted {
 			sh.listing.trimmed(r, l.Value.Status) // one record left: only its status is read
 		}
