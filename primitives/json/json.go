@@ -60,7 +60,7 @@
 // corruption (ErrMalformed). The resulting version is 0 for a deleted document.
 //
 // Versions: 1 when a transaction leaves a previously missing document live (Create, Create+Set
-// in one transaction: 1), the previous version + 1 when a live document stays live (including
+// in one transaction: 1; a compacted run's base creates each document at the version it had), the previous version + 1 when a live document stays live (including
 // DeleteDoc then Create in one transaction). A re-created document starts over at 1 (a create
 // always gives 1; unlike state cells nothing compares against it).
 //
@@ -227,6 +227,9 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		if err != nil {
 			return fmt.Errorf("%w: replay on document %q: %v", ErrMalformed, d.key, err)
 		}
+		if restored(prev, d) {
+			next.version = d.version
+		}
 		if next.version != d.version {
 			return fmt.Errorf("%w: document %q: version %d after %d (live %v)", ErrMalformed, d.key, d.version, prev.version, prev.live)
 		}
@@ -237,6 +240,13 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		sh.Push(o.run, o.key, o.commit, o.doc, !o.live)
 	}
 	return nil
+}
+
+// restored reports whether d creates a missing document at the version it carries: a
+// document written again as it was (a compacted run's base keeps each document's version,
+// see Materialize). A transaction's create is always at version 1.
+func restored(prev state, d *decoded) bool {
+	return !prev.live && len(d.ops) == 1 && d.ops[0].kind == opCreate && d.version > 1
 }
 
 // latest is the newest applied state of a document; actor only.
