@@ -566,7 +566,8 @@ func TestApplyRejectsMalformedPayloads(t *testing.T) {
 		"unknown type":       entry(0x2F, good),
 		"version 2":          {Type: TypeCreate, Version: 2, TxID: 1, Payload: good},
 		"set on missing doc": entry(TypeSet, payloadFor(1, []op{setOp("$.a", "1")})),
-		"wrong version":      entry(TypeCreate, payloadFor(2, []op{createOp})),
+		"wrong version":      entry(TypePatch, payloadFor(2, []op{createOp, setOp("$.a", "1")})),
+		"restore at 0":       entry(TypeCreate, payloadFor(0, []op{createOp})),
 		"replay fails":       entry(TypePatch, payloadFor(1, []op{createOp, setOp("$[3]", "1")})),
 		"too deep":           entry(TypeCreate, payloadFor(1, []op{{kind: opCreate, pathText: "$", raw: []byte(nested(MaxDepth + 1))}})),
 	} {
