@@ -162,6 +162,7 @@ func newDB(o Options) (*DB, error) {
 	}
 	db.feed = newFeed(&db.metrics.lagged)
 	db.describers, db.kinds = db.describersOf()
+	db.configureSearch() // before the engine creates the shards: they index or not from birth
 	db.startEngine()
 	return db, nil
 }
