@@ -51,6 +51,9 @@
 //     each stage's state under that stage's mutex, instead of crossing three goroutines: the
 //     steps, their order and their owners-one-at-a-time are the pipeline's, the hand-offs are not
 //     (package actors). Durable modes always hand commits over: the log actor groups them.
+//   - Search reads one pinned snapshot and never the transaction's own uncommitted writes
+//     (Tx.Search searches the transaction's snapshot). A run's inverted indexes, when
+//     Options.Search.Index asks for them, live in memory only and are rebuilt at recovery.
 //   - DiffRuns compares values, not histories: a cell's version and time, an event's time and
 //     hashes, and a span's id, parent and times are left out, so runs that reached the same
 //     state by different routes, or recorded the same reasoning under generated ids, agree.
@@ -162,6 +165,7 @@ func newDB(o Options) (*DB, error) {
 	}
 	db.feed = newFeed(&db.metrics.lagged)
 	db.describers, db.kinds = db.describersOf()
+	db.configureSearch() // before the engine creates the shards: they index or not from birth
 	db.startEngine()
 	return db, nil
 }

@@ -129,6 +129,7 @@ type Options struct {
 	Logger           *slog.Logger     // nil: discard
 	Retention        RetentionOptions // ended runs deleted by the database itself (none)
 	Primitives       []Primitive      // extra primitives, registered after the built-in ones
+	Search           SearchOptions    // scoring, fusion, and which primitives keep an index (none)
 
 	// FS is the filesystem every file operation goes through; nil means the operating
 	// system's, creating with FileMode. It is the seam tests use to simulate crashes and
@@ -236,6 +237,10 @@ func (o *Options) resolve() (Options, error) {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
 	r.Primitives = append([]Primitive(nil), o.Primitives...)
+	if err := checkSearchKinds("Search.Index", r.Search.Index); err != nil {
+		return r, err
+	}
+	r.Search.Index = append([]PrimitiveKind(nil), o.Search.Index...)
 	return r, nil
 }
 

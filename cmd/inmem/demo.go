@@ -136,6 +136,7 @@ func (d *demo) open(ctx context.Context) error {
 	opts := inmem.DefaultOptions()
 	opts.Durability = inmem.InMemory
 	opts.UpdateAttempts = updateAttempts
+	opts.Search.Index = []inmem.PrimitiveKind{inmem.KindJSON, inmem.KindEvent} // the rest is searched by scanning
 	db, err := inmem.Open("", opts)
 	if err != nil {
 		return err

@@ -65,7 +65,7 @@ func TestDemo(t *testing.T) {
 				require.Greater(t, i, last, "section %q missing or out of order", h)
 				last = i
 			}
-			assert.LessOrEqual(t, strings.Count(out, "\n"), 84, "the demo should stay short")
+			assert.LessOrEqual(t, strings.Count(out, "\n"), 86, "the demo should stay short")
 			assert.Contains(t, out, "no step was half applied")
 
 			// 3: no lost update, and the three numbers agree.
@@ -112,6 +112,8 @@ func TestDemo(t *testing.T) {
 			assert.Equal(t, m[2], m[4])
 			assert.Equal(t, m[2], m[5])
 			assert.Contains(t, out, "Stats() unchanged by the replay")
+			assert.Contains(t, out, "by search: ")
+			assert.Contains(t, out, "best fused hit: ")
 			m = match(t, out, `events share a prefix of (\d+), then each run has (\d+) of its own`)
 			fork, n := atoi(t, m[1]), max(2, min(cfg.Steps, 20))
 			assert.Equal(t, n/2, fork)

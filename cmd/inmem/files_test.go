@@ -155,6 +155,20 @@ func TestRunCommands(t *testing.T) {
 	assert.Equal(t, 1, v.Steps)
 	assert.Len(t, v.KV, 1)
 
+	code, out, errOut = runCLI(t, exe, "search", "-k", "3", dir, id, "kxxx")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "1  ", out)
+	assert.Contains(t, out, "kv    kxxx\n", "the key of the query's only term ranks first")
+	code, out, errOut = runCLI(t, exe, "search", "-json", dir, id, "kxxxxxx nothing")
+	require.Equal(t, 0, code, errOut)
+	var hits []searchHitJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &hits))
+	require.Len(t, hits, 1)
+	assert.Equal(t, searchHitJSON{Rank: 1, Score: hits[0].Score, Kind: "kv", Key: "kxxxxxx"}, hits[0])
+	code, _, errOut = runCLI(t, exe, "search", dir, id)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "inmem search")
+
 	code, out, errOut = runCLI(t, exe, "diff", dir, id, id)
 	require.Equal(t, 0, code, errOut)
 	assert.Empty(t, strings.TrimSpace(out), "a run against itself")

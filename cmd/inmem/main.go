@@ -20,13 +20,14 @@
 //
 //	inmem runs [-json] [-status S] [-agent A] <dir>
 //	inmem replay [-json] [-step k] <dir> <run>
+//	inmem search [-json] [-k n] <dir> <run> <query>
 //	inmem diff [-json] <dir> <run a> <run b>
 //	inmem backup <dir> <dst>
 //	inmem steps [-json] [-from k] [-limit n] <dir> <run>
 //	inmem export [-o file] <dir> <run>
 //
 // open the directory read-only (inmem.OpenReadOnly: -ignore-lock beside a live writer) to list
-// its runs, replay one, compare two, list a run's steps or export it as JSON Lines; backup
+// its runs, replay one, search one, compare two, list a run's steps or export it as JSON Lines; backup
 // copies a directory no process holds.
 //
 //	inmem import <dir> <file|-> [run]
@@ -70,6 +71,7 @@ var commands = []command{
 	{"wal dump", "[-json] [-from LSN] [-type T] <dir>", "print the entries of the write-ahead log"},
 	{"runs", "[-json] [-status S] [-agent A] <dir>", "list the runs (opens the directory read-only)"},
 	{"replay", "[-json] [-step k] <dir> <run>", "a run's replayed state, after its last step or step k"},
+	{"search", "[-json] [-k n] <dir> <run> <query>", "full-text search of a run (BM25, fused across primitives)"},
 	{"diff", "[-json] <dir> <run a> <run b>", "compare two runs"},
 	{"steps", "[-json] [-from k] [-limit n] <dir> <run>", "list a run's steps"},
 	{"export", "[-o file] <dir> <run>", "a run's metadata and steps as JSON Lines"},
@@ -113,6 +115,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runsCommand(args[1:], stdout, stderr)
 	case "replay":
 		return replayCommand(args[1:], stdout, stderr)
+	case "search":
+		return searchCommand(args[1:], stdout, stderr)
 	case "diff":
 		return diffCommand(args[1:], stdout, stderr)
 	case "backup":

@@ -53,7 +53,38 @@ func (d *demo) replayMiddle() error {
 	d.out.f("   %s after step %d of %d: step key %s, %d events; its last thought was", a.name, k, a.steps, counter, k)
 	d.out.f("     %q", last)
 	d.out.f("   Stats() unchanged by the replay: nothing was committed, logged or synced.")
+	return d.recall(a)
+}
+
+// recall has an agent find, by full-text search over its run, where it last used its current
+// tool: one query over KV, JSON, events, state and spans, rankings fused.
+func (d *demo) recall(a *agent) error {
+	phase, err := d.db.State().Get(a.run, cellPhase)
+	if err != nil {
+		return err
+	}
+	_, tool, _ := strings.Cut(string(phase.Value), ": ")
+	resp, err := d.db.Search(context.Background(), inmem.SearchRequest{Run: a.run, Query: tool + " tokens", K: 3})
+	if err != nil {
+		return err
+	}
+	if len(resp.Hits) == 0 {
+		return fmt.Errorf("%s: searching %q found nothing", a.name, tool)
+	}
+	h := resp.Hits[0].Ref
+	d.out.f("   %s recalls %q by search: %d documents scored in 5 primitives (JSON and events", a.name, tool+" tokens", resp.Stats.Scored)
+	d.out.f("   indexed, the rest scanned), best fused hit: %v %s.", h.Kind, describeRef(h))
 	return nil
+}
+
+func describeRef(r inmem.DocRef) string {
+	switch r.Kind {
+	case inmem.KindEvent:
+		return fmt.Sprintf("#%d", r.Seq)
+	case inmem.KindTrace:
+		return "span " + r.SpanID
+	}
+	return fmt.Sprintf("%q", r.Key)
 }
 
 // diffTwins runs one agent twice from the same seed — a what-if re-run that picks another tool

@@ -70,3 +70,20 @@ func (c *Clock) minPinned() uint64 {
 	}
 	return m
 }
+
+// PinAt keeps snapshot s, a version published earlier, readable until Unpin, and reports
+// whether it could: not when s is newer than the published version, or older than Oldest
+// (trimming may have passed it). Oldest never decreases, so once s ≥ Oldest under the lock,
+// no trim has gone past s and none will while it is pinned.
+func (c *Clock) PinAt(s uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s > c.visible.Load() || s < c.oldest.Load() {
+		return false
+	}
+	if c.pinned == nil {
+		c.pinned = make(map[uint64]int)
+	}
+	c.pinned[s]++
+	return true
+}

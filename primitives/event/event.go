@@ -53,6 +53,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/jsonvalid"
 	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/internal/search"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -88,7 +89,8 @@ type Event struct {
 
 // Store is the event primitive.
 type Store struct {
-	shards []*shard
+	shards   []*shard
+	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
 }
 
 // New returns an event store of n shards.
@@ -100,13 +102,15 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{logs: mvcc.NewRuns[extension.RunID, runLog](extension.RunID.Hash)}
+	sh := &shard{logs: mvcc.NewRuns[extension.RunID, runLog](extension.RunID.Hash),
+		idx: s.searcher.NewShard(id, len(s.shards))}
 	s.shards[id] = sh
 	return sh
 }
 
 type shard struct {
 	logs mvcc.Runs[extension.RunID, runLog]
+	idx  *search.Runs[extension.RunID, extension.SearchRef] // nil unless the primitive indexes
 }
 
 // Log is a run's events as one reader sees them: a prefix of the log, immutable. Event i has
@@ -184,16 +188,29 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		}
 		ev.Hash = Hash(ev)
 		l.list.Append(ev)
+		if sh.idx != nil {
+			sh.idx.Put(run, extension.SearchRef{Seq: ev.Seq}, e.TxID, searchText(&ev))
+		}
 	}
 	l.publish()
 	return nil
 }
 
 // DropRun deletes the run's log at version: see extension.Shard.
-func (sh *shard) DropRun(run extension.RunID, version uint64) { sh.logs.Drop(run, version) }
+func (sh *shard) DropRun(run extension.RunID, version uint64) {
+	sh.logs.Drop(run, version)
+	if sh.idx != nil {
+		sh.idx.DropRun(run, version)
+	}
+}
 
 // Trim forgets the logs of runs deleted for every reader at oldest or later.
-func (sh *shard) Trim(oldest uint64) { sh.logs.Trim(oldest) }
+func (sh *shard) Trim(oldest uint64) {
+	sh.logs.Trim(oldest)
+	if sh.idx != nil {
+		sh.idx.Trim(oldest)
+	}
+}
 
 // Hash computes an event's chain hash over the encoding in the package doc. An event that
 // fits a stack buffer is hashed in one call, without allocating.

@@ -87,6 +87,11 @@ func (sh *shard) LoadSection(r io.Reader) error {
 	l := sh.logs.Create(run, es.View().At(0).Commit, newRunLog)
 	l.list = es
 	l.publish()
+	if sh.idx != nil { // indexes are not in snapshots: rebuilt from what is loaded, at version 0
+		for _, ev := range es.View().All() {
+			sh.idx.Put(run, extension.SearchRef{Seq: ev.Seq}, 0, searchText(&ev))
+		}
+	}
 	return nil
 }
 

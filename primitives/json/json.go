@@ -90,6 +90,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/internal/search"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -118,22 +119,26 @@ type Doc struct {
 // Store is the JSON primitive: every shard's state, and the read paths over it.
 type Store struct {
 	mvcc.Tables[extension.RunID, Doc]
+	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
 }
 
 // New returns a JSON store of n shards. The engine creates each shard's state with NewShard.
-func New(n int) *Store { return &Store{mvcc.NewTables[extension.RunID, Doc](n, false)} }
+func New(n int) *Store { return &Store{Tables: mvcc.NewTables[extension.RunID, Doc](n, false)} }
 
 func (s *Store) Name() string               { return "json" }
 func (s *Store) SectionID() uint8           { return SectionID }
 func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
-func (s *Store) NewShard(id int) extension.Shard { return &shard{s.Add(id)} }
+func (s *Store) NewShard(id int) extension.Shard {
+	return &shard{Table: s.Add(id), idx: s.searcher.NewShard(id, s.Len())}
+}
 
 // shard is a table of per-run documents; its Trim (the table's) drops old versions and forgets
 // documents whose tombstone every reader is past.
 type shard struct {
 	*mvcc.Table[extension.RunID, Doc]
+	idx *search.Runs[extension.RunID, extension.SearchRef] // nil unless the primitive indexes
 }
 
 // Doc returns document key at snapshot. The value is shared with the store and must not be
@@ -238,6 +243,11 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	}
 	for _, o := range outs {
 		sh.Push(o.run, o.key, o.commit, o.doc, !o.live)
+	}
+	if sh.idx != nil {
+		for _, o := range outs {
+			sh.index(o.run, o.key, o.commit, o.doc, o.live)
+		}
 	}
 	return nil
 }

@@ -44,7 +44,12 @@ func (sh *shard) Freeze(version uint64) extension.FrozenView {
 }
 
 // LoadSection restores one run's documents from a snapshot chunk.
-func (sh *shard) LoadSection(r io.Reader) error { return section.Load(r, sh.Table) }
+func (sh *shard) LoadSection(r io.Reader) error {
+	if sh.idx == nil {
+		return section.Load(r, sh.Table)
+	}
+	return sh.loadIndexed(r)
+}
 
 // appendValue appends the encoding of a document value. Object members are written in sorted
 // order, so a section is a deterministic function of the documents.

@@ -28,7 +28,7 @@ func sectionRoundTrip(t testing.TB, s *Store, version uint64, n int) (*Store, []
 func shardsOf(s *Store) []*shard {
 	out := make([]*shard, s.Len())
 	for i := range out {
-		out[i] = &shard{s.Shard(i)}
+		out[i] = &shard{Table: s.Shard(i)}
 	}
 	return out
 }

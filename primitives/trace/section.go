@@ -77,6 +77,9 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 	for _, s := range spans {
 		r.ids.Store(s.ID, s)
 		r.byCommit.appendLast(s)
+		if sh.idx != nil { // indexes are not in snapshots: rebuilt from what is loaded, at version 0
+			sh.idx.Put(run, extension.SearchRef{SpanID: s.ID}, 0, searchText(s))
+		}
 	}
 	// The ordered lists get the spans in their own order, so that every add appends in place:
 	// the same lists Apply builds, in O(n log n) however the spans' starts were ordered.

@@ -70,6 +70,7 @@ import (
 	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/internal/search"
 	"github.com/puzpuzpuz/xsync/v3"
 )
 
@@ -137,7 +138,8 @@ func less(a, b *Span) bool {
 
 // Store is the trace primitive: every shard's state, and the read paths over it.
 type Store struct {
-	shards []*shard
+	shards   []*shard
+	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
 }
 
 // New returns a trace store of n shards.
@@ -149,13 +151,15 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runSpans](extension.RunID.Hash)}
+	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runSpans](extension.RunID.Hash),
+		idx: s.searcher.NewShard(id, len(s.shards))}
 	s.shards[id] = sh
 	return sh
 }
 
 type shard struct {
 	runs mvcc.Runs[extension.RunID, runSpans]
+	idx  *search.Runs[extension.RunID, extension.SearchRef] // nil unless the primitive indexes
 }
 
 // list is one ordered list of spans, published whole. Only the actor writes.
@@ -408,15 +412,28 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		d := &decoded[i]
 		r := sh.runs.Create(d.run, d.span.Commit, newRunSpans)
 		r.index(d.span)
+		if sh.idx != nil {
+			sh.idx.Put(d.run, extension.SearchRef{SpanID: d.span.ID}, d.span.Commit, searchText(d.span))
+		}
 	}
 	return nil
 }
 
 // DropRun deletes the run's spans at version: see extension.Shard.
-func (sh *shard) DropRun(run extension.RunID, version uint64) { sh.runs.Drop(run, version) }
+func (sh *shard) DropRun(run extension.RunID, version uint64) {
+	sh.runs.Drop(run, version)
+	if sh.idx != nil {
+		sh.idx.DropRun(run, version)
+	}
+}
 
 // Trim forgets the spans of runs deleted for every reader at oldest or later.
-func (sh *shard) Trim(oldest uint64) { sh.runs.Trim(oldest) }
+func (sh *shard) Trim(oldest uint64) {
+	sh.runs.Trim(oldest)
+	if sh.idx != nil {
+		sh.idx.Trim(oldest)
+	}
+}
 
 func checkText(what, s string, limit int) error {
 	switch {
