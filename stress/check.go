@@ -113,7 +113,6 @@ func (w *workload) verifySlot(db *inmem.DB, t *tracker, b bounds, rng *rand.Rand
 			w.report.merge(scratch)
 			return true
 		}
-		w.report.Vanished.Add(1)
 		err = inmem.ErrRunNotFound
 	}
 	if err != nil && !errors.Is(err, inmem.ErrRunNotFound) {
@@ -127,11 +126,20 @@ func (w *workload) verifySlot(db *inmem.DB, t *tracker, b bounds, rng *rand.Rand
 	if b.begun || b.lo > 0 || b.ended != endNone || b.gone {
 		w.report.check(mayBeGone, invVanish, "run %s (agent %d #%d) is gone (%s), but was never deleted (%d transactions, end %d)",
 			t.run, t.agent, t.r, w.describe(db, t), b.lo, b.ended)
-		if err != nil {
+		// Every read of a run found deleted is checked once; later rounds check that it stays
+		// deleted (its id holds no run of its slot), which costs one lookup.
+		if err != nil && !t.goneChecked.Load() {
 			w.verifyGone(db, t)
+			t.goneChecked.Store(true)
+		} else {
+			w.report.verify(invDeleted)
 		}
 		if !t.gone.Load() && !b.gone {
-			w.report.Vanished.Add(1)
+			if t.delTried.Load() {
+				w.report.CutDeletions.Add(1) // its agent's, or retention's
+			} else {
+				w.report.Vanished.Add(1)
+			}
 		}
 		t.gone.Store(true)
 		t.begun.Store(true)
@@ -144,6 +152,7 @@ func (w *workload) verifySlot(db *inmem.DB, t *tracker, b bounds, rng *rand.Rand
 	t.ended.Store(endNone)
 	t.begun.Store(false)
 	t.gone.Store(false)
+	t.goneChecked.Store(false)
 	t.endTried.Store(false)
 	t.delTried.Store(false)
 	t.fork.Store(nil)
@@ -206,6 +215,9 @@ func (w *workload) verifyPresent(db *inmem.DB, t *tracker, b bounds, meta inmem.
 	}
 	rep.check(int64(first) >= b.baseLo && int64(first) <= hi, invCompact,
 		"run %s's history starts at step %d: %d acknowledged as its base, at most %d possible", t.run, first, b.baseLo, hi)
+	if int64(first) > b.baseLo && w.retention.KeepSteps == 0 {
+		w.report.CutCompactions.Add(1)
+	}
 	if p := t.pendingBase.Load(); p > 0 {
 		// A compaction the crash loop's child began and did not report: it landed or not, and
 		// the prefix check counts it if it did.
@@ -244,6 +256,9 @@ func (w *workload) learnFork(meta inmem.RunMetadata, t *tracker, b bounds, rep *
 		return
 	}
 	src := w.tracked(fm.Src[0], fm.Src[1])
+	if b.fork == nil {
+		w.report.CutForks.Add(1)
+	}
 	ok := f.Run == src.run && (b.fork == nil || (b.fork.src == src && b.fork.step == f.Step))
 	rep.check(ok, invFork, "run %s: ForkedFrom (%s, %d), its source's slot %v runs %s; acknowledged %+v", t.run, f.Run, f.Step, fm.Src, src.run, b.fork)
 	t.fork.Store(&forkPoint{src: src, step: f.Step})

@@ -39,7 +39,9 @@ type tracker struct {
 	endTried  atomic.Bool  // an end was handed to the database
 	delTried  atomic.Bool  // a deletion was handed to the database
 	gone      atomic.Bool  // the run was deleted: acknowledged, or found so by recovery
-	fork      atomic.Pointer[forkPoint]
+	// goneChecked: every read of the deleted run was found to answer ErrRunNotFound
+	goneChecked atomic.Bool
+	fork        atomic.Pointer[forkPoint]
 	// baseLo is the compaction base (the run's first replayable step) acknowledged, baseHi the
 	// highest attempted; pendingBase, in the crash loop's parent, a compaction the child
 	// began and did not live to report (0: none).
@@ -490,6 +492,10 @@ func (w *workload) delete(ctx context.Context, db *inmem.DB, t *tracker) error {
 	t.gone.Store(true)
 	w.report.Deletions.Add(1)
 	w.tell("del %d %d", t.agent, t.r)
+	// Gone at once: nothing begins the id again before its agent's next slot does.
+	_, err = db.Run(t.run)
+	w.report.check(db.RunStatus(t.run) == inmem.RunNotFound && errors.Is(err, inmem.ErrRunNotFound), invDeleted,
+		"run %s just deleted: %v, %v", t.run, db.RunStatus(t.run), err)
 	return nil
 }
 
