@@ -10,7 +10,7 @@ import (
 	"github.com/inmemdb/inmem"
 )
 
-// The per-run checks (verifyRun) see each run alone: a recovery that kept a later transaction
+// The per-run checks (verifySlot) see each run alone: a recovery that kept a later transaction
 // of one run while dropping an earlier one of another — or a shared-counter increment, whose
 // effect the next increment overwrites — passes all of them. verifyPrefix looks at the commit
 // order itself: every transaction has a version, the sequencer hands them out 1, 2, 3, … with
