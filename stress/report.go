@@ -45,9 +45,10 @@ type Report struct {
 	Deletions   atomic.Int64
 	Forks       atomic.Int64
 	Vanished    atomic.Int64
-	// Cut counts the forks, compactions and deletions recovery kept though their
-	// acknowledgement never reached the workload (a crash, a fault or a close came first): the
-	// in-flight cases the all-or-nothing checks are about.
+	// Cut counts the forks, compactions and deletions found landed though their
+	// acknowledgement never reached the workload (a crash, a fault or a close came first; for
+	// a deletion, also retention's, landed before its agent's): the in-flight cases the
+	// all-or-nothing checks are about.
 	CutForks, CutCompactions, CutDeletions atomic.Int64
 
 	mu         sync.Mutex
@@ -112,7 +113,7 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "operations %d, shared increments %d, snapshots %d, replays checked %d, crashes survived %d, clean reopens %d\n",
 		r.Operations.Load(), r.Increments.Load(), r.Snapshots.Load(), r.Replays.Load(), r.Crashes.Load(), r.Reopens.Load())
 	fmt.Fprintf(&b, "forks %d, compactions %d, deletions %d, runs found deleted by retention %d; "+
-		"kept by recovery though unacknowledged: forks %d, compactions %d, deletions %d\n",
+		"found landed though unacknowledged: forks %d, compactions %d, deletions %d\n",
 		r.Forks.Load(), r.Compactions.Load(), r.Deletions.Load(), r.Vanished.Load(),
 		r.CutForks.Load(), r.CutCompactions.Load(), r.CutDeletions.Load())
 	for _, inv := range slices.Sorted(func(yield func(string) bool) {
