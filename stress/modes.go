@@ -13,9 +13,11 @@ import (
 // Open between rounds, and checks every run after each reopen.
 func InProcess(cfg Config) *Report {
 	w, rng, deadline := start(cfg, 0)
+	w.retention = inProcessRetention
 	rep := w.report
 	for round := 0; time.Now().Before(deadline); round++ {
 		o := options()
+		o.Retention = w.retention
 		if round%2 == 1 {
 			o.Durability = inmem.Buffered
 		}
@@ -31,15 +33,29 @@ func InProcess(cfg Config) *Report {
 	return rep
 }
 
+// What each mode's database deletes and compacts by itself, beside the agents' own deletions
+// and compactions. InProcess: ended runs after a time to live shorter than a round (a pass runs
+// every half of it, and the actor starts afresh with each Open). InMemory: all three, the
+// retention actor running while the checks do. CrashFS: a count and a step limit, so that
+// power is lost during retention passes too. Faults: none, so that there the compaction bases
+// are exactly the agents'. CrashLoop: see childRetention.
+var (
+	inProcessRetention = inmem.RetentionOptions{EndedRunTTL: 200 * time.Millisecond}
+	inMemoryRetention  = inmem.RetentionOptions{EndedRunTTL: 400 * time.Millisecond, MaxEndedRuns: 16, KeepSteps: 12}
+	crashFSRetention   = inmem.RetentionOptions{MaxEndedRuns: 24, KeepSteps: 10}
+)
+
 // InMemory runs rounds of work on one InMemory database — nothing to reopen: its state lives
 // only in the process — and checks every run after each round. There a lone commit runs the
 // pipeline on its committer's goroutine (actors.Pipeline.Submit), so this is where that path
 // meets concurrent commits, conflicts, replays and reads.
 func InMemory(cfg Config) *Report {
 	w, rng, deadline := start(cfg, 5)
+	w.retention = inMemoryRetention
 	rep := w.report
 	o := options()
 	o.Durability = inmem.InMemory
+	o.Retention = w.retention
 	db, err := inmem.Open("", o)
 	if !w.recovered(db, err, 0, rng) {
 		return rep
@@ -75,6 +91,7 @@ const crashDir = "/db"
 // random), and the next round recovers from what the crash left.
 func CrashFS(cfg Config) *Report {
 	w, rng, deadline := start(cfg, 1)
+	w.retention = crashFSRetention
 	rep := w.report
 	fs := vfs.NewCrashFS()
 	if err := fs.MkdirAll(crashDir); err != nil {
@@ -85,6 +102,7 @@ func CrashFS(cfg Config) *Report {
 	for round := 0; time.Now().Before(deadline); round++ {
 		o := options()
 		o.FS = fs
+		o.Retention = w.retention
 		db, err := inmem.Open(crashDir, o)
 		if !w.recovered(db, err, round, rng) {
 			return rep
@@ -121,7 +139,7 @@ func CrashFS(cfg Config) *Report {
 // checkCrash opens the crashed image once to verify it against the bounds; the next round's
 // Open (which verifies again, with nothing in flight) then proves recovery idempotent.
 func (w *workload) checkCrash(fs vfs.FS, lo durable, incLo int64, rng *rand.Rand, round int) {
-	o := options()
+	o := options() // without retention: it would change what the checks compare
 	o.FS = fs
 	db, err := inmem.Open(crashDir, o)
 	if !w.report.check(err == nil, invR1, "round %d: Open after a crash: %v", round, err) {

@@ -21,6 +21,13 @@ const (
 	invStatus   = "run status: an acknowledged end or abort survives"
 	invPrefix   = "R3 across runs: recovery keeps versions 1..N of the commit order, every acknowledged one among them"
 	invKilled   = "the crash loop's child works until SIGKILL ends it"
+
+	invDeleted    = "DeleteRun: a deleted run is as one never begun (no status, every read ErrRunNotFound), and stays deleted"
+	invVanish     = "a run vanishes only if deleted: by its agent once ended, or by retention once it may have ended (Active and Orphaned never)"
+	invReuse      = "DeleteRun: a deleted id begun again holds only its new run's content"
+	invFork       = "ForkRun: step 0 is the source's fold at ForkedFrom's step, cells at version 1, the source's events with their seqs and hashes"
+	invCompact    = "CompactRun: an acknowledged compaction survives; replay before the base is ErrHistoryCompacted, from it on the model"
+	invAgentOrder = "R3 across an agent's runs: a later run survives only with everything its agent did before it"
 )
 
 // Report is what a stress run did and found. Violations make it fail.
@@ -31,6 +38,18 @@ type Report struct {
 	Replays    atomic.Int64 // replays compared with the model
 	Crashes    atomic.Int64 // SIGKILLs or simulated power losses survived
 	Reopens    atomic.Int64 // clean Close and Open cycles
+	// Compactions, Deletions and Forks count the agents' acknowledged CompactRun, DeleteRun and
+	// ForkRun calls; Vanished the ended runs found deleted by retention (or by a deletion whose
+	// acknowledgement a crash cut off).
+	Compactions atomic.Int64
+	Deletions   atomic.Int64
+	Forks       atomic.Int64
+	Vanished    atomic.Int64
+	// Cut counts the forks, compactions and deletions found landed though their
+	// acknowledgement never reached the workload (a crash, a fault or a close came first; for
+	// a deletion, also retention's, landed before its agent's): the in-flight cases the
+	// all-or-nothing checks are about.
+	CutForks, CutCompactions, CutDeletions atomic.Int64
 
 	mu         sync.Mutex
 	verified   map[string]int64
@@ -62,6 +81,23 @@ func (r *Report) check(ok bool, inv, format string, args ...any) bool {
 	return ok
 }
 
+// merge adds what o verified and found, and its replay count, to r.
+func (r *Report) merge(o *Report) {
+	o.mu.Lock()
+	verified, violations := o.verified, slices.Clone(o.violations)
+	o.mu.Unlock()
+	r.Replays.Add(o.Replays.Load())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.verified == nil {
+		r.verified = map[string]int64{}
+	}
+	for inv, n := range verified {
+		r.verified[inv] += n
+	}
+	r.violations = append(r.violations, violations...)
+}
+
 // Violations returns what was found broken.
 func (r *Report) Violations() []string {
 	r.mu.Lock()
@@ -76,6 +112,10 @@ func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "operations %d, shared increments %d, snapshots %d, replays checked %d, crashes survived %d, clean reopens %d\n",
 		r.Operations.Load(), r.Increments.Load(), r.Snapshots.Load(), r.Replays.Load(), r.Crashes.Load(), r.Reopens.Load())
+	fmt.Fprintf(&b, "forks %d, compactions %d, deletions %d, runs found deleted by retention %d; "+
+		"found landed though unacknowledged: forks %d, compactions %d, deletions %d\n",
+		r.Forks.Load(), r.Compactions.Load(), r.Deletions.Load(), r.Vanished.Load(),
+		r.CutForks.Load(), r.CutCompactions.Load(), r.CutDeletions.Load())
 	for _, inv := range slices.Sorted(func(yield func(string) bool) {
 		for k := range r.verified {
 			if !yield(k) {

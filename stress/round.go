@@ -67,7 +67,8 @@ func (w *workload) snapshotWhileWriting(ctx context.Context, db *inmem.DB) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := db.Snapshot(); err != nil {
+			_, err := db.Snapshot()
+			if err != nil {
 				return // closed, crashed or poisoned: the round is ending
 			}
 			w.report.Snapshots.Add(1)
@@ -76,23 +77,33 @@ func (w *workload) snapshotWhileWriting(ctx context.Context, db *inmem.DB) {
 	}
 }
 
-// replayWhileWriting replays runs while their agents commit: a view of k steps must equal the
-// model of the first k transactions, however the replay and the commits interleave.
+// replayWhileWriting replays runs while their agents commit, compact, fork and delete them: a
+// view of k steps must equal the model of the first k transactions, however the replay and
+// the commits interleave.
 func (w *workload) replayWhileWriting(ctx context.Context, db *inmem.DB, rng *rand.Rand) {
 	for ctx.Err() == nil {
-		ts := w.all()
+		// Only a run whose begin was acknowledged (a fork's base is known then) and that its
+		// agent has not begun to delete: once it has, the id may hold the next slot's run.
+		var ts []*tracker
+		for _, t := range w.all() {
+			if t.begun.Load() && !t.delTried.Load() && !t.gone.Load() {
+				ts = append(ts, t)
+			}
+		}
 		if len(ts) == 0 {
 			time.Sleep(time.Millisecond)
 			continue
 		}
 		t := ts[rng.IntN(len(ts))]
 		v, err := db.ReplayRun(t.run)
-		if err != nil {
-			time.Sleep(time.Millisecond) // not begun yet, or the database is going away
+		if err != nil || t.delTried.Load() || t.gone.Load() {
+			// Gone (retention), the database going away, or its agent began deleting it during the
+			// replay: the next slot may have begun the id again before it ended.
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		got, err := replayed(v).image()
-		want := fold(t.run, v.Steps()).image()
+		want := t.fold(v.Steps()).image()
 		w.report.check(err == nil && got == want, invReplayAt, "run %s replayed at %d steps while writing:\nwant\n%s\ngot\n%s",
 			t.run, v.Steps(), want, got)
 		w.report.Replays.Add(1)

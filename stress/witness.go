@@ -22,6 +22,11 @@ import (
 // keeps them all. Those two sides are what a crash test compares: the versions committers saw
 // acknowledged, and the versions recovery kept.
 //
+// It also keeps the version of every run deletion: the engine hands each one to every
+// primitive's DropRun, in commit order, live and at recovery, so the witness sees deletions
+// that no transaction of the workload carries (retention's, and its agents' own, whose
+// DeleteRun returns no version).
+//
 // It goes through the extension interface like any primitive registered from outside the
 // engine, so the versions it reports are the ones the engine stamped on its entries; it knows
 // nothing of recovery, which is what it checks.
@@ -33,7 +38,7 @@ type Witness struct {
 const (
 	witnessSection uint8 = 0xA0
 	witnessType    uint8 = 0xA0
-	witnessFormat  byte  = 1
+	witnessFormat  byte  = 2 // 1: without the deletions
 )
 
 var errWitnessMalformed = errors.New("stress witness: malformed")
@@ -74,8 +79,15 @@ func (w *Witness) Mark(tx *inmem.Tx) (*WitnessMark, error) {
 }
 
 // Versions returns, per run (GlobalRun included), the commit versions of the marked
-// transactions the database holds, oldest first. Call it while nothing commits.
-func (w *Witness) Versions() map[inmem.RunID][]uint64 {
+// transactions the database holds, oldest first — a deleted run's included: they hold their
+// versions still. Call it while nothing commits.
+func (w *Witness) Versions() map[inmem.RunID][]uint64 { return w.versions(false) }
+
+// Deletions returns, per run id, the commit versions of its deletions, oldest first. Call it
+// while nothing commits.
+func (w *Witness) Deletions() map[inmem.RunID][]uint64 { return w.versions(true) }
+
+func (w *Witness) versions(deleted bool) map[inmem.RunID][]uint64 {
 	w.mu.Lock()
 	shards := slices.Clone(w.shards)
 	w.mu.Unlock()
@@ -83,7 +95,9 @@ func (w *Witness) Versions() map[inmem.RunID][]uint64 {
 	for _, sh := range shards {
 		sh.mu.Lock()
 		for _, r := range sh.recs {
-			out[r.run] = append(out[r.run], r.version)
+			if r.deleted == deleted {
+				out[r.run] = append(out[r.run], r.version)
+			}
 		}
 		sh.mu.Unlock()
 	}
@@ -119,6 +133,7 @@ func (m *WitnessMark) Entries(dst []commitlog.Entry, c extension.Commit) []commi
 type witnessRec struct {
 	version uint64
 	run     inmem.RunID
+	deleted bool // the run's deletion, not a marked transaction
 }
 
 // witnessShard keeps its records in the order they arrived: first those loaded from a
@@ -148,9 +163,14 @@ func (sh *witnessShard) Apply(batch []commitlog.Entry) error {
 // Freeze keeps the records at or below version. Appends never touch a record already there, so
 // the view shares them. A snapshot is only ever taken at or above the version the loaded
 // records came from, so all of those belong to it.
-// DropRun keeps the run's versions: the witness accounts for every marked commit the log
-// holds, and a deleted run's transactions still hold their versions.
-func (sh *witnessShard) DropRun(extension.RunID, uint64) {}
+// DropRun keeps the run's versions — the witness accounts for every marked commit the log
+// holds, and a deleted run's transactions still hold their versions — and records the
+// deletion's, in commit order with the records Apply appends.
+func (sh *witnessShard) DropRun(run extension.RunID, version uint64) {
+	sh.mu.Lock()
+	sh.recs = append(sh.recs, witnessRec{version: version, run: inmem.RunID(run), deleted: true})
+	sh.mu.Unlock()
+}
 
 func (sh *witnessShard) Freeze(version uint64) extension.FrozenView {
 	sh.mu.Lock()
@@ -162,20 +182,32 @@ func (sh *witnessShard) Freeze(version uint64) extension.FrozenView {
 
 type witnessView []witnessRec
 
-// WriteSection writes a chunk per run: format, count, then the versions as increasing deltas.
+// WriteSection writes a chunk per run: format, then the marked transactions' versions and the
+// deletions' versions, each a count and increasing deltas.
 func (v witnessView) WriteSection(w io.Writer) error {
-	byRun := map[inmem.RunID][]uint64{}
+	byRun := map[inmem.RunID]*[2][]uint64{}
 	for _, r := range v {
-		byRun[r.run] = append(byRun[r.run], r.version)
+		lists, ok := byRun[r.run]
+		if !ok {
+			lists = new([2][]uint64)
+			byRun[r.run] = lists
+		}
+		if r.deleted {
+			lists[1] = append(lists[1], r.version)
+		} else {
+			lists[0] = append(lists[0], r.version)
+		}
 	}
 	for _, run := range slices.SortedFunc(maps.Keys(byRun), func(a, b inmem.RunID) int { return slices.Compare(a[:], b[:]) }) {
-		vs := byRun[run]
-		slices.Sort(vs)
-		body := binary.AppendUvarint([]byte{witnessFormat}, uint64(len(vs)))
-		prev := uint64(0)
-		for _, x := range vs {
-			body = binary.AppendUvarint(body, x-prev)
-			prev = x
+		body := []byte{witnessFormat}
+		for _, vs := range byRun[run] {
+			slices.Sort(vs)
+			body = binary.AppendUvarint(body, uint64(len(vs)))
+			prev := uint64(0)
+			for _, x := range vs {
+				body = binary.AppendUvarint(body, x-prev)
+				prev = x
+			}
 		}
 		if err := extension.WriteChunk(w, run, body); err != nil {
 			return err
@@ -189,24 +221,26 @@ func (sh *witnessShard) LoadSection(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if len(body) == 0 || body[0] != witnessFormat {
+	if len(body) == 0 || body[0] < 1 || body[0] > witnessFormat {
 		return fmt.Errorf("%w: chunk of run %s: format", errWitnessMalformed, run)
 	}
 	p := body[1:]
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)) {
-		return fmt.Errorf("%w: chunk of run %s: count", errWitnessMalformed, run)
-	}
-	p = p[k:]
-	recs := make([]witnessRec, 0, n)
-	prev := uint64(0)
-	for range n {
-		d, k := binary.Uvarint(p)
-		if k <= 0 || d == 0 { // versions strictly increase
-			return fmt.Errorf("%w: chunk of run %s: version", errWitnessMalformed, run)
+	var recs []witnessRec
+	for list := range int(body[0]) { // format 1 has no deletions
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)) {
+			return fmt.Errorf("%w: chunk of run %s: count", errWitnessMalformed, run)
 		}
-		p, prev = p[k:], prev+d
-		recs = append(recs, witnessRec{version: prev, run: run})
+		p = p[k:]
+		prev := uint64(0)
+		for range n {
+			d, k := binary.Uvarint(p)
+			if k <= 0 || d == 0 { // versions strictly increase
+				return fmt.Errorf("%w: chunk of run %s: version", errWitnessMalformed, run)
+			}
+			p, prev = p[k:], prev+d
+			recs = append(recs, witnessRec{version: prev, run: run, deleted: list == 1})
+		}
 	}
 	if len(p) != 0 {
 		return fmt.Errorf("%w: chunk of run %s: %d bytes past the end", errWitnessMalformed, run, len(p))
