@@ -15,7 +15,14 @@ import (
 
 	"github.com/inmemdb/inmem"
 	"github.com/inmemdb/inmem/commitlog"
+	"github.com/inmemdb/inmem/extension"
 	"github.com/inmemdb/inmem/internal/vfs"
+	"github.com/inmemdb/inmem/primitives/event"
+	jsondoc "github.com/inmemdb/inmem/primitives/json"
+	"github.com/inmemdb/inmem/primitives/kv"
+	runs "github.com/inmemdb/inmem/primitives/run"
+	"github.com/inmemdb/inmem/primitives/state"
+	"github.com/inmemdb/inmem/primitives/trace"
 	"github.com/inmemdb/inmem/snapshotter"
 )
 
@@ -30,7 +37,35 @@ var typeNames = map[uint8]string{
 	0x30: "event.append",
 	0x40: "state.init", 0x41: "state.set", 0x42: "state.transition", 0x43: "state.delete",
 	0x50: "trace.record",
-	0x61: "run.update", 0x62: "run.end", 0x63: "run.begin", 0x64: "run.step",
+	0x61: "run.update", 0x62: "run.end", 0x63: "run.begin", 0x64: "run.step", 0x65: "run.delete",
+	0x66: "run.base", 0x67: "run.compact",
+}
+
+// describers tell what an entry of a built-in primitive does ("put", and the key), from the
+// entry alone: each is an empty store of its primitive, consulted by entry type.
+var describers = func() map[uint8]extension.Describer {
+	out := map[uint8]extension.Describer{}
+	for _, p := range []extension.Primitive{kv.New(1), jsondoc.New(1), event.New(1), state.New(1), trace.New(1), runs.New(1)} {
+		p.NewShard(0)
+		lo, hi := p.EntryTypes()
+		for t := int(lo); t <= int(hi); t++ {
+			out[uint8(t)] = p.(extension.Describer)
+		}
+	}
+	return out
+}()
+
+// summary is what an entry does, as its primitive describes it: "put k1", "append said".
+func summary(e commitlog.Entry) string {
+	d, ok := describers[e.Type]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	d.Describe(e.TxID, []commitlog.Entry{e}, func(x extension.Described) {
+		parts = append(parts, strings.TrimSpace(x.Op.String()+" "+x.Key))
+	})
+	return strings.Join(parts, ", ")
 }
 
 func typeName(t uint8) string {
@@ -267,14 +302,15 @@ func verifyCommand(args []string, stdout, stderr io.Writer) int {
 
 func walDumpCommand(args []string, stdout, stderr io.Writer) int {
 	var from uint64
-	var typ string
-	dir, asJSON, code, ok := dirArg("wal dump", "Prints the log's entries, one a line: LSN, type, transaction version, run, payload size.", args, stderr,
+	var typ, runID string
+	dir, asJSON, code, ok := dirArg("wal dump", "Prints the log's entries, one a line: LSN, type, transaction version, run, payload size, what it does.", args, stderr,
 		func(fs *flag.FlagSet) {
 			fs.Func("from", "start at this LSN (an entry boundary)", func(s string) (err error) {
 				from, err = strconv.ParseUint(s, 10, 64)
 				return err
 			})
 			fs.StringVar(&typ, "type", "", "only entries of this type (kv.put, run.begin, …)")
+			fs.StringVar(&runID, "run", "", "only entries of this run")
 		})
 	if !ok {
 		return code
@@ -292,6 +328,7 @@ func walDumpCommand(args []string, stdout, stderr io.Writer) int {
 		Version uint64 `json:"tx"`
 		Run     string `json:"run,omitempty"`
 		Bytes   int    `json:"payload_bytes"`
+		Does    string `json:"does,omitempty"`
 	}
 	enc := json.NewEncoder(stdout)
 	damaged := false
@@ -303,11 +340,15 @@ func walDumpCommand(args []string, stdout, stderr io.Writer) int {
 		if e.Type > commitlog.CoreTypesHigh && len(e.Payload) >= commitlog.RunIDSize {
 			l.Run = runIDString(e.Payload[:commitlog.RunIDSize])
 		}
+		if runID != "" && l.Run != runID {
+			return
+		}
+		l.Does = summary(e)
 		if asJSON {
 			_ = enc.Encode(l)
 			return
 		}
-		fmt.Fprintf(stdout, "%12d  %-16s tx %-8d %s  %d bytes\n", l.LSN, l.Type, l.Version, l.Run, l.Bytes)
+		fmt.Fprintf(stdout, "%12d  %-16s tx %-8d %s  %d bytes  %s\n", l.LSN, l.Type, l.Version, l.Run, l.Bytes, l.Does)
 	}, func(problem string, torn bool) {
 		damaged = damaged || !torn
 		fmt.Fprintf(stderr, "%s\n", problem)

@@ -90,6 +90,17 @@ func TestDirectoryCommands(t *testing.T) {
 		assert.Contains(t, l, "kv.put")
 	}
 	assert.Less(t, len(lines), 120, "retired segments are gone")
+	assert.Regexp(t, `kv.put .* put kx*$`, lines[0], "what the entry does")
+
+	code, out, _ = runCLI(t, exe, "wal", "dump", "-json", "-run", "00000000-0000-0000-0000-000000000001", dir)
+	require.Equal(t, 0, code)
+	assert.Empty(t, strings.TrimSpace(out), "no entry of a run that never was")
+	code, all, _ := runCLI(t, exe, "wal", "dump", dir)
+	require.Equal(t, 0, code)
+	run := strings.Fields(lines[0])[4]
+	code, out, _ = runCLI(t, exe, "wal", "dump", "-run", run, dir)
+	require.Equal(t, 0, code)
+	assert.Equal(t, strings.Count(all, run), strings.Count(strings.TrimSpace(out), "\n")+1, "every entry of the run, and no other")
 }
 
 // verify names the damaged file and exits 1; the damage is a flipped byte in a sealed segment,

@@ -13,7 +13,7 @@
 //
 //	inmem inspect [-json] <dir>
 //	inmem verify [-json] <dir>
-//	inmem wal dump [-json] [-from LSN] [-type T] <dir>
+//	inmem wal dump [-json] [-from LSN] [-run ID] [-type T] <dir>
 //
 // read a database directory's files without writing them: what it holds, whether every
 // checksum of the log and the snapshots is right (exit status 1 if not), and the log's entries.
@@ -68,7 +68,7 @@ var commands = []command{
 	{"demo", "[-agents n] [-steps n] [-seed n]", "run a concurrent agent workload and explain what it shows"},
 	{"inspect", "[-json] <dir>", "segments, snapshots and quarantined files of a database directory"},
 	{"verify", "[-json] <dir>", "checksums of log and snapshots, a read-only recovery, event chains"},
-	{"wal dump", "[-json] [-from LSN] [-type T] <dir>", "print the entries of the write-ahead log"},
+	{"wal dump", "[-json] [-from LSN] [-run ID] [-type T] <dir>", "print the entries of the write-ahead log"},
 	{"runs", "[-json] [-status S] [-agent A] <dir>", "list the runs (opens the directory read-only)"},
 	{"replay", "[-json] [-step k] <dir> <run>", "a run's replayed state, after its last step or step k"},
 	{"search", "[-json] [-k n] <dir> <run> <query>", "full-text search of a run (BM25, fused across primitives)"},
