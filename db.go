@@ -116,11 +116,14 @@ type DB struct {
 	lock       io.Closer // the directory lock; nil in InMemory mode
 	recovery   *RecoveryResult
 
-	readOnly  bool             // OpenReadOnly: every write is ErrReadOnly
-	retention *retention.Actor // nil unless Options.Retention deletes runs
-	metrics   metrics
-	closed    atomic.Bool
-	closeOnce sync.Once
+	readOnly bool // OpenReadOnly: every write is ErrReadOnly
+	// retention is the retention actor, nil while nothing is deleted or compacted by policy;
+	// replaced by SetRetention under retentionMu.
+	retention   atomic.Pointer[retention.Actor]
+	retentionMu sync.Mutex
+	metrics     metrics
+	closed      atomic.Bool
+	closeOnce   sync.Once
 }
 
 // Open opens the database in dir, creating it if needed. nil opts means DefaultOptions().

@@ -3,6 +3,8 @@ package inmem
 import (
 	"context"
 	"errors"
+
+	"github.com/inmemdb/inmem/internal/dberr"
 	"time"
 
 	"github.com/inmemdb/inmem/extension"
@@ -26,14 +28,47 @@ type RetentionOptions struct {
 	KeepSteps int
 }
 
+// SetRetention replaces the retention options of an open database, for as long as it stays
+// open (Options.Retention applies again at the next Open): the retention actor stops after the
+// deletion or compaction under way, and starts again with o — or not at all, for the zero
+// value — its first pass at once. Negative values are ErrInvalidArgument; a database opened
+// read-only refuses it (ErrReadOnly), a closed one says ErrClosed.
+func (db *DB) SetRetention(o RetentionOptions) error {
+	if o.EndedRunTTL < 0 || o.MaxEndedRuns < 0 || o.KeepSteps < 0 {
+		return dberr.Invalid("SetRetention: negative option in %+v", o)
+	}
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	db.retentionMu.Lock()
+	defer db.retentionMu.Unlock()
+	if err := db.usable(); err != nil {
+		return err
+	}
+	if a := db.retention.Load(); a != nil {
+		a.Stop()
+	}
+	db.retention.Store(db.newRetention(o))
+	if a := db.retention.Load(); a != nil {
+		a.Kick()
+	}
+	return nil
+}
+
 // startRetention starts the retention actor if the options ask for one.
 func (db *DB) startRetention() {
-	o := db.opts.Retention
-	p := retention.Policy{TTL: o.EndedRunTTL, MaxEnded: o.MaxEndedRuns, KeepSteps: o.KeepSteps}
-	if !p.Enabled() || db.readOnly {
-		return
+	if !db.readOnly {
+		db.retention.Store(db.newRetention(db.opts.Retention))
 	}
-	db.retention = retention.Start(retention.Config{Policy: p, Now: time.Now, Ended: db.endedRuns,
+}
+
+// newRetention starts a retention actor for o; nil if o deletes and compacts nothing.
+func (db *DB) newRetention(o RetentionOptions) *retention.Actor {
+	p := retention.Policy{TTL: o.EndedRunTTL, MaxEnded: o.MaxEndedRuns, KeepSteps: o.KeepSteps}
+	if !p.Enabled() {
+		return nil
+	}
+	return retention.Start(retention.Config{Policy: p, Now: time.Now, Ended: db.endedRuns,
 		Delete: func(ctx context.Context, run extension.RunID) error {
 			return raced(db.DeleteRun(ctx, run))
 		},
@@ -87,9 +122,12 @@ func (db *DB) endedRuns() []retention.Ended {
 	return out
 }
 
-// stopRetention stops the retention actor, between two deletions.
+// stopRetention stops the retention actor, between two deletions. Close calls it once it
+// has marked the database closed, so SetRetention starts no actor after it.
 func (db *DB) stopRetention() {
-	if db.retention != nil {
-		db.retention.Stop()
+	db.retentionMu.Lock()
+	defer db.retentionMu.Unlock()
+	if a := db.retention.Load(); a != nil {
+		a.Stop()
 	}
 }

@@ -72,3 +72,47 @@ func TestRetentionOptionsRefuseNegatives(t *testing.T) {
 		assert.ErrorIs(t, err, inmem.ErrInvalidArgument)
 	}
 }
+
+// KeepSteps compacts every run, active or ended, to its last steps; SetRetention starts a pass
+// at once (passes run every minute otherwise).
+func TestRetentionKeepSteps(t *testing.T) {
+	db := openMem(t)
+	runs := []inmem.RunID{newRun(t, db), newRun(t, db), newRun(t, db)}
+	for i, run := range runs {
+		for k := range 2 + 3*i { // 2, 5 and 8 steps
+			require.NoError(t, db.KV().Put(ctx, run, "k", []byte{byte(k)}))
+		}
+	}
+	require.NoError(t, db.EndRun(ctx, runs[2]))
+	require.NoError(t, db.SetRetention(inmem.RetentionOptions{KeepSteps: 3}))
+	first := func(run inmem.RunID) int {
+		steps, err := db.RunSteps(run, 0, 1)
+		require.NoError(t, err)
+		return steps[0].Step
+	}
+	eventually(t, "the runs are compacted", func() bool { return first(runs[1]) == 2 && first(runs[2]) == 5 })
+	assert.Equal(t, 0, first(runs[0]), "two steps: nothing to compact")
+	v, err := db.KV().Get(runs[2], "k")
+	require.NoError(t, err)
+	assert.Equal(t, []byte{7}, v)
+}
+
+func TestSetRetention(t *testing.T) {
+	db := openMem(t)
+	run := newRun(t, db)
+	require.NoError(t, db.EndRun(ctx, run))
+	time.Sleep(time.Millisecond)
+	require.NoError(t, db.SetRetention(inmem.RetentionOptions{EndedRunTTL: time.Nanosecond}))
+	eventually(t, "the ended run is deleted", func() bool { return db.RunStatus(run) == inmem.RunNotFound })
+
+	require.NoError(t, db.SetRetention(inmem.RetentionOptions{}), "none: the actor stops")
+	kept := newRun(t, db)
+	require.NoError(t, db.EndRun(ctx, kept))
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, inmem.RunCompleted, db.RunStatus(kept), "no retention any more")
+
+	assert.ErrorIs(t, db.SetRetention(inmem.RetentionOptions{MaxEndedRuns: -1}), inmem.ErrInvalidArgument)
+	require.NoError(t, db.SetRetention(inmem.RetentionOptions{MaxEndedRuns: 5}))
+	require.NoError(t, db.Close())
+	assert.ErrorIs(t, db.SetRetention(inmem.RetentionOptions{MaxEndedRuns: 5}), inmem.ErrClosed)
+}

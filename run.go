@@ -55,8 +55,8 @@ func (db *DB) EndRun(ctx context.Context, id RunID) error {
 
 // ended tells the retention actor, if there is one, that a run ended (err == nil).
 func (db *DB) ended(err error) error {
-	if err == nil && db.retention != nil && db.opts.Retention.MaxEndedRuns > 0 {
-		db.retention.Kick()
+	if a := db.retention.Load(); err == nil && a != nil {
+		a.KickIfCounting()
 	}
 	return err
 }

@@ -139,6 +139,14 @@ func (a *Actor) Kick() {
 	}
 }
 
+// KickIfCounting is Kick when the policy keeps a count of ended runs (MaxEnded): a run that
+// ends may put one over it.
+func (a *Actor) KickIfCounting() {
+	if a.cfg.MaxEnded > 0 {
+		a.Kick()
+	}
+}
+
 // Stop ends the actor, interrupting a pass between two deletions, and waits for it.
 func (a *Actor) Stop() {
 	a.cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/inmemdb/inmem"
 )
@@ -62,8 +63,8 @@ func (d *demo) busiest() *agent {
 	return a
 }
 
-// deleteEnded ends the runs still active (the twins), deletes every run, and shows the heap
-// before and after: what Options.Retention (EndedRunTTL, MaxEndedRuns) does by itself.
+// deleteEnded ends the runs still active (the twins), deletes one run by hand, then turns
+// retention on and lets it delete every other ended run, showing the heap before and after.
 func (d *demo) deleteEnded(ctx context.Context) error {
 	runs, err := d.db.ListRuns(inmem.RunFilter{})
 	if err != nil {
@@ -80,27 +81,49 @@ func (d *demo) deleteEnded(ctx context.Context) error {
 			return err
 		}
 	}
-	before := heap()
-	for _, r := range runs {
-		if err := d.db.DeleteRun(ctx, r.ID); err != nil {
-			return fmt.Errorf("DeleteRun(%s, %v): %w", r.Info.Name, r.Status, err)
-		}
+	a := d.agents[0]
+	if err := d.db.DeleteRun(ctx, a.run); err != nil {
+		return err
 	}
-	after := heap()
-	left, err := d.db.ListRuns(inmem.RunFilter{})
+	if _, err := d.db.ReplayRun(a.run); !errors.Is(err, inmem.ErrRunNotFound) {
+		return fmt.Errorf("replay of deleted %s: %v", a.name, err)
+	}
+	d.out.f("   DeleteRun(%s) — once ended: an active run is ErrRunActive — is one system transaction;", a.name)
+	d.out.f("   afterwards the run is as one that never existed (ReplayRun: %v).", inmem.ErrRunNotFound)
+	before := heap()
+	if err := d.db.SetRetention(inmem.RetentionOptions{EndedRunTTL: time.Nanosecond}); err != nil {
+		return err
+	}
+	deleted, err := d.awaitNoRuns(ctx)
 	if err != nil {
 		return err
 	}
-	a := d.agents[0]
-	if _, err := d.db.ReplayRun(a.run); len(left) != 0 || !errors.Is(err, inmem.ErrRunNotFound) {
-		return fmt.Errorf("after deleting every run: %d listed, replay of %s: %v", len(left), a.name, err)
-	}
-	d.out.f("   DeleteRun of all %d runs, once ended (an active one is ErrRunActive): each one system", len(runs))
-	d.out.f("   transaction; afterwards a run is as one that never existed (%s: %v).", a.name, inmem.ErrRunNotFound)
-	d.out.f("   Heap in use: %s before, %s after (runtime.ReadMemStats after a GC).", mib(before), mib(after))
-	d.out.f("   Options.Retention does this by itself: EndedRunTTL, MaxEndedRuns; KeepSteps compacts")
-	d.out.f("   the history of runs that never end (CompactRun).")
+	after := heap()
+	d.out.f("   Retention (EndedRunTTL, MaxEndedRuns; here SetRetention with a TTL of 1 ns) deleted the")
+	d.out.f("   other %d: heap in use %s before, %s after (runtime.ReadMemStats after a GC).", deleted, mib(before), mib(after))
 	return nil
+}
+
+// awaitNoRuns waits for retention to delete every run, and returns how many it deleted.
+func (d *demo) awaitNoRuns(ctx context.Context) (uint64, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left, err := d.db.ListRuns(inmem.RunFilter{})
+		if err != nil {
+			return 0, err
+		}
+		if len(left) == 0 {
+			return d.db.Metrics().RetentionDeleted, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("retention left %d runs after a minute", len(left))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // heap is the bytes of live heap objects after a garbage collection.
