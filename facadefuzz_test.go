@@ -1144,6 +1144,9 @@ func (h *ffHarness) beginRun(r *ffReader) {
 	if h.status(id) != inmem.RunNotFound {
 		w.must(inmem.ErrRunExists)
 	}
+	if info.Parent != inmem.GlobalRun && h.status(info.Parent) == inmem.RunNotFound {
+		w.must(inmem.ErrRunNotFound) // a parent must exist (itself, being begun, does not)
+	}
 	if h.verify("BeginRun", h.db.BeginRun(ctx, id, info), w) {
 		h.runs[id] = newFFRun(inmem.RunActive, info)
 	}
