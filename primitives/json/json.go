@@ -90,7 +90,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/inmemdb/inmem/internal/search"
+	"github.com/inmemdb/inmem/internal/search/tableindex"
 )
 
 // Identity of the primitive in the WAL and in snapshots.
@@ -119,11 +119,13 @@ type Doc struct {
 // Store is the JSON primitive: every shard's state, and the read paths over it.
 type Store struct {
 	mvcc.Tables[extension.RunID, Doc]
-	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
+	tableindex.Searcher[Doc] // search.go
 }
 
 // New returns a JSON store of n shards. The engine creates each shard's state with NewShard.
-func New(n int) *Store { return &Store{Tables: mvcc.NewTables[extension.RunID, Doc](n, false)} }
+func New(n int) *Store {
+	return &Store{Tables: mvcc.NewTables[extension.RunID, Doc](n, false), Searcher: tableindex.NewSearcher(docText)}
+}
 
 func (s *Store) Name() string               { return "json" }
 func (s *Store) SectionID() uint8           { return SectionID }
@@ -131,14 +133,13 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	return &shard{Table: s.Add(id), idx: s.searcher.NewShard(id, s.Len())}
+	return &shard{s.Searcher.NewShard(id, s.Len(), s.Add(id))}
 }
 
 // shard is a table of per-run documents; its Trim (the table's) drops old versions and forgets
 // documents whose tombstone every reader is past.
 type shard struct {
-	*mvcc.Table[extension.RunID, Doc]
-	idx *search.Runs[extension.RunID, extension.SearchRef] // nil unless the primitive indexes
+	tableindex.Shard[Doc]
 }
 
 // Doc returns document key at snapshot. The value is shared with the store and must not be
@@ -243,11 +244,7 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 	}
 	for _, o := range outs {
 		sh.Push(o.run, o.key, o.commit, o.doc, !o.live)
-	}
-	if sh.idx != nil {
-		for _, o := range outs {
-			sh.index(o.run, o.key, o.commit, o.doc, o.live)
-		}
+		sh.Index(o.run, o.key, o.commit, o.doc, !o.live)
 	}
 	return nil
 }

@@ -45,10 +45,7 @@ func (sh *shard) Freeze(version uint64) extension.FrozenView {
 
 // LoadSection restores one run's documents from a snapshot chunk.
 func (sh *shard) LoadSection(r io.Reader) error {
-	if sh.idx == nil {
-		return section.Load(r, sh.Table)
-	}
-	return sh.loadIndexed(r)
+	return sh.Shard.LoadSection(r, section)
 }
 
 // appendValue appends the encoding of a document value. Object members are written in sorted

@@ -32,7 +32,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/inmemdb/inmem/internal/search"
+	"github.com/inmemdb/inmem/internal/search/tableindex"
 	"github.com/inmemdb/inmem/internal/tablesection"
 )
 
@@ -57,11 +57,13 @@ var ErrMalformed = errors.New("kv: malformed entry payload")
 // Store is the KV primitive: every shard's state, and the read paths over it.
 type Store struct {
 	mvcc.Tables[extension.RunID, []byte]
-	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
+	tableindex.Searcher[[]byte] // search.go
 }
 
 // New returns a KV store of n shards. The engine creates each shard's state with NewShard.
-func New(n int) *Store { return &Store{Tables: mvcc.NewTables[extension.RunID, []byte](n, false)} }
+func New(n int) *Store {
+	return &Store{Tables: mvcc.NewTables[extension.RunID, []byte](n, false), Searcher: tableindex.NewSearcher(searchText)}
+}
 
 func (s *Store) Name() string               { return "kv" }
 func (s *Store) SectionID() uint8           { return SectionID }
@@ -69,14 +71,13 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	return &shard{Table: s.Add(id), idx: s.searcher.NewShard(id, s.Len())}
+	return &shard{s.Searcher.NewShard(id, s.Len(), s.Add(id))}
 }
 
 // shard is a table of per-run keys; its Trim (the table's) drops old versions and forgets keys
 // whose tombstone every reader is past.
 type shard struct {
-	*mvcc.Table[extension.RunID, []byte]
-	idx *search.Runs[extension.RunID, extension.SearchRef] // nil unless the primitive indexes
+	tableindex.Shard[[]byte]
 }
 
 // Get returns the value of key at snapshot. The slice is shared with the store: callers that
@@ -149,9 +150,7 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 			return err
 		}
 		sh.Push(run, key, e.TxID, value, e.Type == TypeDelete)
-		if sh.idx != nil {
-			sh.index(run, key, e.TxID, value, e.Type == TypeDelete)
-		}
+		sh.Index(run, key, e.TxID, value, e.Type == TypeDelete)
 	}
 	return nil
 }
@@ -169,10 +168,7 @@ func (sh *shard) Freeze(version uint64) extension.FrozenView {
 
 // LoadSection restores one run's keys from a snapshot chunk.
 func (sh *shard) LoadSection(r io.Reader) error {
-	if sh.idx == nil {
-		return section.Load(r, sh.Table)
-	}
-	return sh.loadIndexed(r)
+	return sh.Shard.LoadSection(r, section)
 }
 
 // encode builds a KvPut or KvDelete payload.

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"github.com/inmemdb/inmem/internal/mvcc"
+	"github.com/inmemdb/inmem/internal/search/tableindex"
 	"testing"
 
 	"github.com/inmemdb/inmem/extension"
@@ -28,7 +29,7 @@ func sectionRoundTrip(t testing.TB, s *Store, version uint64, n int) (*Store, []
 func shardsOf(s *Store) []*shard {
 	out := make([]*shard, s.Len())
 	for i := range out {
-		out[i] = &shard{Table: s.Shard(i)}
+		out[i] = &shard{tableindex.NewShard(s.Shard(i), nil, searchText)}
 	}
 	return out
 }

@@ -51,7 +51,7 @@ import (
 	"github.com/inmemdb/inmem/internal/dberr"
 	"github.com/inmemdb/inmem/internal/keys"
 	"github.com/inmemdb/inmem/internal/mvcc"
-	"github.com/inmemdb/inmem/internal/search"
+	"github.com/inmemdb/inmem/internal/search/tableindex"
 	"github.com/inmemdb/inmem/internal/tablesection"
 )
 
@@ -85,13 +85,15 @@ type Cell struct {
 // Store is the state primitive: every shard's state, and the read paths over it.
 type Store struct {
 	mvcc.Tables[extension.RunID, Cell]
-	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
+	tableindex.Searcher[Cell] // search.go
 }
 
 // New returns a state store of n shards. The engine creates each shard's state with NewShard.
 // Dead cells are kept: a tombstone remembers the version counter re-creation continues from
 // (no ABA), so it is never forgotten.
-func New(n int) *Store { return &Store{Tables: mvcc.NewTables[extension.RunID, Cell](n, true)} }
+func New(n int) *Store {
+	return &Store{Tables: mvcc.NewTables[extension.RunID, Cell](n, true), Searcher: tableindex.NewSearcher(searchText)}
+}
 
 func (s *Store) Name() string               { return "state" }
 func (s *Store) SectionID() uint8           { return SectionID }
@@ -99,13 +101,12 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	return &shard{Table: s.Add(id), idx: s.searcher.NewShard(id, s.Len())}
+	return &shard{s.Searcher.NewShard(id, s.Len(), s.Add(id))}
 }
 
 // shard is a table of per-run cells; its Trim (the table's) drops old versions only.
 type shard struct {
-	*mvcc.Table[extension.RunID, Cell]
-	idx *search.Runs[extension.RunID, extension.SearchRef] // nil unless the primitive indexes
+	tableindex.Shard[Cell]
 }
 
 // Get returns cell name at snapshot. The value is shared with the store: callers that hand it
@@ -180,9 +181,7 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 		d, _ := decode(e)
 		c := Cell{Value: d.value, Version: d.version, UpdatedAt: d.ts}
 		sh.Push(d.run, d.name, e.TxID, c, e.Type == TypeDelete)
-		if sh.idx != nil {
-			sh.index(d.run, d.name, e.TxID, c, e.Type == TypeDelete)
-		}
+		sh.Index(d.run, d.name, e.TxID, c, e.Type == TypeDelete)
 	}
 	return nil
 }
@@ -221,10 +220,7 @@ func (sh *shard) Freeze(version uint64) extension.FrozenView {
 
 // LoadSection restores one run's cells, tombstones included, from a snapshot chunk.
 func (sh *shard) LoadSection(r io.Reader) error {
-	if sh.idx == nil {
-		return section.Load(r, sh.Table)
-	}
-	return sh.loadIndexed(r)
+	return sh.Shard.LoadSection(r, section)
 }
 
 // encode builds a payload (any of the four types; value nil for StateDelete).

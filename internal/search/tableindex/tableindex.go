@@ -5,6 +5,7 @@
 package tableindex
 
 import (
+	"context"
 	"io"
 	"iter"
 	"slices"
@@ -79,4 +80,78 @@ func Load[V any](r io.Reader, c *tablesection.Codec[V], t *mvcc.Table[extension.
 		Index(idx, ch.Run, n.name, 0, n.v, false, text)
 	}
 	return nil
+}
+
+// Shard is a table-backed primitive's shard as search sees it: its table, and the runs'
+// indexes when the primitive indexes (nil otherwise: then every method here only forwards to
+// the table). The primitive's shard embeds it and calls Index as it pushes values.
+type Shard[V any] struct {
+	*mvcc.Table[extension.RunID, V]
+	idx  *search.Runs[extension.RunID, extension.SearchRef]
+	text Text[V]
+}
+
+// NewShard wraps table t and its indexes idx (nil: not indexed), searched by text.
+func NewShard[V any](t *mvcc.Table[extension.RunID, V], idx *search.Runs[extension.RunID, extension.SearchRef], text Text[V]) Shard[V] {
+	return Shard[V]{Table: t, idx: idx, text: text}
+}
+
+// Index updates the run's index after name was pushed at commit (deleted, or value v).
+// Actor only; nothing when not indexed.
+func (sh *Shard[V]) Index(run extension.RunID, name string, commit uint64, v V, deleted bool) {
+	if sh.idx != nil {
+		Index(sh.idx, run, name, commit, v, deleted, sh.text)
+	}
+}
+
+// LoadSection restores one run's names from a snapshot chunk of codec c, and indexes them.
+func (sh *Shard[V]) LoadSection(r io.Reader, c *tablesection.Codec[V]) error {
+	if sh.idx == nil {
+		return c.Load(r, sh.Table)
+	}
+	return Load(r, c, sh.Table, sh.idx, sh.text)
+}
+
+// DropRun deletes the run's names, and its index, at version (see extension.Shard).
+func (sh *Shard[V]) DropRun(run extension.RunID, version uint64) {
+	sh.Table.DropRun(run, version)
+	if sh.idx != nil {
+		sh.idx.DropRun(run, version)
+	}
+}
+
+// Trim trims the table, and the indexes with it.
+func (sh *Shard[V]) Trim(oldest uint64) {
+	sh.Table.Trim(oldest)
+	if sh.idx != nil {
+		sh.idx.Trim(oldest)
+	}
+}
+
+// Searcher is a table-backed primitive's search side: how it ranks, whether it indexes, and
+// the text its values are searched by. The primitive's Store embeds it.
+type Searcher[V any] struct {
+	search search.Searcher[extension.RunID, extension.SearchRef]
+	text   Text[V]
+}
+
+// NewSearcher returns the search side of a primitive whose values are searched by text.
+func NewSearcher[V any](text Text[V]) Searcher[V] { return Searcher[V]{text: text} }
+
+// ConfigureSearch implements extension.Searchable: the primitive can index.
+func (s *Searcher[V]) ConfigureSearch(cfg extension.SearchConfig, index bool) bool {
+	s.search.Configure(cfg, index)
+	return true
+}
+
+// NewShard wraps shard id's table (of n) with its indexes, if the primitive indexes.
+func (s *Searcher[V]) NewShard(id, n int, t *mvcc.Table[extension.RunID, V]) Shard[V] {
+	return NewShard(t, s.search.NewShard(id, n), s.text)
+}
+
+// SearchTable searches run at version: in its index, or by scanning t, the run's table.
+func (s *Searcher[V]) SearchTable(ctx context.Context, t *mvcc.Table[extension.RunID, V], run extension.RunID, version uint64, req extension.SearchRequest) (extension.SearchResult, error) {
+	return s.search.Search(ctx, run, version, req, func() iter.Seq2[extension.SearchRef, string] {
+		return Docs(t, run, version, s.text)
+	})
 }
