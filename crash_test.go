@@ -291,14 +291,7 @@ func crashChild(dir, mode string) {
 		fmt.Fprintln(os.Stderr, "child begin or resume:", err)
 		os.Exit(3)
 	}
-	go func() {
-		for {
-			if _, err := db.Snapshot(); err != nil {
-				fmt.Fprintln(os.Stderr, "child snapshot:", err)
-				os.Exit(3)
-			}
-		}
-	}()
+	go snapshotForever(db)
 	var mu sync.Mutex
 	w := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
@@ -325,6 +318,17 @@ func crashChild(dir, mode string) {
 		}(len(keys))
 	}
 	wg.Wait() // never: the parent kills us
+}
+
+// snapshotForever takes snapshots back to back until the process dies, so that kills land
+// mid-snapshot too; a snapshot that fails ends the child (exit status 3, which fails the test).
+func snapshotForever(db *inmem.DB) {
+	for {
+		if _, err := db.Snapshot(); err != nil {
+			fmt.Fprintln(os.Stderr, "child snapshot:", err)
+			os.Exit(3)
+		}
+	}
 }
 
 // crashCommit is writer g's i-th transaction: it touches six primitives at once — a KV key, a

@@ -111,14 +111,7 @@ func lcChild(dir string, cycle int) {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(3)
 	}
-	go func() {
-		for {
-			if _, err := db.Snapshot(); err != nil {
-				fmt.Fprintln(os.Stderr, "child snapshot:", err)
-				os.Exit(3)
-			}
-		}
-	}()
+	go snapshotForever(db)
 	var mu sync.Mutex
 	ack := func(op string, l, n int) {
 		mu.Lock()
