@@ -88,12 +88,14 @@ type exportStep struct {
 }
 
 // exportOp is one operation: the primitive's WAL entry, its payload without the run id that
-// starts every payload (the run an import writes to has another). Op and Key, when the
-// primitive can tell them, are for people; an import reads Type, Version and the payload.
+// starts every payload (the run an import writes to has another). Op, Key and Value, when the
+// primitive can tell them (extension.Describer, Exporter), are for people; an import reads
+// Type, Version and the payload.
 type exportOp struct {
 	Kind    string          `json:"kind"` // the primitive: "kv", "json", …
 	Op      string          `json:"op,omitempty"`
 	Key     string          `json:"key,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"` // what it wrote, when the primitive can show it`
 	Type    uint8           `json:"type"`
 	Version uint8           `json:"v"`
 	JSON    json.RawMessage `json:"json,omitempty"`   // the payload, when it is JSON
@@ -103,7 +105,8 @@ type exportOp struct {
 // ExportRun writes run's metadata and every step of its history (from its base, step 0 unless
 // it was compacted) as JSON Lines: a header {"format":"inmem-run/1","run":{…},"first_step":n},
 // then one object per step {"step","version","time","ops":[…]}, each operation the primitive's
-// log entry with its payload as JSON where it is JSON and base64 otherwise. It reads one
+// log entry with its payload as JSON where it is JSON and base64 otherwise, and for people what
+// it did: its op, key and value ({"kind":"kv","op":"put","key":"plan","value":"search",…}). It reads one
 // snapshot of the run: commits made meanwhile are not in it. ImportRun reads it back.
 func (db *DB) ExportRun(ctx context.Context, id RunID, w io.Writer) error {
 	if err := checkContext(ctx); err != nil {
@@ -144,6 +147,9 @@ func (db *DB) exportStep(j run.Journal, n int) exportStep {
 		op := exportOp{Kind: db.registry.Primitives()[owner].Name(), Type: e.Type, Version: e.Version}
 		if d := db.describers[owner]; d != nil {
 			d.Describe(e.TxID, []commitlog.Entry{e}, func(x extension.Described) { op.Op, op.Key = x.Op.String(), x.Key })
+		}
+		if x, ok := db.registry.Primitives()[owner].(extension.Exporter); ok {
+			op.Value, _ = x.ExportValue(e)
 		}
 		if p := e.Payload[commitlog.RunIDSize:]; compactJSON(p) {
 			op.JSON = p

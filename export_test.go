@@ -45,6 +45,11 @@ func TestExportImportReplaysAlike(t *testing.T) {
 	op := step["ops"].([]any)[0].(map[string]any)
 	assert.Equal(t, "put", op["op"])
 	assert.Equal(t, "kv", op["kind"])
+	assert.EqualValues(t, 1, op["value"], "a value that is JSON is shown as JSON")
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &step))
+	doc := step["ops"].([]any)[0].(map[string]any)
+	assert.Equal(t, []any{map[string]any{"op": "create", "path": "$", "value": map[string]any{"html": "<b>&</b>", "n": []any{1.0, 2.0}}}},
+		doc["value"], "a document's operations, as JSON")
 	assert.Equal(t, "k1", op["key"])
 
 	dst := inmem.NewRunID()

@@ -1,6 +1,11 @@
 package extension
 
-import "github.com/inmemdb/inmem/commitlog"
+import (
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/inmemdb/inmem/commitlog"
+)
 
 // ChangeOp says what a change did, for change feeds.
 type ChangeOp uint8
@@ -61,4 +66,24 @@ func DescribeEach(entries []commitlog.Entry, emit func(Described), one func(comm
 			emit(d)
 		}
 	}
+}
+
+// Exporter is implemented by a primitive whose entries a run's export can show people as JSON:
+// the value a put wrote, an event's payload, a document's operations, a span. The export
+// carries each entry's payload whole besides, for the import; this is for reading.
+type Exporter interface {
+	ExportValue(e commitlog.Entry) (json.RawMessage, bool)
+}
+
+// JSONValue is b as an export shows a value: as it is when it is JSON, as a JSON string when it
+// is other UTF-8 text; false for other bytes.
+func JSONValue(b []byte) (json.RawMessage, bool) {
+	if json.Valid(b) {
+		return b, true
+	}
+	if !utf8.Valid(b) {
+		return nil, false
+	}
+	s, err := json.Marshal(string(b))
+	return s, err == nil
 }

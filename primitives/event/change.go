@@ -1,6 +1,8 @@
 package event
 
 import (
+	"encoding/json"
+
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 )
@@ -28,4 +30,13 @@ func (s *Store) Describe(version uint64, entries []commitlog.Entry, emit func(ex
 		emit(extension.Described{Key: ev.Type, Seq: next[run], Op: extension.OpAppend})
 		next[run]++
 	}
+}
+
+// ExportValue shows an event's payload (extension.Exporter).
+func (s *Store) ExportValue(e commitlog.Entry) (json.RawMessage, bool) {
+	_, ev, err := decode(e)
+	if err != nil {
+		return nil, false
+	}
+	return extension.JSONValue(ev.Payload)
 }

@@ -1,6 +1,8 @@
 package json
 
 import (
+	"encoding/json"
+
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 )
@@ -23,4 +25,29 @@ func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extensio
 		}
 		return extension.Described{Key: d.key, Op: op}, true
 	})
+}
+
+// opNames are the operations as an export shows them.
+var opNames = [...]string{opCreate: "create", opSet: "set", opDelete: "delete", opDeleteDoc: "delete-doc"}
+
+// ExportValue shows a document's operations (extension.Exporter): each its kind, path and value.
+func (s *Store) ExportValue(e commitlog.Entry) (json.RawMessage, bool) {
+	d, err := decode(e)
+	if err != nil {
+		return nil, false
+	}
+	type shown struct {
+		Op    string          `json:"op"`
+		Path  string          `json:"path,omitempty"`
+		Value json.RawMessage `json:"value,omitempty"`
+	}
+	out := make([]shown, len(d.ops))
+	for i, o := range d.ops {
+		out[i] = shown{Op: opNames[o.kind], Path: o.pathText}
+		if len(o.raw) > 0 {
+			out[i].Value = o.raw
+		}
+	}
+	b, err := json.Marshal(out)
+	return b, err == nil
 }

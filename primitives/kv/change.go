@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"encoding/json"
+
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 )
@@ -15,4 +17,13 @@ func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extensio
 		}
 		return extension.Described{Key: key, Op: op}, err == nil
 	})
+}
+
+// ExportValue shows the value a put wrote (extension.Exporter).
+func (s *Store) ExportValue(e commitlog.Entry) (json.RawMessage, bool) {
+	_, _, value, err := decode(e)
+	if err != nil || e.Type != TypePut {
+		return nil, false
+	}
+	return extension.JSONValue(value)
 }

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"encoding/json"
+
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/extension"
 )
@@ -18,4 +20,13 @@ func (s *Store) Describe(_ uint64, entries []commitlog.Entry, emit func(extensio
 		}
 		return extension.Described{Key: d.name, Op: op}, err == nil
 	})
+}
+
+// ExportValue shows the value a cell was given (extension.Exporter).
+func (s *Store) ExportValue(e commitlog.Entry) (json.RawMessage, bool) {
+	d, err := decode(e)
+	if err != nil || e.Type == TypeDelete {
+		return nil, false
+	}
+	return extension.JSONValue(d.value)
 }
