@@ -86,24 +86,43 @@ type SearchStats struct {
 	Took    time.Duration
 }
 
-// Scoring and fusion are interfaces that Options.Search replaces.
+// Scoring and fusion are interfaces that Options.Search replaces. They are declared in an
+// internal package: each doc below shows the methods or fields.
 type (
 	// Scorer turns a query term into a TermScorer, once per term per search, given the
-	// collection statistics at the searched version and the term's document frequency.
+	// collection statistics at the searched version and how many visible documents hold the
+	// term (at least 1):
+	//
+	//	Term(c SearchCollection, docFreq int) TermScorer
 	Scorer = search.Scorer
-	// TermScorer scores one term in one document from its frequency there and the
-	// document's length in tokens.
+	// TermScorer scores one term in one document from its count there and the document's
+	// length in tokens:
+	//
+	//	Score(tf, length int) float64
 	TermScorer = search.TermScorer
-	// SearchCollection is the collection statistics a Scorer gets: the documents visible and
-	// their average length.
+	// SearchCollection is the collection statistics a Scorer gets:
+	//
+	//	Docs      int     // the documents visible
+	//	AvgLength float64 // their average length in tokens
 	SearchCollection = search.Stats
-	// BM25 is the default Scorer's kind; DefaultBM25 (k1 = 1.2, b = 0.75) is the default.
+	// BM25 is the default Scorer's kind; DefaultBM25 (k1 = 1.2, b = 0.75) is the default:
+	//
+	//	K1, B float64
 	BM25 = search.BM25
-	// Fuser combines the rankings of several primitives into the best k.
+	// Fuser combines the rankings of several primitives into the best k:
+	//
+	//	Fuse(k int, rankings ...[]RankedRef) []RankedRef
 	Fuser = search.Fuser[DocRef]
-	// RankedRef is a reference in a ranking a Fuser takes and returns: Doc, Score, Rank.
+	// RankedRef is a reference in a ranking a Fuser takes and returns:
+	//
+	//	Doc   DocRef
+	//	Score float64
+	//	Rank  int // 1-based
 	RankedRef = search.Hit[DocRef]
-	// RRF is reciprocal-rank fusion, the default Fuser (K 60, ties by CompareDocRefs).
+	// RRF is reciprocal-rank fusion, the default Fuser:
+	//
+	//	K       float64                 // ≤ 0: 60
+	//	Compare func(a, b DocRef) int // breaks ties; nil: the reference ranked first wins
 	RRF = search.RRF[DocRef]
 )
 

@@ -184,7 +184,10 @@ func (db *DB) BeginRunWith(ctx context.Context, id RunID, info RunInfo, fn func(
 	return err
 }
 
-// ForkPoint names the run and step a forked run's initial state was taken from.
+// ForkPoint names the run and step a forked run's initial state was taken from:
+//
+//	Run  RunID // the source run
+//	Step int   // the step of it the fork began with
 type ForkPoint = run.ForkPoint
 
 // ForkRun begins dst as a new Active run whose step 0 is src's state after step (what
