@@ -76,13 +76,21 @@ func (rs *Runs[R, D]) mark(x *runIndex[D]) {
 	}
 }
 
-// DropRun ends run's index at version.
-func (rs *Runs[R, D]) DropRun(run R, version uint64) { rs.runs.Drop(run, version) }
+// DropRun ends run's index at version. A nil set (a primitive that does not index) has
+// nothing to end.
+func (rs *Runs[R, D]) DropRun(run R, version uint64) {
+	if rs != nil {
+		rs.runs.Drop(run, version)
+	}
+}
 
 // Trim trims the indexes that hold dead document versions, and forgets the indexes of runs
 // deleted for every reader at oldest or later. Only indexes with deaths are visited, so a
-// shard of many quiet runs pays nothing per trim.
+// shard of many quiet runs pays nothing per trim; a nil set, nothing at all.
 func (rs *Runs[R, D]) Trim(oldest uint64) {
+	if rs == nil { // the primitive does not index
+		return
+	}
 	kept := rs.dirty[:0]
 	for _, x := range rs.dirty {
 		x.Trim(oldest)

@@ -34,6 +34,13 @@ func (s *Searcher[R, D]) NewShard(id, n int) *Runs[R, D] {
 	return s.shards[id]
 }
 
+// ConfigureSearch is Configure, answering true: the extension.Searchable method of a primitive
+// that embeds its Searcher and can index.
+func (s *Searcher[R, D]) ConfigureSearch(cfg Config[D], index bool) bool {
+	s.Configure(cfg, index)
+	return true
+}
+
 // Indexed reports whether the primitive indexes.
 func (s *Searcher[R, D]) Indexed() bool { return s.indexed }
 

@@ -89,8 +89,8 @@ type Event struct {
 
 // Store is the event primitive.
 type Store struct {
-	shards   []*shard
-	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
+	shards                                                []*shard
+	search.Searcher[extension.RunID, extension.SearchRef] // search.go
 }
 
 // New returns an event store of n shards.
@@ -103,7 +103,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
 	sh := &shard{logs: mvcc.NewRuns[extension.RunID, runLog](extension.RunID.Hash),
-		idx: s.searcher.NewShard(id, len(s.shards))}
+		idx: s.Searcher.NewShard(id, len(s.shards))}
 	s.shards[id] = sh
 	return sh
 }
@@ -199,17 +199,13 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 // DropRun deletes the run's log at version: see extension.Shard.
 func (sh *shard) DropRun(run extension.RunID, version uint64) {
 	sh.logs.Drop(run, version)
-	if sh.idx != nil {
-		sh.idx.DropRun(run, version)
-	}
+	sh.idx.DropRun(run, version)
 }
 
 // Trim forgets the logs of runs deleted for every reader at oldest or later.
 func (sh *shard) Trim(oldest uint64) {
 	sh.logs.Trim(oldest)
-	if sh.idx != nil {
-		sh.idx.Trim(oldest)
-	}
+	sh.idx.Trim(oldest)
 }
 
 // Hash computes an event's chain hash over the encoding in the package doc. An event that

@@ -11,6 +11,8 @@ import (
 // nulls are left out: they say little about what a document is about). A document is one
 // search document, its key in SearchRef.Key; Path is left empty.
 
+var _ extension.Searchable = (*Store)(nil) // ConfigureSearch comes with the embedded Searcher
+
 // Search implements extension.Searchable.
 func (s *Store) Search(ctx context.Context, run extension.RunID, version uint64, req extension.SearchRequest) (extension.SearchResult, error) {
 	return s.SearchTable(ctx, s.Of(run), run, version, req)

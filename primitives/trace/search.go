@@ -10,15 +10,11 @@ import (
 
 // Search: a span is found by its name, its tags and its attributes; SearchRef.SpanID is its id.
 
-// ConfigureSearch implements extension.Searchable; traces can index.
-func (s *Store) ConfigureSearch(cfg extension.SearchConfig, index bool) bool {
-	s.searcher.Configure(cfg, index)
-	return true
-}
+var _ extension.Searchable = (*Store)(nil) // ConfigureSearch comes with the embedded Searcher
 
 // Search implements extension.Searchable.
 func (s *Store) Search(ctx context.Context, run extension.RunID, version uint64, req extension.SearchRequest) (extension.SearchResult, error) {
-	return s.searcher.Search(ctx, run, version, req, func() iter.Seq2[extension.SearchRef, string] {
+	return s.Searcher.Search(ctx, run, version, req, func() iter.Seq2[extension.SearchRef, string] {
 		return func(yield func(extension.SearchRef, string) bool) {
 			r := s.run(run, version)
 			if r == nil {

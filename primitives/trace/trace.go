@@ -138,8 +138,8 @@ func less(a, b *Span) bool {
 
 // Store is the trace primitive: every shard's state, and the read paths over it.
 type Store struct {
-	shards   []*shard
-	searcher search.Searcher[extension.RunID, extension.SearchRef] // search.go
+	shards                                                []*shard
+	search.Searcher[extension.RunID, extension.SearchRef] // search.go
 }
 
 // New returns a trace store of n shards.
@@ -152,7 +152,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
 	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runSpans](extension.RunID.Hash),
-		idx: s.searcher.NewShard(id, len(s.shards))}
+		idx: s.Searcher.NewShard(id, len(s.shards))}
 	s.shards[id] = sh
 	return sh
 }
@@ -422,17 +422,13 @@ func (sh *shard) Apply(batch []commitlog.Entry) error {
 // DropRun deletes the run's spans at version: see extension.Shard.
 func (sh *shard) DropRun(run extension.RunID, version uint64) {
 	sh.runs.Drop(run, version)
-	if sh.idx != nil {
-		sh.idx.DropRun(run, version)
-	}
+	sh.idx.DropRun(run, version)
 }
 
 // Trim forgets the spans of runs deleted for every reader at oldest or later.
 func (sh *shard) Trim(oldest uint64) {
 	sh.runs.Trim(oldest)
-	if sh.idx != nil {
-		sh.idx.Trim(oldest)
-	}
+	sh.idx.Trim(oldest)
 }
 
 func checkText(what, s string, limit int) error {

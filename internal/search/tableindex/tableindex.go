@@ -115,43 +115,33 @@ func (sh *Shard[V]) LoadSection(r io.Reader, c *tablesection.Codec[V]) error {
 // DropRun deletes the run's names, and its index, at version (see extension.Shard).
 func (sh *Shard[V]) DropRun(run extension.RunID, version uint64) {
 	sh.Table.DropRun(run, version)
-	if sh.idx != nil {
-		sh.idx.DropRun(run, version)
-	}
+	sh.idx.DropRun(run, version)
 }
 
 // Trim trims the table, and the indexes with it.
 func (sh *Shard[V]) Trim(oldest uint64) {
 	sh.Table.Trim(oldest)
-	if sh.idx != nil {
-		sh.idx.Trim(oldest)
-	}
+	sh.idx.Trim(oldest)
 }
 
 // Searcher is a table-backed primitive's search side: how it ranks, whether it indexes, and
 // the text its values are searched by. The primitive's Store embeds it.
 type Searcher[V any] struct {
-	search search.Searcher[extension.RunID, extension.SearchRef]
-	text   Text[V]
+	search.Searcher[extension.RunID, extension.SearchRef] // its ConfigureSearch is the primitive's
+	text                                                  Text[V]
 }
 
 // NewSearcher returns the search side of a primitive whose values are searched by text.
 func NewSearcher[V any](text Text[V]) Searcher[V] { return Searcher[V]{text: text} }
 
-// ConfigureSearch implements extension.Searchable: the primitive can index.
-func (s *Searcher[V]) ConfigureSearch(cfg extension.SearchConfig, index bool) bool {
-	s.search.Configure(cfg, index)
-	return true
-}
-
 // NewShard wraps shard id's table (of n) with its indexes, if the primitive indexes.
 func (s *Searcher[V]) NewShard(id, n int, t *mvcc.Table[extension.RunID, V]) Shard[V] {
-	return NewShard(t, s.search.NewShard(id, n), s.text)
+	return NewShard(t, s.Searcher.NewShard(id, n), s.text)
 }
 
 // SearchTable searches run at version: in its index, or by scanning t, the run's table.
 func (s *Searcher[V]) SearchTable(ctx context.Context, t *mvcc.Table[extension.RunID, V], run extension.RunID, version uint64, req extension.SearchRequest) (extension.SearchResult, error) {
-	return s.search.Search(ctx, run, version, req, func() iter.Seq2[extension.SearchRef, string] {
+	return s.Searcher.Search(ctx, run, version, req, func() iter.Seq2[extension.SearchRef, string] {
 		return Docs(t, run, version, s.text)
 	})
 }
