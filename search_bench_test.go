@@ -24,6 +24,14 @@ func openSearchBench(b *testing.B, index ...inmem.PrimitiveKind) *inmem.DB {
 	return db
 }
 
+// openJSONBench opens a database for a JSON benchmark, JSON indexed or not.
+func openJSONBench(b *testing.B, indexed bool) *inmem.DB {
+	if indexed {
+		return openSearchBench(b, inmem.KindJSON)
+	}
+	return openSearchBench(b)
+}
+
 // BenchmarkSearchJSON100K: top 10 of a three-term query over 100 K documents of one run,
 // through db.JSON().Search, with the index and by scanning. It reports the p50 and p99 of the
 // searches it timed (bar: p50 ≤ 2 ms with the index).
@@ -33,12 +41,7 @@ func BenchmarkSearchJSON100K(b *testing.B) {
 	queries := c.Queries(64)
 	for _, indexed := range []bool{true, false} {
 		b.Run(fmt.Sprint("indexed=", indexed), func(b *testing.B) {
-			var db *inmem.DB
-			if indexed {
-				db = openSearchBench(b, inmem.KindJSON)
-			} else {
-				db = openSearchBench(b)
-			}
+			db := openJSONBench(b, indexed)
 			run := beginBench(b, db)
 			ctx := context.Background()
 			for i := 0; i < n; i += 500 {
@@ -81,12 +84,7 @@ func BenchmarkJSONCreateSearchDoc(b *testing.B) {
 	}
 	for _, indexed := range []bool{false, true} {
 		b.Run(fmt.Sprint("indexed=", indexed), func(b *testing.B) {
-			var db *inmem.DB
-			if indexed {
-				db = openSearchBench(b, inmem.KindJSON)
-			} else {
-				db = openSearchBench(b)
-			}
+			db := openJSONBench(b, indexed)
 			run := beginBench(b, db)
 			ctx := context.Background()
 			b.ReportAllocs()
