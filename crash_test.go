@@ -128,12 +128,23 @@ func (h *crashHistory) ack(line string) bool {
 }
 
 // crashOnce runs the child until killAfter acknowledgements (or it fails), SIGKILLs it, and
-// records what it acknowledged. A child that was not there to be killed — it exited by itself
-// — fails the test with its stderr: a crash it did not suffer must not pass for one survived.
+// records what it acknowledged.
 func crashOnce(t *testing.T, h *crashHistory, mode string, killAfter int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashSIGKILL$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+h.dir, crashModeEnv+"="+mode)
+	n := killChild(t, "TestCrashSIGKILL", []string{crashChildEnv + "=" + h.dir, crashModeEnv + "=" + mode}, killAfter, h.ack)
+	h.resumed = n > 0
+}
+
+// killChild runs this test binary's test as a child process with env added, hands each line
+// it prints to line (which reports whether it was an acknowledgement), SIGKILLs it once it
+// has acknowledged killAfter times, and hands on what it printed before it died. A child that
+// stops acknowledging for crashPatience, or that was not there to be killed — it exited by
+// itself — fails the test with its stderr: a crash it did not suffer must not pass for one
+// survived. It returns the acknowledgements read.
+func killChild(t *testing.T, test string, env []string, killAfter int, line func(string) bool) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr bytes.Buffer
@@ -150,7 +161,7 @@ func crashOnce(t *testing.T, h *crashHistory, mode string, killAfter int) {
 	sc := bufio.NewScanner(out)
 	n := 0
 	for n < killAfter && sc.Scan() {
-		if h.ack(sc.Text()) {
+		if line(sc.Text()) {
 			n++
 		}
 	}
@@ -160,20 +171,20 @@ func crashOnce(t *testing.T, h *crashHistory, mode string, killAfter int) {
 	sigErr := cmd.Process.Signal(syscall.SIGKILL)
 	// Acks printed before the kill landed are acknowledged too.
 	for sc.Scan() {
-		if h.ack(sc.Text()) {
+		if line(sc.Text()) {
 			n++
 		}
 	}
-	h.resumed = n > 0
 	err = cmd.Wait()
 	if stuck.Load() {
-		t.Fatalf("the child acknowledged %d commits in %v, not the %d awaited; its stderr:\n%s",
+		t.Fatalf("the child acknowledged %d times in %v, not the %d awaited; its stderr:\n%s",
 			n, crashPatience, killAfter, bytes.TrimSpace(stderr.Bytes()))
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("the child was not killed by SIGKILL (%v; signal: %v; wait: %v); its stderr:\n%s",
 			cmd.ProcessState, sigErr, err, bytes.TrimSpace(stderr.Bytes()))
 	}
+	return n
 }
 
 // parseAck parses "ack <writer> <index> <version>".

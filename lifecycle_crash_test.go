@@ -1,17 +1,13 @@
 package inmem_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -81,27 +77,11 @@ func TestCrashRunLifecycles(t *testing.T) {
 // it acknowledged to acks ("<op> <cycle> <lane> <n>").
 func lcOnce(t *testing.T, dir string, cycle, killAfter int, acks map[string]bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashRunLifecycles$", "-test.count=1")
-	cmd.Env = append(os.Environ(), lcChildEnv+"="+dir, lcCycleEnv+"="+strconv.Itoa(cycle))
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	watchdog := time.AfterFunc(crashPatience, func() { _ = cmd.Process.Kill() })
-	defer watchdog.Stop()
-	sc := bufio.NewScanner(out)
-	for n := 0; n < killAfter && sc.Scan(); n++ {
-		acks[sc.Text()] = true
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	for sc.Scan() {
-		acks[sc.Text()] = true
-	}
-	_ = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed by SIGKILL (%v); its stderr:\n%s", cmd.ProcessState, bytes.TrimSpace(stderr.Bytes()))
-	}
+	env := []string{lcChildEnv + "=" + dir, lcCycleEnv + "=" + strconv.Itoa(cycle)}
+	killChild(t, "TestCrashRunLifecycles", env, killAfter, func(line string) bool {
+		acks[line] = true
+		return true
+	})
 }
 
 // lcChild runs lanes of run lives until it is killed, printing each acknowledged operation.

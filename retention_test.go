@@ -10,7 +10,8 @@ import (
 )
 
 // eventually waits, up to a generous deadline, for cond; the retention actor works on its own
-// schedule.
+// schedule. Not require.Eventually: that runs cond on a goroutine of its own, and the
+// conditions here call require, which must run on the test's.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
