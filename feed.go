@@ -305,7 +305,7 @@ func (db *DB) describe(out []Change, c *actors.Commit) []Change {
 		i = j
 	}
 	if len(out) > first && c.Run != GlobalRun {
-		step, _ := db.runs.Counts(c.Run, c.Version)
+		step, _, _ := db.runs.Counts(c.Run, c.Version)
 		for i := first; i < len(out); i++ {
 			out[i].Step = step
 		}

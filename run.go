@@ -229,14 +229,14 @@ func (db *DB) OrphanedRuns() []RunID {
 }
 
 func (db *DB) runMetadata(r *run.Record, snapshot uint64) RunMetadata {
-	txs, ops := db.runs.Counts(r.ID, snapshot)
+	txs, ops, fork := db.runs.Counts(r.ID, snapshot)
 	m := RunMetadata{ID: r.ID, Info: r.Info, Status: r.Status, Reason: r.Reason,
 		StartedAt: time.UnixMicro(r.StartedAt).UTC(), Steps: txs, TxCount: txs, OpCount: ops}
 	if r.EndedAt != 0 {
 		m.EndedAt = time.UnixMicro(r.EndedAt).UTC()
 	}
-	if f := db.runs.ForkedFrom(r.ID, snapshot); f != nil {
-		m.ForkedFrom = &ForkPoint{Run: f.Run, Step: f.Step}
+	if fork != nil {
+		m.ForkedFrom = &ForkPoint{Run: fork.Run, Step: fork.Step}
 	}
 	m.Info.Tags = slices.Clone(r.Info.Tags)
 	m.Info.Metadata = slices.Clone(r.Info.Metadata)

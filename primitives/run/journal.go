@@ -159,16 +159,17 @@ func (j *journal) prune(oldest uint64) (pending bool) {
 }
 
 // counts returns the number of steps and entries committed at or before version.
-func (j *journal) counts(version uint64) (steps, ops int) {
+func (j *journal) counts(version uint64) (steps, ops int, fork *ForkPoint) {
 	if j == nil {
-		return 0, 0
+		return 0, 0, nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if last, ok := j.steps.Last(); !ok || last.Version <= version { // the common case: nothing newer
-		return j.baseStep + j.steps.Len(), j.entries.Len()
+		return j.baseStep + j.steps.Len(), j.entries.Len(), j.fork
 	}
-	return Journal{baseStep: j.baseStep, base: j.base, steps: j.steps.View()}.at(version).counts()
+	steps, ops = Journal{baseStep: j.baseStep, base: j.base, steps: j.steps.View()}.at(version).counts()
+	return steps, ops, j.fork
 }
 
 // Journal is a run's journal as one reader sees it: its base and a prefix of its steps,
@@ -317,12 +318,13 @@ func (r *runState) journalOf() *journal {
 	return j
 }
 
-// Counts returns the number of run id's last step at or before snapshot, and how many
-// operations (entries) its history holds; zeros for an unknown run.
-func (s *Store) Counts(id extension.RunID, snapshot uint64) (steps, ops int) {
+// Counts returns the number of run id's last step at or before snapshot, how many operations
+// (entries) its history holds, and where it was forked from (nil if it was not); zeros for an
+// unknown run. One look at the journal: ListRuns asks it of every run it lists.
+func (s *Store) Counts(id extension.RunID, snapshot uint64) (steps, ops int, fork *ForkPoint) {
 	r, ok := s.state(id, snapshot)
 	if !ok {
-		return 0, 0
+		return 0, 0, nil
 	}
 	return r.journal.Load().counts(snapshot)
 }
@@ -341,16 +343,6 @@ func (s *Store) HistoryBytes() int64 {
 		})
 	}
 	return n
-}
-
-// ForkedFrom returns where run id's initial state was forked from; nil for a run that was not
-// forked, or is unknown at snapshot.
-func (s *Store) ForkedFrom(id extension.RunID, snapshot uint64) *ForkPoint {
-	r, ok := s.state(id, snapshot)
-	if !ok {
-		return nil
-	}
-	return r.journal.Load().snapshot().fork
 }
 
 // txLen is the number of entries at the front of batch in its first entry's transaction.

@@ -96,11 +96,11 @@ func TestJournalRecordsTransactions(t *testing.T) {
 	assert.Empty(t, slices.Collect(j.Until(0).Entries()))
 	assert.Zero(t, j.Until(0).Ops())
 	assert.Zero(t, j.Until(-1).Len())
-	txs, n := st.s.Counts(a, ^uint64(0))
+	txs, n, _ := st.s.Counts(a, ^uint64(0))
 	assert.Equal(t, []int{2, 3}, []int{txs, n})
-	txs, n = st.s.Counts(a, 4)
+	txs, n, _ = st.s.Counts(a, 4)
 	assert.Equal(t, []int{1, 2}, []int{txs, n}, "counts at a version")
-	txs, n = st.s.Counts(extension.RunID{9}, 4)
+	txs, n, _ = st.s.Counts(extension.RunID{9}, 4)
 	assert.Equal(t, []int{0, 0}, []int{txs, n})
 }
 

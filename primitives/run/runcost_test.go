@@ -56,7 +56,7 @@ func TestJournalMadeByTheFirstStep(t *testing.T) {
 	j, ok := s.Journal(idle, 4)
 	require.True(t, ok)
 	assert.Zero(t, j.Len())
-	txs, ops := s.Counts(idle, 4)
+	txs, ops, _ := s.Counts(idle, 4)
 	assert.Zero(t, txs+ops)
 	j, ok = s.Journal(busy, 4)
 	require.True(t, ok)
