@@ -183,3 +183,36 @@ func TestDeletedRunsLeaveTheListing(t *testing.T) {
 		assert.Equal(t, ids[3], rec.ID)
 	}
 }
+
+// A compaction keeps the history before it for readers older than it, and Trim lets it go
+// once none is.
+func TestCompactionKeepsTheOldHistoryUntilTrimmed(t *testing.T) {
+	s := New(1)
+	sh := s.NewShard(0).(*shard)
+	id := extension.RunID{7}
+	begin, err := s.Begin(id, Info{})
+	require.NoError(t, err)
+	require.NoError(t, lifecycle(t, sh, begin, &commit{RunID: id, Ver: 1, TS: 1, StagedAt: map[extension.Key]extension.Staged{}}))
+	for v := uint64(2); v <= 4; v++ {
+		require.NoError(t, sh.Apply(stepTx(id, v, "x")))
+	}
+	r := sh.runs.At(id, mvcc.Latest)
+	j := r.journal.Load()
+	require.True(t, j.compact(5, 2, 1, []entry{{Type: 0x10, Version: 1, Payload: append(id[:len(id):len(id)], "base"...)}}))
+	sh.trim.Add(r, &r.listed)
+
+	before, ok := s.Journal(id, 4)
+	require.True(t, ok)
+	assert.Equal(t, 0, before.First(), "a reader older than the compaction sees the whole history")
+	assert.Equal(t, 3, before.Len())
+	now, _ := s.Journal(id, 5)
+	assert.Equal(t, 2, now.First())
+	assert.Equal(t, 1, now.Len())
+
+	sh.Trim(4)
+	assert.NotNil(t, j.compacted, "kept while a reader at 4 may ask")
+	sh.Trim(5)
+	assert.Nil(t, j.compacted, "let go once none can")
+	gone, _ := s.Journal(id, 4)
+	assert.Equal(t, 2, gone.First(), "an unpinned reader older than the trim reads the compacted history")
+}
