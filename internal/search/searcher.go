@@ -41,9 +41,6 @@ func (s *Searcher[R, D]) ConfigureSearch(cfg Config[D], index bool) bool {
 	return true
 }
 
-// Indexed reports whether the primitive indexes.
-func (s *Searcher[R, D]) Indexed() bool { return s.indexed }
-
 // Search searches run at version: in its index when the primitive indexes, otherwise by
 // scanning docs, which yields the run's documents visible at version. The scan takes them in
 // Compare order, so that a candidate budget truncates the same way every time.

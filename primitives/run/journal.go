@@ -192,14 +192,6 @@ func (j Journal) First() int { return j.baseStep }
 // Last returns the number of the journal's last step.
 func (j Journal) Last() int { return j.baseStep + j.steps.Len() }
 
-// Base returns the base step: the version and time of the run's begin (of its compaction, for
-// a compacted run) and where the base's entries end.
-func (j Journal) Base() Step { return j.base }
-
-// ForkedFrom returns the run and step a forked run's base was taken from; nil for a run that
-// was not forked.
-func (j Journal) ForkedFrom() *ForkPoint { return j.fork }
-
 // Steps returns the steps after the base, oldest first.
 func (j Journal) Steps() []Step { return j.steps.Slice(0, j.steps.Len()) }
 
