@@ -15,6 +15,23 @@ import (
 // What a run's history costs, and what comes back when runs leave. Each benchmark measures
 // once per b.N = 1 (run with -benchtime 1x) and reports its numbers as metrics.
 
+// openBuffered opens a Buffered database in dir that snapshots only when asked; it is closed
+// at the end of the benchmark.
+func openBuffered(b *testing.B, dir string, mutate ...func(*inmem.Options)) *inmem.DB {
+	b.Helper()
+	o := inmem.DefaultOptions()
+	o.Durability, o.Snapshot.OnClose = inmem.Buffered, false
+	for _, m := range mutate {
+		m(o)
+	}
+	db, err := inmem.Open(dir, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
 // BenchmarkHeapPerStep: the heap each retained step costs beyond its live data, 100 runs
 // overwriting one key each with payloadSize-byte values (the live data is 100 keys; every
 // step's payload is history).
@@ -22,13 +39,7 @@ func BenchmarkHeapPerStep(b *testing.B) {
 	for _, payload := range []int{100, 1024} {
 		b.Run(fmt.Sprintf("payload=%d", payload), func(b *testing.B) {
 			const runs, steps = 100, 1000
-			o := inmem.DefaultOptions()
-			o.Durability, o.Snapshot.OnClose = inmem.Buffered, false
-			db, err := inmem.Open(b.TempDir(), o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := openBuffered(b, b.TempDir())
 			ids := costRunIDs(runs)
 			for _, id := range ids {
 				if err := db.BeginRun(context.Background(), id, inmem.RunInfo{}); err != nil {
@@ -58,13 +69,7 @@ func BenchmarkHeapPerStep(b *testing.B) {
 // many commits to them.
 func BenchmarkSnapshotOfFewKeysAfterManyCommits(b *testing.B) {
 	const keys, commits = 10, 200_000
-	o := inmem.DefaultOptions()
-	o.Durability, o.Snapshot.OnClose = inmem.Buffered, false
-	db, err := inmem.Open(b.TempDir(), o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openBuffered(b, b.TempDir())
 	run := beginBench(b, db)
 	for i := range commits {
 		if err := db.KV().Put(context.Background(), run, fmt.Sprint("k", i%keys), benchValue); err != nil {
@@ -73,6 +78,7 @@ func BenchmarkSnapshotOfFewKeysAfterManyCommits(b *testing.B) {
 	}
 	b.ResetTimer()
 	var info inmem.SnapshotInfo
+	var err error
 	for range b.N {
 		if info, err = db.Snapshot(); err != nil {
 			b.Fatal(err)
@@ -95,13 +101,7 @@ func BenchmarkSnapshotOfFewKeysAfterManyCommits(b *testing.B) {
 func BenchmarkDeleteEveryEndedRun(b *testing.B) {
 	const runs, keys = 10_000, 10
 	dir := b.TempDir()
-	o := inmem.DefaultOptions()
-	o.Durability, o.Snapshot.OnClose, o.SegmentSize = inmem.Buffered, false, 4<<20
-	db, err := inmem.Open(dir, o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openBuffered(b, dir, func(o *inmem.Options) { o.SegmentSize = 4 << 20 })
 	if *runcostProfile != "" {
 		runtime.MemProfileRate = 1 // every allocation: the residue is small objects
 	}
@@ -127,6 +127,7 @@ func BenchmarkDeleteEveryEndedRun(b *testing.B) {
 			}
 		}
 		for range 2 {
+			var err error
 			if snap, err = db.Snapshot(); err != nil {
 				b.Fatal(err)
 			}
@@ -197,12 +198,7 @@ func BenchmarkCommitDuringRetention(b *testing.B) {
 			for i := range runs {
 				runs[i] = beginBench(b, db)
 			}
-			before := db.Stats()
-			lat := runCommitters(b, len(runs), func(g, i int) error {
-				return db.KV().Put(context.Background(), runs[g], "k", benchValue)
-			})
-			after := db.Stats()
-			reportCommits(b, lat, after.Syncs-before.Syncs, after.Commits-before.Commits)
+			putFromEachRun(b, db, runs)
 			b.ReportMetric(float64(db.Metrics().RetentionDeleted), "runs-deleted")
 		})
 	}
