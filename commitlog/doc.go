@@ -7,6 +7,19 @@
 //   - envelope.go: AppendEntry / DecodeEntry, the entry codec, and CommitMarker.
 //   - segment.go: segment headers and names, ListSegments, and SegmentFile, the append side.
 //   - reader.go: Reader, which streams the log from an LSN and classifies damage.
+//   - fetch.go: Fetcher, which reads a range [lsn, lsn+n) of whole entries back by LSN, the
+//     store behind run history (a run's journal keeps only each step's LSN and length). It maps
+//     an LSN to the segment (in the log or the history directory) or history file that holds
+//     it, reads with ReadAt from a read-only file per file while the writer appends, lists the
+//     directories again when a range is not where it looked, and keeps an optional LRU cache
+//     of ranges. There is no torn tail here: the journal recorded the range after the log
+//     acknowledged it, so a range no file holds whole (missing, short, damaged, not ending on
+//     an entry boundary) is corruption (dberr.ErrCorruption); I/O failures are returned as
+//     they are.
+//   - history.go: the history directory and the history file format: the part of the log below
+//     the snapshots that run history still reads.
+//   - retire.go: RetireBelow, which takes segments out of the log and keeps of them, as a value
+//     log does, only what the history still reads.
 //
 // All file I/O goes through the vfs seam (internal/vfs), so tests can crash or fail it.
 //

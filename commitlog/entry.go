@@ -17,6 +17,10 @@ type Entry struct {
 	// its payload to, so that its Apply need not decode the payload again on the commit path.
 	// Nil in every entry read back from a log or a snapshot; Apply decodes those.
 	Decoded any
+	// LSN is in memory only too: where the entry starts in the log, set once it is logged (by
+	// the log stage, or by recovery as it reads). Meaningless without a log (InMemory mode) and
+	// in entries read from a snapshot.
+	LSN uint64
 }
 
 // Core entry types (range 0x00–0x0F, owned by the engine).

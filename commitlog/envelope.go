@@ -25,6 +25,9 @@ const (
 // EntryOverhead is the number of envelope bytes around a payload: EncodedSize(0).
 const EntryOverhead = entryHeader + crcSize
 
+// MarkerSize is the encoded size of a commit marker, which ends every transaction in the log.
+const MarkerSize = EntryOverhead + txIDSize
+
 // MaxEntrySize is the largest encoded entry, envelope included (64 MiB).
 const MaxEntrySize = 64 << 20
 
