@@ -92,6 +92,7 @@ type Batch struct {
 	Commits     []*Commit
 	Bytes       int    // payload bytes, for MaxBatchBytes and statistics
 	EndLSN      uint64 // the log's end after this batch (0 in InMemory mode)
+	encoded     int    // the batch's size in the log, set by AppendEncoded
 
 	log       *LogStage  // set while the batch is in the log stage
 	commitBuf [8]*Commit // storage for Commits while the batch is small
@@ -118,6 +119,7 @@ func (b *Batch) Err() error {
 // transaction only once it reads the marker (commitlog/doc.go, Framing).
 func (b *Batch) AppendEncoded(dst []byte) ([]byte, error) {
 	var err error
+	start := len(dst)
 	for _, c := range b.Commits {
 		for _, e := range c.Entries {
 			if dst, err = commitlog.AppendEntry(dst, e); err != nil {
@@ -128,6 +130,7 @@ func (b *Batch) AppendEncoded(dst []byte) ([]byte, error) {
 			return dst, err
 		}
 	}
+	b.encoded = len(dst) - start
 	return dst, nil
 }
 
@@ -152,5 +155,19 @@ func (b *Batch) Logged(endLSN uint64, err error) {
 		return
 	}
 	b.EndLSN = endLSN
+	b.stampLSNs()
 	l.next.Submit(b)
+}
+
+// stampLSNs sets every entry's LSN, from the batch's end back to its start: the run journal
+// keeps where each step is in the log instead of its payloads.
+func (b *Batch) stampLSNs() {
+	lsn := b.EndLSN - uint64(b.encoded)
+	for _, c := range b.Commits {
+		for i := range c.Entries {
+			c.Entries[i].LSN = lsn
+			lsn += uint64(commitlog.EncodedSize(len(c.Entries[i].Payload)))
+		}
+		lsn += commitlog.MarkerSize
+	}
 }

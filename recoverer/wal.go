@@ -211,6 +211,7 @@ func (p *replay) run() error {
 		var corrupt *commitlog.CorruptionError
 		switch {
 		case err == nil:
+			e.LSN = lsn
 			if stop, err := p.entry(e); stop || err != nil {
 				return err
 			}
