@@ -106,6 +106,7 @@ type DB struct {
 	engine  *actors.Pipeline
 	dir     string                          // the database directory; "" in InMemory mode
 	log     *commitlog.Writer               // nil in InMemory mode
+	history *commitlog.Fetcher              // reads run history back from the log; nil in InMemory mode
 	snaps   *snapshotter.Snapshotter        // nil in InMemory mode
 	catalog *snapshotter.Catalog            // which snapshot files validated; nil in InMemory mode
 	feed    *changefeed.Feed[Change, route] // subscriptions (Subscribe)
@@ -135,7 +136,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Durability != InMemory && dir == "" {
 		return nil, fmt.Errorf("%w: %v durability needs a directory", ErrInvalidArgument, o.Durability)
 	}
-	db, err := newDB(o)
+	db, err := newDB(o, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -148,15 +149,15 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	if err != nil {
 		db.feed.Close(ErrClosed)
-		return nil, errors.Join(err, db.engine.Stop())
+		return nil, errors.Join(err, db.engine.Stop(), db.closeHistory())
 	}
 	db.startRetention()
 	return db, nil
 }
 
-// newDB makes a database of the resolved options o with its primitives registered, its change
-// feed and its engine started, in recovery.
-func newDB(o Options) (*DB, error) {
+// newDB makes a database of the resolved options o, in dir, with its primitives registered,
+// its change feed and its engine started, in recovery.
+func newDB(o Options, dir string) (*DB, error) {
 	db := &DB{opts: o, kv: kv.New(o.Shards), docs: jsondoc.New(o.Shards), events: event.New(o.Shards),
 		states: state.New(o.Shards), traces: trace.New(o.Shards), runs: run.New(o.Shards)}
 	db.kvAPI.db, db.jsonAPI.db, db.eventsAPI.db, db.stateAPI.db, db.tracesAPI.db = db, db, db, db, db
@@ -169,6 +170,7 @@ func newDB(o Options) (*DB, error) {
 	db.feed = newFeed(&db.metrics.lagged)
 	db.describers, db.kinds = db.describersOf()
 	db.configureSearch() // before the engine creates the shards: they index or not from birth
+	db.openHistory(dir)  // likewise: they journal steps in memory or in the log from birth
 	db.startEngine()
 	return db, nil
 }
@@ -191,7 +193,7 @@ func (db *DB) Close() (err error) {
 		db.closed.Store(true)
 		db.stopRetention()
 		err = db.stopSnapshots()
-		err = errors.Join(err, db.engine.Stop())
+		err = errors.Join(err, db.engine.Stop(), db.closeHistory())
 		db.feed.Close(ErrClosed) // after the last commit was published
 		if db.lock != nil {
 			err = errors.Join(err, db.lock.Close())

@@ -64,7 +64,8 @@ func (db *DB) DiffRuns(a, b RunID) (*RunDiff, error) {
 		return nil, err // once, not once per run
 	}
 	// Both runs as of one moment; the two replays are independent, so they run side by side.
-	now := db.clock.Now()
+	now, unpin := db.pin()
+	defer unpin()
 	var views [2]*replayer.View
 	var errs [2]error
 	var wg sync.WaitGroup

@@ -112,7 +112,8 @@ func (db *DB) ExportRun(ctx context.Context, id RunID, w io.Writer) error {
 	if err := checkContext(ctx); err != nil {
 		return err
 	}
-	now := db.clock.Now()
+	now, unpin := db.pin()
+	defer unpin()
 	j, err := db.journal(id, now)
 	if err != nil {
 		return err
@@ -131,7 +132,11 @@ func (db *DB) ExportRun(ctx context.Context, id RunID, w io.Writer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := enc.Encode(db.exportStep(j, n)); err != nil {
+		line, err := db.exportStep(j, n)
+		if err == nil {
+			err = enc.Encode(line)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -139,10 +144,14 @@ func (db *DB) ExportRun(ctx context.Context, id RunID, w io.Writer) error {
 }
 
 // exportStep is step n of j as an export line.
-func (db *DB) exportStep(j run.Journal, n int) exportStep {
-	info := db.stepInfo(j, n)
-	line := exportStep{Step: n, Version: info.Version, Time: info.Time, Ops: []exportOp{}}
-	for e := range j.StepEntries(n) {
+func (db *DB) exportStep(j run.Journal, n int) (exportStep, error) {
+	entries, err := j.StepEntries(n)
+	if err != nil {
+		return exportStep{}, err
+	}
+	s, _ := j.Step(n)
+	line := exportStep{Step: n, Version: s.Version, Time: time.UnixMicro(s.Timestamp).UTC(), Ops: []exportOp{}}
+	for _, e := range entries {
 		owner, _ := db.registry.Owner(e.Type)
 		op := exportOp{Kind: db.registry.Primitives()[owner].Name(), Type: e.Type, Version: e.Version}
 		if d := db.describers[owner]; d != nil {
@@ -158,7 +167,7 @@ func (db *DB) exportStep(j run.Journal, n int) exportStep {
 		}
 		line.Ops = append(line.Ops, op)
 	}
-	return line
+	return line, nil
 }
 
 // compactJSON reports whether p is JSON that the encoder writes out unchanged: valid and
@@ -242,13 +251,7 @@ func (db *DB) readExport(r io.Reader, dst RunID) (exportHeader, [][]commitlog.En
 		if err != nil {
 			return h, nil, fmt.Errorf("%w: step %d: %w", errBadExport, n, err)
 		}
-		if err := check.Apply(func(yield func(commitlog.Entry) bool) {
-			for _, e := range entries {
-				if !yield(e) {
-					return
-				}
-			}
-		}); err != nil {
+		if err := check.Apply(entries); err != nil {
 			return h, nil, fmt.Errorf("%w: step %d: %w", errBadExport, n, err)
 		}
 		steps = append(steps, entries)

@@ -54,12 +54,16 @@ type Metrics struct {
 	SnapshotLatency Distribution // ms per snapshot, from its cut to its file durable
 
 	WALBytesOnDisk int64 // bytes of log segments on disk (not yet retired)
-	SnapshotBytes  int64 // bytes of the snapshot files kept
+	// HistoryBytesOnDisk is the bytes of run history kept out of the log (wal/history):
+	// retired segments and history files still read by a retained step.
+	HistoryBytesOnDisk int64
+	SnapshotBytes      int64 // bytes of the snapshot files kept
 	// StateBytes is each primitive's share of the newest snapshot, by name: the live state
 	// as last written (its journal, for "run"). Durable modes only; nil before a snapshot.
 	StateBytes map[string]int64
-	// HistoryBytes is the payload bytes the runs' histories hold in memory (every mode keeps
-	// history in memory today).
+	// HistoryBytes is the payload bytes the runs' histories hold in memory: all of it in
+	// InMemory mode; in Strict and Buffered, where history is read back from the log, only
+	// steps loaded from a snapshot written before it was (the steps cached are not counted).
 	HistoryBytes int64
 	Runs         map[RunStatus]int
 	Recovery     time.Duration // how long Open recovered
@@ -96,7 +100,7 @@ func (db *DB) Metrics() Metrics {
 		}
 	}
 	if db.dir != "" {
-		m.WALBytesOnDisk, m.SnapshotBytes = db.diskSizes()
+		m.WALBytesOnDisk, m.HistoryBytesOnDisk, m.SnapshotBytes = db.diskSizes()
 		m.StateBytes = db.stateBytes()
 	}
 	return m
@@ -122,13 +126,20 @@ func (db *DB) stateBytes() map[string]int64 {
 	return out
 }
 
-// diskSizes adds up the log's segments and the snapshot files.
-func (db *DB) diskSizes() (wal, snaps int64) {
+// diskSizes adds up the log's segments, its history directory and the snapshot files.
+func (db *DB) diskSizes() (wal, history, snaps int64) {
 	fs, walPath := db.fs(), filepath.Join(db.dir, walDir)
 	if bases, err := commitlog.ListSegments(fs, walPath); err == nil {
 		for _, b := range bases {
 			n, _ := fs.Stat(filepath.Join(walPath, commitlog.SegmentName(b)))
 			wal += n
+		}
+	}
+	histPath := filepath.Join(walPath, commitlog.HistoryDir)
+	if names, err := fs.List(histPath); err == nil {
+		for _, name := range names {
+			n, _ := fs.Stat(filepath.Join(histPath, name))
+			history += n
 		}
 	}
 	if infos, err := snapshotter.List(fs, filepath.Join(db.dir, snapshotDir)); err == nil {
@@ -137,7 +148,7 @@ func (db *DB) diskSizes() (wal, snaps int64) {
 			snaps += n
 		}
 	}
-	return wal, snaps
+	return wal, history, snaps
 }
 
 // String prints the metrics as a table.
@@ -153,7 +164,8 @@ func (m Metrics) String() string {
 		{"batch commits", m.BatchCommits}, {"batch bytes", m.BatchBytes}, {"snapshot ms", m.SnapshotLatency}} {
 		fmt.Fprintf(&b, "%-22s %10d %10d %10d %10d\n", d.name, d.d.Count, d.d.Quantile(0.5), d.d.Quantile(0.99), d.d.Max)
 	}
-	fmt.Fprintf(&b, "log on disk %d bytes, snapshots %d bytes, recovery took %v\n", m.WALBytesOnDisk, m.SnapshotBytes, m.Recovery)
+	fmt.Fprintf(&b, "log on disk %d bytes, history out of the log %d bytes, snapshots %d bytes, recovery took %v\n",
+		m.WALBytesOnDisk, m.HistoryBytesOnDisk, m.SnapshotBytes, m.Recovery)
 	fmt.Fprintf(&b, "runs: active %d, completed %d, failed %d, orphaned %d\n",
 		m.Runs[RunActive], m.Runs[RunCompleted], m.Runs[RunFailed], m.Runs[RunOrphaned])
 	fmt.Fprintf(&b, "history in memory %d bytes; state in the newest snapshot:", m.HistoryBytes)

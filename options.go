@@ -128,6 +128,7 @@ type Options struct {
 	Recovery         RecoveryOptions
 	Logger           *slog.Logger     // nil: discard
 	Retention        RetentionOptions // ended runs deleted by the database itself (none)
+	History          HistoryOptions   // how much run history read back from the log is cached
 	Primitives       []Primitive      // extra primitives, registered after the built-in ones
 	Search           SearchOptions    // scoring, fusion, and which primitives keep an index (none)
 
@@ -173,6 +174,7 @@ func DefaultOptions() *Options {
 			DutyCycle:        0.2,
 		},
 		Recovery:       RecoveryOptions{Mode: PointInTime, MaxCorruptEntries: 10},
+		History:        HistoryOptions{CacheBytes: defaultHistoryCache},
 		UpdateAttempts: 10,
 	}
 }
@@ -203,6 +205,7 @@ func (o *Options) resolve() (Options, error) {
 		{"Retention.EndedRunTTL", int64(r.Retention.EndedRunTTL)},
 		{"Retention.MaxEndedRuns", int64(r.Retention.MaxEndedRuns)},
 		{"Retention.KeepSteps", int64(r.Retention.KeepSteps)},
+		{"History.CacheBytes", r.History.CacheBytes},
 		{"UpdateAttempts", int64(r.UpdateAttempts)},
 	} {
 		if f.v < 0 {
@@ -232,6 +235,7 @@ func (o *Options) resolve() (Options, error) {
 	fill(&r.Snapshot.DutyCycle, d.Snapshot.DutyCycle)
 	fill(&r.Recovery.MaxCorruptEntries, d.Recovery.MaxCorruptEntries)
 	fill(&r.UpdateAttempts, d.UpdateAttempts)
+	fill(&r.History.CacheBytes, d.History.CacheBytes)
 	fill(&r.FileMode, vfs.PrivateFileMode)
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)

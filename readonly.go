@@ -24,14 +24,14 @@ func OpenReadOnly(dir string, opts *Options) (*DB, error) {
 	if o.Durability == InMemory || dir == "" {
 		return nil, fmt.Errorf("%w: OpenReadOnly reads a database directory", ErrInvalidArgument)
 	}
-	db, err := newDB(o)
+	db, err := newDB(o, dir)
 	if err != nil {
 		return nil, err
 	}
 	db.readOnly, db.dir = true, dir
 	if err := db.openReadOnly(); err != nil {
 		db.feed.Close(ErrClosed)
-		return nil, errors.Join(err, db.engine.Stop())
+		return nil, errors.Join(err, db.engine.Stop(), db.closeHistory())
 	}
 	return db, nil
 }

@@ -60,7 +60,9 @@ func (db *DB) ReplayRunUntil(id RunID, step int) (*ReadOnlyView, error) {
 const allSteps = math.MaxInt
 
 func (db *DB) view(id RunID, steps int) (*ReadOnlyView, error) {
-	rv, n, err := db.replayed(id, db.clock.Now(), steps)
+	now, unpin := db.pin()
+	defer unpin()
+	rv, n, err := db.replayed(id, now, steps)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +70,8 @@ func (db *DB) view(id RunID, steps int) (*ReadOnlyView, error) {
 }
 
 // replayed replays run id's journal as of snapshot up to step number step (allSteps: all of
-// it), and returns the replay with the number of the last step it holds. Journals are never
-// trimmed: snapshot needs no pin.
+// it), and returns the replay with the number of the last step it holds. The caller pins
+// snapshot (see DB.pin): the steps may be read back from the log.
 func (db *DB) replayed(id RunID, snapshot uint64, step int) (*replayer.View, int, error) {
 	j, err := db.journal(id, snapshot)
 	if err != nil {

@@ -116,8 +116,9 @@ func TestReplayEqualsLiveState(t *testing.T) {
 	requireReplayMatchesLive(t, db, "ended and failed runs replay too")
 }
 
-// After reopen, after a snapshot, and after WAL segments older than the snapshot are retired:
-// the journal is primitive state, in snapshots, so replay does not need the old WAL.
+// After reopen and after snapshots: a run's history is read back from the log, so the snapshots
+// retire no segment a step of a run is in, and replay after recovery from a snapshot reads the
+// steps from before it there. Once the runs are deleted, a snapshot cycle retires those segments.
 func TestReplayAfterRecoveryAndRetirement(t *testing.T) {
 	dir := t.TempDir()
 	small := func(o *inmem.Options) { o.SegmentSize = 16 << 10 }
@@ -131,14 +132,14 @@ func TestReplayAfterRecoveryAndRetirement(t *testing.T) {
 	first := firstSegment(t, dir)
 	_, err := db.Snapshot()
 	require.NoError(t, err)
-	_, err = db.Snapshot() // the log is retired below the older of two snapshots
+	_, err = db.Snapshot() // the log would be retired below the older of two snapshots
 	require.NoError(t, err)
-	require.NotEqual(t, first, firstSegment(t, dir), "the snapshots retired the oldest segments")
+	require.Contains(t, keptLog(t, dir), first, "the runs' history keeps the oldest segments")
 	require.NoError(t, db.Close())
 
 	db = openDir(t, dir, small)
 	require.NotNil(t, db.LastRecovery().SnapshotUsed)
-	requireReplayMatchesLive(t, db, "after recovery from the snapshot, the early WAL gone")
+	requireReplayMatchesLive(t, db, "after recovery from the snapshot, history from before it")
 	for _, r := range runs {
 		v, err := db.ReplayRun(r)
 		require.NoError(t, err)
@@ -147,6 +148,21 @@ func TestReplayAfterRecoveryAndRetirement(t *testing.T) {
 	}
 	workload(t, db, rand.New(rand.NewPCG(3, 3)), append(runs, inmem.GlobalRun), 100)
 	requireReplayMatchesLive(t, db, "the journal continues after recovery")
+
+	for _, r := range runs {
+		require.NoError(t, db.EndRun(ctx, r))
+	}
+	all, err := db.ListRuns(inmem.RunFilter{})
+	require.NoError(t, err)
+	for _, r := range all {
+		require.NoError(t, db.DeleteRun(ctx, r.ID))
+	}
+	for range 2 {
+		_, err = db.Snapshot()
+		require.NoError(t, err)
+	}
+	require.NotContains(t, keptLog(t, dir), first, "the deleted runs' history is retired")
+	require.Zero(t, historyBytes(t, dir))
 	require.NoError(t, db.Close())
 }
 

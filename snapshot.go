@@ -96,6 +96,7 @@ func (db *DB) startSnapshots() error {
 			db.stats.Snapshots.Add(1)
 			db.metrics.snapshot.Record(uint64(took.Milliseconds()))
 		},
+		History: db.runs.Retained, OnRetire: db.historyRetired,
 	})
 	db.snaps = s
 	return err

@@ -3,7 +3,9 @@ package inmem
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/inmemdb/inmem/actors"
@@ -34,6 +36,9 @@ func (db *DB) Step(ctx context.Context, id RunID, fn func(*Tx) error) (StepInfo,
 	if id == GlobalRun {
 		return StepInfo{}, fmt.Errorf("%w: GlobalRun has no steps", ErrNotReplayable)
 	}
+	// Pinned before the commit, so that the step it makes is kept until its entries are read.
+	_, unpin := db.pin()
+	defer unpin()
 	c, attempts, err := db.update(ctx, "Step", id, fn)
 	if err != nil {
 		return StepInfo{Attempts: attempts}, err
@@ -48,24 +53,28 @@ func (db *DB) Step(ctx context.Context, id RunID, fn func(*Tx) error) (StepInfo,
 	}
 	info := StepInfo{Step: j.Last(), Attempts: attempts}
 	if c != nil {
-		info = db.stepInfo(j, j.Last())
+		info, err = db.stepInfo(j, j.Last())
 		info.Attempts = attempts
 	}
-	return info, nil
+	return info, err
 }
 
-// stepInfo describes step n of j.
-func (db *DB) stepInfo(j run.Journal, n int) StepInfo {
-	s, start := j.Step(n)
-	info := StepInfo{Step: n, Version: s.Version, Time: time.UnixMicro(s.Timestamp).UTC(), Ops: s.End - start}
-	for e := range j.StepEntries(n) {
+// stepInfo describes step n of j; its Kinds are read from the step's entries.
+func (db *DB) stepInfo(j run.Journal, n int) (StepInfo, error) {
+	s, ops := j.Step(n)
+	info := StepInfo{Step: n, Version: s.Version, Time: time.UnixMicro(s.Timestamp).UTC(), Ops: ops}
+	entries, err := j.StepEntries(n)
+	if err != nil {
+		return StepInfo{}, err
+	}
+	for _, e := range entries {
 		owner, ok := db.registry.Owner(e.Type)
 		if k := db.kinds[owner]; ok && !slices.Contains(info.Kinds, k) {
 			info.Kinds = append(info.Kinds, k)
 		}
 	}
 	slices.Sort(info.Kinds)
-	return info
+	return info, nil
 }
 
 // RunSteps lists run's steps from step from on, oldest first, at most limit of them (all, if
@@ -75,7 +84,9 @@ func (db *DB) RunSteps(id RunID, from, limit int) ([]StepInfo, error) {
 	if from < 0 || limit < 0 {
 		return nil, dberr.Invalid("RunSteps: from %d, limit %d", from, limit)
 	}
-	j, err := db.journal(id, db.clock.Now())
+	now, unpin := db.pin()
+	defer unpin()
+	j, err := db.journal(id, now)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +96,11 @@ func (db *DB) RunSteps(id RunID, from, limit int) ([]StepInfo, error) {
 	}
 	var out []StepInfo
 	for n := from; n <= last; n++ {
-		out = append(out, db.stepInfo(j, n))
+		info, err := db.stepInfo(j, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }
@@ -104,30 +119,42 @@ func (db *DB) RunSteps(id RunID, from, limit int) ([]StepInfo, error) {
 //	}
 //	if err := c.Err(); err != nil { … }
 type ReplayCursor struct {
-	j    run.Journal
-	rv   *replayer.View // nil once closed
-	next int            // the step Next applies
-	view *ReadOnlyView
-	err  error
+	j     run.Journal
+	unpin func()         // lets go of the cursor's snapshot (see DB.pin)
+	rv    *replayer.View // nil once closed
+	next  int            // the step Next applies
+	view  *ReadOnlyView
+	err   error
 }
 
 // ReplayCursor returns a cursor before run's first step. An unknown run is ErrRunNotFound,
 // GlobalRun ErrNotReplayable.
 func (db *DB) ReplayCursor(id RunID) (*ReplayCursor, error) {
-	j, err := db.journal(id, db.clock.Now())
+	now, unpin := db.pin()
+	j, err := db.journal(id, now)
 	if err != nil {
+		unpin()
 		return nil, err
 	}
-	return &ReplayCursor{j: j, rv: replayer.New(&db.registry, id), next: j.First()}, nil
+	c := &ReplayCursor{j: j, unpin: sync.OnceFunc(unpin), rv: replayer.New(&db.registry, id), next: j.First()}
+	// A cursor dropped without Close must not hold the snapshot, and with it every version
+	// trimming would let go of, for as long as the database is open.
+	runtime.AddCleanup(c, func(unpin func()) { unpin() }, c.unpin)
+	return c, nil
 }
 
 // Next applies the next step and reports whether there was one; false at the end, after an
 // error (see Err) and after Close.
 func (c *ReplayCursor) Next() bool {
 	if c.rv == nil || c.err != nil || c.next > c.j.Last() {
+		c.unpin() // nothing more is read
 		return false
 	}
-	if c.err = c.rv.Apply(c.j.StepEntries(c.next)); c.err != nil {
+	var entries []commitlog.Entry
+	if entries, c.err = c.j.StepEntries(c.next); c.err != nil {
+		return false
+	}
+	if c.err = c.rv.Apply(entries); c.err != nil {
 		return false
 	}
 	c.view = newView(c.rv, c.next)
@@ -150,8 +177,12 @@ func (c *ReplayCursor) View() *ReadOnlyView { return c.view }
 // Err returns the error that stopped the cursor: ErrCorruption for a damaged history.
 func (c *ReplayCursor) Err() error { return c.err }
 
-// Close releases the cursor's replay; the views it returned stay valid.
-func (c *ReplayCursor) Close() { c.rv = nil }
+// Close releases the cursor's replay and the history it holds on to; the views it returned stay
+// valid. A cursor Next walked to its end has let go of the history already.
+func (c *ReplayCursor) Close() {
+	c.rv = nil
+	c.unpin()
+}
 
 // BeginRunWith begins run id and runs fn in a transaction of it whose writes are the run's
 // initial state, its step 0, committed with the begin as one transaction: no reader and no
@@ -207,7 +238,9 @@ func (db *DB) ForkRun(ctx context.Context, src RunID, step int, dst RunID, info 
 	if db.readOnly {
 		return ErrReadOnly
 	}
-	rv, n, err := db.replayed(src, db.clock.Now(), step)
+	now, unpin := db.pin()
+	defer unpin()
+	rv, n, err := db.replayed(src, now, step)
 	if err != nil {
 		return err
 	}
@@ -275,7 +308,9 @@ func (db *DB) CompactRun(ctx context.Context, id RunID, step int) error {
 	if db.readOnly {
 		return ErrReadOnly
 	}
-	j, err := db.journal(id, db.clock.Now())
+	now, unpin := db.pin()
+	defer unpin()
+	j, err := db.journal(id, now)
 	if err != nil {
 		return err
 	}

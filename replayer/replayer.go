@@ -38,10 +38,18 @@ func (v *View) Primitive(owner int) extension.Primitive { return v.prims[owner] 
 // Replay folds entries — a run's journaled transactions in commit order, each entry stamped
 // with its commit version — into fresh instances of reg's replayable primitives. Entries of a
 // type no registered primitive owns are skipped, as recovery skips them. A failed Apply means
-// the journal is damaged: ErrCorruption.
-func Replay(reg *extension.Registry, run extension.RunID, entries iter.Seq[commitlog.Entry]) (*View, error) {
+// the journal is damaged: ErrCorruption. So is an error entries yields (a step that could not
+// be read back), which Replay returns as it is.
+func Replay(reg *extension.Registry, run extension.RunID, entries iter.Seq2[commitlog.Entry, error]) (*View, error) {
+	var all []commitlog.Entry
+	for e, err := range entries {
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, e)
+	}
 	v := New(reg, run)
-	if err := v.Apply(entries); err != nil {
+	if err := v.Apply(all); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -65,7 +73,7 @@ func New(reg *extension.Registry, run extension.RunID) *View {
 // Apply folds more of the run's journaled entries into the view, after those it holds: the
 // instances keep every version, so reading them at an earlier Version still shows the state
 // then. A failed Apply means the journal is damaged (ErrCorruption); the view is then unusable.
-func (v *View) Apply(entries iter.Seq[commitlog.Entry]) error {
+func (v *View) Apply(entries []commitlog.Entry) error {
 	shares := share(v.reg, entries)
 	for i, p := range v.reg.Primitives() {
 		if n := len(shares[i]); n > 0 {
@@ -82,10 +90,10 @@ func (v *View) Apply(entries iter.Seq[commitlog.Entry]) error {
 }
 
 // share splits entries by owner, keeping their order, into one backing array.
-func share(reg *extension.Registry, entries iter.Seq[commitlog.Entry]) [][]commitlog.Entry {
+func share(reg *extension.Registry, entries []commitlog.Entry) [][]commitlog.Entry {
 	counts := make([]int, len(reg.Primitives()))
 	total := 0
-	for e := range entries {
+	for _, e := range entries {
 		if owner, ok := reg.Owner(e.Type); ok {
 			counts[owner]++
 			total++
@@ -97,7 +105,7 @@ func share(reg *extension.Registry, entries iter.Seq[commitlog.Entry]) [][]commi
 		shares[i] = all[len(all) : len(all) : len(all)+n]
 		all = all[:len(all)+n]
 	}
-	for e := range entries {
+	for _, e := range entries {
 		if owner, ok := reg.Owner(e.Type); ok {
 			shares[owner] = append(shares[owner], e)
 		}

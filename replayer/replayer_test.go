@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -290,7 +291,7 @@ func seqEntries(run extension.RunID, first uint64, msgs ...string) []commitlog.E
 
 func replay(t *testing.T, f *fixture, run extension.RunID, es []commitlog.Entry) *replayer.View {
 	t.Helper()
-	v, err := replayer.Replay(f.reg, run, slices.Values(es))
+	v, err := replayer.Replay(f.reg, run, entriesOf(es))
 	require.NoError(t, err)
 	require.NotNil(t, v)
 	return v
@@ -423,7 +424,7 @@ func TestReplayApplyErrorIsCorruption(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			es := []commitlog.Entry{entry(typeNotes, 1, run, "k=v"), bad, entry(typeLog, 3, run, "m")}
-			v, err := replayer.Replay(f.reg, run, slices.Values(es))
+			v, err := replayer.Replay(f.reg, run, entriesOf(es))
 			require.Error(t, err)
 			assert.Nil(t, v)
 			assert.ErrorIs(t, err, dberr.ErrCorruption)
@@ -680,11 +681,38 @@ func TestCompareSkipsNonListersAndNilPrimitives(t *testing.T) {
 	reg := new(extension.Registry)
 	require.NoError(t, reg.Register(new(plain)))
 	require.NoError(t, reg.Register(new(counter)))
-	va, err := replayer.Replay(reg, runA, slices.Values([]commitlog.Entry{entry(typeCounter, 1, runA, "")}))
+	va, err := replayer.Replay(reg, runA, entriesOf([]commitlog.Entry{entry(typeCounter, 1, runA, "")}))
 	require.NoError(t, err)
-	vb, err := replayer.Replay(reg, runB, slices.Values([]commitlog.Entry(nil)))
+	vb, err := replayer.Replay(reg, runB, entriesOf(nil))
 	require.NoError(t, err)
 	d, err = replayer.Compare(va, vb)
 	require.NoError(t, err)
 	assert.Equal(t, &replayer.Diff{}, d)
+}
+
+// entriesOf yields es as a journal yields entries it reads without fail.
+func entriesOf(es []commitlog.Entry) iter.Seq2[commitlog.Entry, error] {
+	return func(yield func(commitlog.Entry, error) bool) {
+		for _, e := range es {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// A step the journal cannot read back fails the replay with its error, as it is: no view of
+// the steps before it is returned as if it were the whole run.
+func TestReplayStopsAtAnUnreadableStep(t *testing.T) {
+	f := newFixture(t)
+	run := extension.NewRunID()
+	unreadable := errors.New("step 2 could not be read")
+	entries := func(yield func(commitlog.Entry, error) bool) {
+		if yield(entry(typeLog, 1, run, "a"), nil) {
+			yield(commitlog.Entry{}, unreadable)
+		}
+	}
+	v, err := replayer.Replay(f.reg, run, entries)
+	require.ErrorIs(t, err, unreadable)
+	assert.Nil(t, v)
 }

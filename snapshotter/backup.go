@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/inmemdb/inmem/commitlog"
 	"github.com/inmemdb/inmem/internal/vfs"
@@ -35,24 +38,27 @@ func (s *Snapshotter) backup(dst string, p Priority) (Info, error) {
 	if err := copyFile(fs, info.Path, filepath.Join(snaps, filepath.Base(info.Path)), -1); err != nil {
 		return Info{}, err
 	}
-	// The log up to the cut, no further: the segment that holds it, cut there. Recovery of the
-	// copy replays nothing and appends from the cut on.
+	// The log up to the cut, no further: the segment that holds it, cut there, and the whole
+	// segments before it and the history directory, which hold the run history the snapshot
+	// names. Recovery of the copy replays nothing and appends from the cut on.
 	bases, err := commitlog.ListSegments(fs, s.cfg.WALDir)
 	if err != nil {
 		return Info{}, err
 	}
-	base, found := uint64(0), false
-	for _, b := range bases {
-		if b <= info.WALOffset {
-			base, found = b, true
-		}
-	}
-	if !found {
+	to := sort.Search(len(bases), func(i int) bool { return bases[i] > info.WALOffset }) - 1
+	if to < 0 {
 		return Info{}, fmt.Errorf("snapshotter: backup: no segment holds the cut, LSN %d", info.WALOffset)
 	}
-	name := commitlog.SegmentName(base)
-	size := commitlog.HeaderSize + int64(info.WALOffset-base)
-	if err := copyFile(fs, filepath.Join(s.cfg.WALDir, name), filepath.Join(wal, name), size); err != nil {
+	for i, base := range bases[:to+1] {
+		name, size := commitlog.SegmentName(base), int64(-1)
+		if i == to {
+			size = commitlog.HeaderSize + int64(info.WALOffset-base)
+		}
+		if err := copyFile(fs, filepath.Join(s.cfg.WALDir, name), filepath.Join(wal, name), size); err != nil {
+			return Info{}, err
+		}
+	}
+	if err := copyHistory(fs, s.cfg.WALDir, wal); err != nil {
 		return Info{}, err
 	}
 	for _, d := range []string{snaps, wal, dst, filepath.Dir(filepath.Clean(dst))} {
@@ -61,6 +67,30 @@ func (s *Snapshotter) backup(dst string, p Priority) (Info, error) {
 		}
 	}
 	return info, nil
+}
+
+// copyHistory copies the history directory of the log in from, if there is one, into to's.
+func copyHistory(fs vfs.FS, from, to string) error {
+	src, dst := filepath.Join(from, commitlog.HistoryDir), filepath.Join(to, commitlog.HistoryDir)
+	names, err := fs.List(src)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("snapshotter: backup: %w", err)
+	}
+	if err := fs.MkdirAll(dst); err != nil {
+		return fmt.Errorf("snapshotter: backup: %w", err)
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, ".tmp") {
+			continue // a history file half written
+		}
+		if err := copyFile(fs, filepath.Join(src, name), filepath.Join(dst, name), -1); err != nil {
+			return err
+		}
+	}
+	return fs.SyncDir(dst)
 }
 
 // copyFile copies the first n bytes of from (all of it if n < 0) into a new file to, and syncs

@@ -134,10 +134,10 @@ func TestRetireSegmentsAssertsTheNewestCut(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, seg.Close())
 	}
-	n, err := RetireSegments(fs, "wal", 1<<62, 100)
+	done, err := RetireSegments(fs, "wal", 1<<62, 100, nil)
 	require.Error(t, err)
-	assert.Zero(t, n)
-	n, err = RetireSegments(fs, "wal", 100, 100)
+	assert.Zero(t, done)
+	done, err = RetireSegments(fs, "wal", 100, 100, nil)
 	require.NoError(t, err)
-	assert.Equal(t, 1, n)
+	assert.Equal(t, commitlog.Retired{Removed: 1}, done)
 }

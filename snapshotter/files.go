@@ -181,33 +181,24 @@ func Verify(fs vfs.FS, path string) (Header, error) {
 	return h, nil
 }
 
-// RetireSegments deletes the WAL segments in walDir that lie wholly below the LSN below — those
-// whose successor starts at or below it — and returns how many. The last segment is never
-// deleted: the log appends to it.
+// RetireSegments takes the WAL segments in walDir that lie wholly below the LSN below — those
+// whose successor starts at or below it — out of the log, keeping of them only what the ranges
+// in history still read (commitlog.RetireBelow). The last segment is never retired: the log
+// appends to it.
 //
-// This is the one place the log is deleted, so the rule that protects it is asserted here:
+// This is the one place the log is retired, so the rule that protects it is asserted here:
 // below may not exceed newest, the cut of the newest valid snapshot (replay from it must find
 // its segment); the caller passes both from snapshots that validated whole.
-func RetireSegments(fs vfs.FS, walDir string, below, newest uint64) (int, error) {
+func RetireSegments(fs vfs.FS, walDir string, below, newest uint64, history []commitlog.Range) (commitlog.Retired, error) {
 	if below > newest {
-		return 0, fmt.Errorf("snapshotter: refusing to retire the log below LSN %d, above the newest "+
+		return commitlog.Retired{}, fmt.Errorf("snapshotter: refusing to retire the log below LSN %d, above the newest "+
 			"valid snapshot's cut %d", below, newest)
 	}
-	bases, err := commitlog.ListSegments(fs, walDir)
+	done, err := commitlog.RetireBelow(fs, walDir, below, history)
 	if err != nil {
-		return 0, err
+		err = fmt.Errorf("snapshotter: retire the log below LSN %d: %w", below, err)
 	}
-	n := 0
-	for i := 0; i+1 < len(bases) && bases[i+1] <= below; i++ {
-		if err := fs.Remove(filepath.Join(walDir, commitlog.SegmentName(bases[i]))); err != nil {
-			return n, fmt.Errorf("snapshotter: retire WAL segment: %w", err)
-		}
-		n++
-	}
-	if n > 0 {
-		err = fs.SyncDir(walDir)
-	}
-	return n, err
+	return done, err
 }
 
 // SectionSizes returns the size of each section of the snapshot file at path, by section id,

@@ -94,6 +94,13 @@ type Config struct {
 	DutyCycle float64
 	// OnSnapshot is called after each snapshot is durable (statistics), with how long it took.
 	OnSnapshot func(info Info, took time.Duration)
+	// History returns the ranges of the log below LSN below that the runs' history still
+	// reads: retirement keeps them (see commitlog.RetireBelow). Nil: the log below the
+	// snapshots' cuts is never read. Called on the actor's goroutine.
+	History func(below uint64) []commitlog.Range
+	// OnRetire is called after a retirement removed or moved files of the log, so that its
+	// readers let go of them.
+	OnRetire func()
 }
 
 // Snapshotter is the actor. Its methods are safe for concurrent use.
@@ -424,8 +431,24 @@ func (s *Snapshotter) retain() error {
 	for _, in := range valid[:keep] {
 		below = min(below, in.WALOffset)
 	}
-	_, err = RetireSegments(s.cfg.FS, s.cfg.WALDir, below, valid[0].WALOffset)
+	done, err := RetireSegments(s.cfg.FS, s.cfg.WALDir, below, valid[0].WALOffset, s.history(below))
+	if done.Any() && s.cfg.OnRetire != nil {
+		s.cfg.OnRetire()
+	}
 	return err
+}
+
+// history returns the ranges below LSN below that the runs' history reads.
+//
+// Only the live history counts, not that of the older snapshots kept: recovery from an older
+// snapshot replays the log after its cut, deletions and compactions included, so the state it
+// rebuilds needs no step the live state has let go of. A reader of history pins its snapshot,
+// which keeps the journals it reads among the live ones.
+func (s *Snapshotter) history(below uint64) []commitlog.Range {
+	if s.cfg.History == nil {
+		return nil
+	}
+	return s.cfg.History(below)
 }
 
 // scan returns the valid snapshots, newest first, after moving every file with a snapshot's

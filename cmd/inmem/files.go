@@ -111,6 +111,13 @@ type segmentReport struct {
 	Entries int    `json:"entries"`
 }
 
+type historyReport struct {
+	Name    string `json:"name"`
+	Bytes   int64  `json:"bytes"`
+	Ranges  int    `json:"ranges"` // a history file's ranges, a segment's entries
+	Problem string `json:"problem,omitempty"`
+}
+
 type snapshotReport struct {
 	Name      string    `json:"name"`
 	Time      time.Time `json:"time"`
@@ -123,6 +130,7 @@ type snapshotReport struct {
 type dirReport struct {
 	Dir         string           `json:"dir"`
 	Segments    []segmentReport  `json:"segments"`
+	History     []historyReport  `json:"history,omitempty"` // wal/history: run history kept out of the log
 	Snapshots   []snapshotReport `json:"snapshots"`
 	Quarantined []string         `json:"quarantined,omitempty"`
 	Problems    []string         `json:"problems,omitempty"`
@@ -151,6 +159,9 @@ func examine(dir string, bar *progress) (dirReport, error) {
 	if err := examineLog(fs, walDir, &rep); err != nil {
 		return rep, err
 	}
+	if err := examineHistory(fs, walDir, &rep); err != nil {
+		return rep, err
+	}
 	bar.add(1, "snapshots")
 	snaps, err := snapshotter.List(fs, snapDir)
 	if err != nil {
@@ -168,6 +179,20 @@ func examine(dir string, bar *progress) (dirReport, error) {
 		rep.Snapshots = append(rep.Snapshots, s)
 	}
 	return rep, nil
+}
+
+// examineHistory reads every file of the log's history directory whole.
+func examineHistory(fs vfs.FS, walDir string, rep *dirReport) error {
+	files, err := commitlog.CheckHistory(fs, walDir)
+	for _, f := range files {
+		h := historyReport{Name: f.Name, Bytes: f.Bytes, Ranges: f.Ranges}
+		if f.Problem != nil {
+			h.Problem = f.Problem.Error()
+			rep.Problems = append(rep.Problems, fmt.Sprintf("history %s: %v", filepath.Join(walDir, commitlog.HistoryDir, f.Name), f.Problem))
+		}
+		rep.History = append(rep.History, h)
+	}
+	return err
 }
 
 // examineLog reads the log from its first segment to its end.
@@ -246,6 +271,16 @@ func inspectCommand(args []string, stdout, stderr io.Writer) int {
 		for _, s := range rep.Segments {
 			fmt.Fprintf(stdout, "  %s  base LSN %d  %d bytes  %d entries\n", s.Name, s.Base, s.Bytes, s.Entries)
 		}
+		if len(rep.History) > 0 {
+			fmt.Fprintln(stdout, "\nrun history kept out of the log (wal/history)")
+		}
+		for _, h := range rep.History {
+			state := "ok"
+			if h.Problem != "" {
+				state = "DAMAGED"
+			}
+			fmt.Fprintf(stdout, "  %s  %d bytes  %d ranges  %s\n", h.Name, h.Bytes, h.Ranges, state)
+		}
 		fmt.Fprintln(stdout, "\nsnapshots")
 		for _, s := range rep.Snapshots {
 			state := "valid"
@@ -263,7 +298,7 @@ func inspectCommand(args []string, stdout, stderr io.Writer) int {
 }
 
 func verifyCommand(args []string, stdout, stderr io.Writer) int {
-	dir, asJSON, code, ok := dirArg("verify", "Checks every checksum of every segment and snapshot and the framing of the log, recovers\nthe directory read-only and checks every run's event hash chain. Exit status 1 if anything is wrong.", args, stderr, nil)
+	dir, asJSON, code, ok := dirArg("verify", "Checks every checksum of every segment, history file and snapshot and the framing of the log, recovers\nthe directory read-only and checks every run's event hash chain. Exit status 1 if anything is wrong.", args, stderr, nil)
 	if !ok {
 		return code
 	}
@@ -291,8 +326,8 @@ func verifyCommand(args []string, stdout, stderr io.Writer) int {
 		for _, s := range rep.Segments {
 			entries += s.Entries
 		}
-		fmt.Fprintf(stdout, "%d segments (%d entries), %d snapshots, %d damaged\n",
-			len(rep.Segments), entries, len(rep.Snapshots), len(rep.Problems))
+		fmt.Fprintf(stdout, "%d segments (%d entries), %d history files, %d snapshots, %d damaged\n",
+			len(rep.Segments), entries, len(rep.History), len(rep.Snapshots), len(rep.Problems))
 	})
 	if len(rep.Problems) > 0 {
 		return exitFail

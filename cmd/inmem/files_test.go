@@ -76,6 +76,11 @@ func TestDirectoryCommands(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	assert.Len(t, rep.Snapshots, 2)
 	assert.Greater(t, len(rep.Segments), 1, "small segments roll over")
+	require.NotEmpty(t, rep.History, "the run's history below the snapshots is kept out of the log")
+	for _, h := range rep.History {
+		assert.Positive(t, h.Ranges, h.Name)
+		assert.Empty(t, h.Problem, h.Name)
+	}
 	entries := 0
 	for _, s := range rep.Segments {
 		entries += s.Entries
@@ -89,7 +94,7 @@ func TestDirectoryCommands(t *testing.T) {
 	for _, l := range lines {
 		assert.Contains(t, l, "kv.put")
 	}
-	assert.Less(t, len(lines), 120, "retired segments are gone")
+	assert.Less(t, len(lines), 120, "retired segments left the log (the run's history keeps them aside)")
 	assert.Regexp(t, `kv.put .* put kx*$`, lines[0], "what the entry does")
 
 	code, out, _ = runCLI(t, exe, "wal", "dump", "-json", "-run", "00000000-0000-0000-0000-000000000001", dir)
@@ -116,6 +121,16 @@ func TestVerifyFindsDamage(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "DAMAGE")
 	assert.Contains(t, out, filepath.Base(segs[0]))
+
+	dir = sampleDB(t)
+	kept, err := filepath.Glob(filepath.Join(dir, "wal", "history", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, kept)
+	flip(t, kept[0], 200)
+	code, out, _ = runCLI(t, exe, "verify", dir)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "DAMAGE: history")
+	assert.Contains(t, out, filepath.Base(kept[0]))
 
 	dir = sampleDB(t)
 	snaps, err := filepath.Glob(filepath.Join(dir, "snapshots", "*.dat"))

@@ -38,6 +38,7 @@ var metricHelp = map[string]string{
 	"lagged_total":             "Subscriptions ended because they fell behind.",
 	"snapshot_latency_seconds": "One snapshot, from its cut to its file durable.",
 	"history_memory_bytes":     "Payload bytes the runs' histories hold in memory.",
+	"history_disk_bytes":       "Bytes of run history kept out of the log.",
 	"retention_deleted_total":  "Runs the retention actor deleted.",
 }
 
@@ -86,6 +87,7 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	gauge("snapshot_disk_bytes", float64(m.SnapshotBytes))
 	gauge("subscriptions", float64(m.Subscriptions))
 	gauge("history_memory_bytes", float64(m.HistoryBytes))
+	gauge("history_disk_bytes", float64(m.HistoryBytesOnDisk))
 	for status, name := range map[inmem.RunStatus]string{inmem.RunActive: "active", inmem.RunCompleted: "completed",
 		inmem.RunFailed: "failed", inmem.RunOrphaned: "orphaned"} {
 		gauge("runs", float64(m.Runs[status]), name)

@@ -53,6 +53,7 @@ func TestScrape(t *testing.T) {
 		`inmem_runs{status="active"} 1`,
 		"inmem_wal_disk_bytes",
 		"inmem_history_memory_bytes",
+		"inmem_history_disk_bytes",
 		"inmem_retention_deleted_total 0",
 	} {
 		if !strings.Contains(string(body), want) {

@@ -80,19 +80,31 @@ func (c *Compaction) Entries(dst []commitlog.Entry, cm extension.Commit) []commi
 
 // compact applies a RunCompact entry.
 func (sh *shard) compact(e commitlog.Entry) error {
-	p := e.Payload
-	if e.Version != 1 || len(p) < commitlog.RunIDSize+8 {
-		return fmt.Errorf("%w: compaction of %d bytes", ErrMalformed, len(p))
+	id, step, from, base, err := decodeCompaction(e.Payload, e.Version)
+	if err != nil {
+		return err
 	}
-	var id extension.RunID
-	copy(id[:], p)
 	r := sh.runs.At(id, mvcc.Latest)
 	if r == nil {
 		return fmt.Errorf("%w: compaction of unknown run %s", ErrMalformed, id)
 	}
+	where := sh.where([]commitlog.Entry{e})
+	if j := r.journal.Load(); j == nil || !j.compact(e.TxID, int(min(step, maxStep)), from, where, base) {
+		return fmt.Errorf("%w: compaction of run %s to step %d does not fit its history", ErrMalformed, id, step)
+	}
+	sh.trim.Add(r, &r.listed) // Trim forgets the history before it once no reader can see it
+	return nil
+}
+
+// decodeCompaction decodes a RunCompact entry's payload: the run, the new base's step, the
+// version of the base it replaces, and the new base's entries (aliasing p).
+func decodeCompaction(p []byte, version uint8) (id extension.RunID, step, from uint64, base []entry, err error) {
+	if version != 1 || len(p) < commitlog.RunIDSize+8 {
+		return id, 0, 0, nil, fmt.Errorf("%w: compaction of %d bytes", ErrMalformed, len(p))
+	}
+	copy(id[:], p)
 	d := &decoder{b: p[commitlog.RunIDSize+8:], run: id}
-	step, from := d.uvarint(), d.uvarint()
-	var base []entry
+	step, from = d.uvarint(), d.uvarint()
 	for len(d.b) > 0 && d.err == nil {
 		e := entry{Type: d.byte(), Version: d.byte(), Payload: d.bytes()}
 		if e.Type >= typesLow && e.Type <= typesHigh {
@@ -100,24 +112,18 @@ func (sh *shard) compact(e commitlog.Entry) error {
 		}
 		base = append(base, e)
 	}
-	if d.err != nil {
-		return d.err
-	}
-	if j := r.journal.Load(); j == nil || !j.compact(e.TxID, int(min(step, maxStep)), from, base) {
-		return fmt.Errorf("%w: compaction of run %s to step %d does not fit its history", ErrMalformed, id, step)
-	}
-	sh.trim.Add(r, &r.listed) // Trim forgets the history before it once no reader can see it
-	return nil
+	return id, step, from, base, d.err
 }
 
 // compact makes base the journal's new base, as step number step, dropping the steps up to it,
 // at commit version version; readers older than that keep the history as it was (compacted).
-// It refuses (false) a compaction computed from another base, or to a step the journal does not
-// hold. The base's entries take the commit version of the last step folded in, below every
-// step kept, so that a replay applies versions in order. The journal's lists are rebuilt, not
+// The base is where the compaction is in the log (where.Len > 0) or kept in memory. It refuses
+// (false) a compaction computed from another base, or to a step the journal does not hold.
+// The base's entries take the commit version of the last step folded in, below every step
+// kept, so that a replay applies versions in order. The journal's lists are rebuilt, not
 // changed: readers keep the views they took, and the dropped payloads go to the garbage
 // collector with the last of those.
-func (j *journal) compact(version uint64, step int, from uint64, base []entry) bool {
+func (j *journal) compact(version uint64, step int, from uint64, where Step, base []entry) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if from != j.base.Version || step <= j.baseStep || step > j.baseStep+j.steps.Len() {
@@ -126,26 +132,32 @@ func (j *journal) compact(version uint64, step int, from uint64, base []entry) b
 	old := Journal{baseStep: j.baseStep, base: j.base, fork: j.fork, steps: j.steps.View(), entries: j.entries.View()}
 	j.compacted = &compaction{version: version, before: old, older: j.compacted}
 	folded := old.steps.At(step - j.baseStep - 1) // the last step folded in: its version and time
-	var kept journal
-	for _, e := range base {
-		e.TxID = folded.Version
-		kept.entries.Append(e)
-		kept.bytes += int64(len(e.Payload))
+	kept := journal{base: Step{Version: folded.Version, Timestamp: folded.Timestamp, At: where.At, Len: where.Len, End: uint32(len(base))}}
+	if !where.logged() {
+		for _, e := range base {
+			e.TxID = folded.Version
+			kept.entries.Append(e)
+			kept.bytes += int64(len(e.Payload))
+		}
 	}
 	start := folded.End
 	for i := step - j.baseStep; i < old.steps.Len(); i++ {
 		s := old.steps.At(i)
-		for k := start; k < s.End; k++ {
-			e := old.entries.At(k)
-			e.Payload = kept.arena.copy(e.Payload)
-			kept.entries.Append(e)
-			kept.bytes += int64(len(e.Payload))
-		}
+		ops := s.End - start
 		start = s.End
-		s.End = kept.entries.Len()
-		kept.steps.Append(s)
+		if !s.logged() {
+			at := s.At
+			s.At = uint64(kept.entries.Len())
+			for k := range uint64(ops) {
+				e := old.entries.At(int(at + k))
+				e.Payload = kept.arena.copy(e.Payload)
+				kept.entries.Append(e)
+				kept.bytes += int64(len(e.Payload))
+			}
+		}
+		kept.push(s, int(ops))
 	}
-	j.baseStep, j.base = step, Step{Version: folded.Version, Timestamp: folded.Timestamp, End: len(base)}
+	j.baseStep, j.base = step, kept.base
 	j.steps, j.entries, j.arena, j.bytes = kept.steps, kept.entries, kept.arena, kept.bytes
 	return true
 }

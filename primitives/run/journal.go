@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"math"
 	"sort"
 	"sync"
 
@@ -14,24 +15,41 @@ import (
 	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
-// Step is one journaled transaction of a run.
+// Step is one journaled transaction of a run, as the journal indexes it: 32 bytes, whatever
+// its payloads. Its entries are in the log (Len > 0: the bytes [At, At+Len) of the log hold
+// the transaction, read back through the journal's Source) or in memory (Len 0: At indexes
+// the first of them in the journal's entries; without a log, or loaded from a snapshot that
+// carried payloads).
 type Step struct {
 	Version   uint64 // commit version
 	Timestamp int64  // commit time, µs
-	End       int    // the journal's entry count after this step: its entries end here
+	At        uint64 // where its entries are: an LSN (Len > 0) or an index in entries
+	Len       uint32 // its bytes in the log; 0: its entries are in memory
+	End       uint32 // the operations of the base and every step up to this one
+}
+
+// logged reports whether the step's entries are in the log rather than in memory.
+func (s Step) logged() bool { return s.Len > 0 }
+
+// Source reads logged steps back: the log, by LSN (*commitlog.Fetcher).
+type Source interface {
+	Fetch(lsn uint64, n int) ([]commitlog.Entry, error)
 }
 
 // journal is a run's history: its base — the state it began with, step number baseStep (0,
 // unless the run was compacted) — and after it the run's journaled transactions, steps
 // baseStep+1, baseStep+2, …, append-only. The shard's actor appends; a reader takes a view
 // under mu and reads it without the lock.
+//
+// With a log, a step costs its index entry (Step) and nothing more: its payloads are read
+// back from the log (see Source). Without one the journal keeps them, in entries.
 type journal struct {
 	mu       sync.Mutex
 	baseStep int
-	base     Step       // Version and Timestamp: the run's begin; End: the base's entries, first in entries
+	base     Step       // Version and Timestamp: the run's begin; End: the base's operations
 	fork     *ForkPoint // where the base was taken from, for a forked run
 	steps    chunked.List[Step]
-	entries  chunked.List[entry] // the base's entries, then every step's, without the step entries
+	entries  chunked.List[entry] // the in-memory steps' entries (the base's first, if it is one)
 	bytes    int64               // the entries' payload bytes (Metrics)
 	// compacted is the journal as it was before each compaction still visible to a reader,
 	// newest first: a reader older than a compaction (a snapshot being written) reads the
@@ -80,18 +98,40 @@ func (e entry) logEntry() commitlog.Entry {
 	return commitlog.Entry{Type: e.Type, Version: e.Version, TxID: e.TxID, Payload: e.Payload}
 }
 
-// add appends a step; it refuses (false) one that is not newer than the last.
+// add appends a step of ops operations, entries; it refuses (false) one that is not newer
+// than the last. A logged step (s.Len > 0) is only indexed: its entries are in the log.
 func (j *journal) add(s Step, entries []commitlog.Entry) bool {
 	j.mu.Lock()
-	if last, ok := j.steps.Last(); (ok && last.Version >= s.Version) || s.Version < j.base.Version {
-		j.mu.Unlock()
-		return false
+	ok := j.newer(s.Version)
+	if ok {
+		if !s.logged() {
+			s.At = uint64(j.entries.Len())
+			j.append(entries)
+		}
+		j.push(s, len(entries))
 	}
-	j.append(entries)
-	s.End = j.entries.Len()
-	j.steps.Append(s)
 	j.mu.Unlock() // not deferred: this is on every run transaction's apply path
-	return true
+	return ok
+}
+
+// newer reports whether a step at version may follow the journal's last. Under mu.
+func (j *journal) newer(version uint64) bool {
+	last, ok := j.steps.Last()
+	return (!ok || last.Version < version) && version >= j.base.Version
+}
+
+// push appends s, a step of ops operations whose At and Len are set. Under mu.
+func (j *journal) push(s Step, ops int) {
+	s.End = j.end() + uint32(ops)
+	j.steps.Append(s)
+}
+
+// end is the operations count after the last step. Under mu.
+func (j *journal) end() uint32 {
+	if last, ok := j.steps.Last(); ok {
+		return last.End
+	}
+	return j.base.End
 }
 
 func (j *journal) append(entries []commitlog.Entry) {
@@ -104,20 +144,36 @@ func (j *journal) append(entries []commitlog.Entry) {
 // empty reports whether the journal holds nothing a run without one does not (an empty
 // base at step 0, and no steps). Only before it is published.
 func (j *journal) empty() bool {
-	return j.steps.Len() == 0 && j.entries.Len() == 0 && j.baseStep == 0 && j.fork == nil
+	return j.steps.Len() == 0 && j.base.End == 0 && !j.base.logged() && j.baseStep == 0 && j.fork == nil
 }
 
-// setBase makes entries the run's step 0, committed with its begin; it refuses (false) if the
-// journal holds anything already or version is not the begin's.
-func (j *journal) setBase(version uint64, entries []commitlog.Entry, step int, fork *ForkPoint) bool {
+// setBase makes entries the run's step 0, committed with its begin: logged (where.Len > 0)
+// or kept. It refuses (false) if the journal holds anything already or version is not the
+// begin's.
+func (j *journal) setBase(version uint64, where Step, entries []commitlog.Entry, step int, fork *ForkPoint) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.steps.Len() != 0 || j.entries.Len() != 0 || version != j.base.Version {
+	if j.steps.Len() != 0 || j.base.End != 0 || j.base.logged() || version != j.base.Version {
 		return false
 	}
-	j.append(entries)
-	j.base.End, j.baseStep, j.fork = j.entries.Len(), step, fork
+	if !where.logged() {
+		j.append(entries)
+	}
+	j.base.At, j.base.Len, j.base.End = where.At, where.Len, uint32(len(entries))
+	j.baseStep, j.fork = step, fork
 	return true
+}
+
+// retained appends to dst the ranges of the log below LSN below that the journal reads, its
+// older readers' views (before a compaction) included.
+func (j *journal) retained(dst []commitlog.Range, below uint64) []commitlog.Range {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	dst = Journal{base: j.base, steps: j.steps.View()}.retained(dst, below)
+	for c := j.compacted; c != nil; c = c.older {
+		dst = c.before.retained(dst, below)
+	}
+	return dst
 }
 
 // compaction is a journal as it was before a compaction at version.
@@ -166,7 +222,7 @@ func (j *journal) counts(version uint64) (steps, ops int, fork *ForkPoint) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if last, ok := j.steps.Last(); !ok || last.Version <= version { // the common case: nothing newer
-		return j.baseStep + j.steps.Len(), j.entries.Len(), j.fork
+		return j.baseStep + j.steps.Len(), int(j.end()), j.fork
 	}
 	steps, ops = Journal{baseStep: j.baseStep, base: j.base, steps: j.steps.View()}.at(version).counts()
 	return steps, ops, j.fork
@@ -180,6 +236,8 @@ type Journal struct {
 	fork     *ForkPoint
 	steps    chunked.View[Step]
 	entries  chunked.View[entry]
+	src      Source          // where logged steps are read back; nil without a log
+	run      extension.RunID // whose: every logged entry read back must be this run's
 }
 
 // Len returns the number of steps after the base.
@@ -195,30 +253,44 @@ func (j Journal) Last() int { return j.baseStep + j.steps.Len() }
 // Steps returns the steps after the base, oldest first.
 func (j Journal) Steps() []Step { return j.steps.Slice(0, j.steps.Len()) }
 
-// Step returns step number n (First() ≤ n ≤ Last()) and the index of its first entry.
-func (j Journal) Step(n int) (s Step, start int) {
+// Step returns step number n (First() ≤ n ≤ Last()) and how many operations it holds.
+func (j Journal) Step(n int) (s Step, ops int) {
 	if n == j.baseStep {
-		return j.base, 0
+		return j.base, int(j.base.End)
 	}
 	i := n - j.baseStep - 1
+	start := j.base.End
 	if i > 0 {
 		start = j.steps.At(i - 1).End
-	} else {
-		start = j.base.End
 	}
-	return j.steps.At(i), start
+	s = j.steps.At(i)
+	return s, int(s.End - start)
 }
 
-// StepEntries yields the entries of step number n (First() ≤ n ≤ Last()), as Entries does.
-func (j Journal) StepEntries(n int) iter.Seq[commitlog.Entry] {
-	s, start := j.Step(n)
-	return func(yield func(commitlog.Entry) bool) {
-		for i := start; i < s.End; i++ {
-			if !yield(j.entries.At(i).logEntry()) {
-				return
-			}
+// StepEntries returns the entries of step number n (First() ≤ n ≤ Last()), each stamped
+// with the step's commit version; read them, never modify them. A logged step that cannot
+// be read back whole and intact is ErrCorruption.
+func (j Journal) StepEntries(n int) ([]commitlog.Entry, error) {
+	var out []commitlog.Entry
+	err := j.stepEntries(n, func(e commitlog.Entry) bool {
+		out = append(out, e)
+		return true
+	})
+	return out, err
+}
+
+// stepEntries yields the entries of step number n until yield returns false.
+func (j Journal) stepEntries(n int, yield func(commitlog.Entry) bool) error {
+	s, ops := j.Step(n)
+	if s.logged() {
+		return j.fetch(s, ops, yield)
+	}
+	for i := range ops {
+		if !yield(j.entries.At(int(s.At) + i).logEntry()) {
+			return nil
 		}
 	}
+	return nil
 }
 
 // Until returns the journal up to step number n: its base and steps First()+1 … n (all of
@@ -244,22 +316,46 @@ func (j Journal) Ops() int {
 func (j Journal) counts() (steps, ops int) {
 	last, ok := j.steps.Last()
 	if !ok {
-		return j.baseStep, j.base.End
+		return j.baseStep, int(j.base.End)
 	}
-	return j.Last(), last.End
+	return j.Last(), int(last.End)
 }
 
 // Entries yields the entries of every step, in commit order, each stamped with its commit
-// version. The payloads are the journal's own (or the loaded snapshot's): read them, never
-// modify them.
-func (j Journal) Entries() iter.Seq[commitlog.Entry] {
-	return func(yield func(commitlog.Entry) bool) {
-		for _, e := range j.entries.Prefix(j.Ops()).All() {
-			if !yield(e.logEntry()) {
+// version, then a nil error; or, at the first step that cannot be read, that step's error
+// (ErrCorruption) and no more. Read the entries, never modify them.
+func (j Journal) Entries() iter.Seq2[commitlog.Entry, error] {
+	return func(yield func(commitlog.Entry, error) bool) {
+		more := true
+		each := func(e commitlog.Entry) bool {
+			more = yield(e, nil)
+			return more
+		}
+		for n := j.First(); n <= j.Last() && more; n++ {
+			if err := j.stepEntries(n, each); err != nil {
+				yield(commitlog.Entry{}, err)
 				return
 			}
 		}
 	}
+}
+
+// retained appends to dst the ranges of the log below LSN below that the journal's base and
+// steps are at. Steps are in commit order, so in log order (a compacted run's base is logged
+// after the steps it keeps): the walk stops at the first step at or past below.
+func (j Journal) retained(dst []commitlog.Range, below uint64) []commitlog.Range {
+	if j.base.logged() && j.base.At < below {
+		dst = append(dst, commitlog.Range{LSN: j.base.At, Len: j.base.Len})
+	}
+	for _, s := range j.steps.All() {
+		if s.logged() {
+			if s.At >= below {
+				break
+			}
+			dst = append(dst, commitlog.Range{LSN: s.At, Len: s.Len})
+		}
+	}
+	return dst
 }
 
 // step is the entry that journals a transaction: the run id, then the commit time.
@@ -287,7 +383,9 @@ func (s *Store) Journal(id extension.RunID, snapshot uint64) (Journal, bool) {
 	if rec == nil || rec.Deleted {
 		return Journal{}, false
 	}
-	return r.history(rec.Value, snapshot), true
+	j := r.history(rec.Value, snapshot)
+	j.src, j.run = s.src, id
+	return j, true
 }
 
 // history returns the run's journal as a reader at snapshot sees it, rec being its record
@@ -372,14 +470,30 @@ func (sh *shard) journalTx(tx []commitlog.Entry) error {
 		if err != nil {
 			return fmt.Errorf("%w: base entry of run %s: %w", ErrMalformed, id, err)
 		}
-		if !r.journalOf().setBase(tx[0].TxID, tx[1:], step, fork) {
+		if !r.journalOf().setBase(tx[0].TxID, sh.where(tx), tx[1:], step, fork) {
 			return fmt.Errorf("%w: the base of run %s is not its begin's first step", ErrMalformed, id)
 		}
 		return nil
 	}
 	ts := int64(binary.LittleEndian.Uint64(p[commitlog.RunIDSize:]))
-	if !r.journalOf().add(Step{Version: tx[0].TxID, Timestamp: ts}, tx[1:]) {
+	where := sh.where(tx)
+	if !r.journalOf().add(Step{Version: tx[0].TxID, Timestamp: ts, At: where.At, Len: where.Len}, tx[1:]) {
 		return fmt.Errorf("%w: step %d of run %s is not after the journal's last", ErrMalformed, tx[0].TxID, id)
 	}
 	return nil
+}
+
+// where returns where a journaled transaction's entries are kept: in the log, from its first
+// entry to the end of its last, when the store has one; in memory (the zero Step) otherwise,
+// and for a transaction too large for a Step's 32-bit length.
+func (sh *shard) where(tx []commitlog.Entry) Step {
+	if !sh.logged {
+		return Step{}
+	}
+	last := tx[len(tx)-1]
+	n := last.LSN + uint64(commitlog.EncodedSize(len(last.Payload))) - tx[0].LSN
+	if n > math.MaxUint32 {
+		return Step{}
+	}
+	return Step{At: tx[0].LSN, Len: uint32(n)}
 }

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"iter"
 	"slices"
 	"sync/atomic"
 
@@ -136,22 +137,35 @@ func (f *filter) may(d *digest) bool {
 func (s *Store) Matching(snapshot uint64, m Match) []*Record {
 	f := newFilter(m)
 	var out []*Record
-	for _, sh := range s.shards {
-		v := sh.listing.view.Load()
-		if v == nil {
-			continue
-		}
-		for b := range v.Blocks() {
-			for i := range b {
-				d := &b[i]
-				if !f.may(d) {
-					continue
-				}
-				if rec := d.run.records.At(snapshot); rec != nil && !rec.Deleted && m.Matches(rec.Value) {
-					out = append(out, rec.Value)
-				}
+	for b := range s.listed() {
+		for i := range b {
+			d := &b[i]
+			if !f.may(d) {
+				continue
+			}
+			if rec := d.run.records.At(snapshot); rec != nil && !rec.Deleted && m.Matches(rec.Value) {
+				out = append(out, rec.Value)
 			}
 		}
 	}
 	return out
+}
+
+// listed yields the blocks of digests of every run the shards' published listings hold, to
+// be read in place. By block, not by digest: a filter that matches none checks 100 000 digests
+// in about 0.1 ms, and a call per digest would be most of it.
+func (s *Store) listed() iter.Seq[[]digest] {
+	return func(yield func([]digest) bool) {
+		for _, sh := range s.shards {
+			v := sh.listing.view.Load()
+			if v == nil {
+				continue
+			}
+			for b := range v.Blocks() {
+				if !yield(b) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -2,6 +2,14 @@
 // guard that refuses writes to runs that are unknown or no longer active, and the run journal:
 // every committed transaction of a run, kept so that the run can be replayed.
 //
+// Where the journal keeps a step depends on the store. With a Source (SetSource: the log, in
+// the Strict and Buffered modes) a step is only where its transaction is in the log — LSN and
+// byte length, 32 bytes with its version and time — and is read back from there when a reader
+// asks; the log is the history's store, so nothing is written twice and the commit path pays
+// nothing for history. Without one (InMemory) the step keeps its entries, sharing their
+// payloads with the primitives that applied them. Retained tells the log's owner which of its
+// ranges the history still reads.
+//
 // Lifecycle changes are system transactions of their own: one entry each, with their own
 // commit version, never part of a user's transaction, never journaled — except a begin with an
 // initial state (BeginWith; a fork), whose transaction also holds that state: its begin entry,
@@ -23,25 +31,32 @@
 //
 // RunStep journals a transaction: the sequencer puts one first in every user transaction of a
 // run (JournalEntries; none for GlobalRun). The primitive is an extension.Journaler, so its
-// shard receives such a transaction whole and records the transaction's other entries as one
-// Step — sharing their payloads with the primitives that applied them. RunBase does the same
-// for step 0, in the transaction that begins the run.
+// shard receives such a transaction whole and records it as one Step: where its entries are
+// in the log, or the entries themselves. RunBase does the same for step 0, in the transaction
+// that begins the run. A logged step spans the whole transaction but its commit marker, its
+// RunStep or RunBase entry included; reading it back drops those and checks that what the log
+// holds there is exactly the step (this run's entries, of the step's version, as many as the
+// journal counted), or the step is damaged: ErrCorruption for that run's history alone.
 //
 // Snapshot section: one chunk per run with a record at the frozen version (extension.Chunk),
 // body
 //
-//	u8 format version (3) | uvarint commit version of the record |
+//	u8 format version (4) | uvarint commit version of the record |
 //	uvarint commit version of the run's begin | u8 status |
 //	i64 started-at (µs) | i64 ended-at (µs) | uvarint len(reason) | reason |
 //	uvarint len(info) | JSON-encoded Info (as in RunBegin) |
 //	base: uvarint step number | uvarint commit version | i64 commit time (µs) |
-//	  u8 forked (0, 1) | if forked: 16-byte source run id | uvarint source step |
-//	  uvarint entries | per entry: as below |
-//	uvarint steps | per step: uvarint commit version | i64 commit time (µs) | uvarint entries |
-//	  per entry: u8 type | u8 version | uvarint len(payload) | payload
+//	  u8 forked (0, 1) | if forked: 16-byte source run id | uvarint source step | place |
+//	uvarint steps | per step: uvarint commit version | i64 commit time (µs) | place
 //
-// Format 2, written before runs had a base, is format 3 without the begin's version and the
-// base: it still loads (the base is then empty, step 0, its version unknown: zero).
+//	place: uvarint length in the log; if > 0: uvarint LSN | uvarint entries (in the log);
+//	  if 0: uvarint entries | per entry: u8 type | u8 version | uvarint len(payload) | payload
+//
+// Logged steps come in log order; the base may come after them (a compaction is logged after
+// the steps it keeps). Format 3 is format 4 with every place in memory and without its length
+// (uvarint entries | entries); format 2, written before runs had a base, is format 3 without
+// the begin's version and the base. Both still load, into a journal whose older steps are in
+// memory and whose newer ones, logged from then on, are in the log.
 //
 // Only the record a reader at the version sees is written, and the journal's steps up to the
 // version; LoadSection pushes the record with its commit version, so later WAL entries apply on
@@ -145,10 +160,17 @@ type Record struct {
 // Store is the run primitive.
 type Store struct {
 	shards []*shard
+	src    Source // the log, where journaled steps are read back; nil: they stay in memory
 }
 
-// New returns a run store of n shards.
+// New returns a run store of n shards, which keeps its runs' history in memory until
+// SetSource gives it a log.
 func New(n int) *Store { return &Store{shards: make([]*shard, n)} }
+
+// SetSource makes the store journal each step as where it is in the log, read back from src,
+// instead of its payloads: from then on every journaled transaction must come with its
+// entries' LSNs (logged, or read back by recovery). Call it before the shards are made.
+func (s *Store) SetSource(src Source) { s.src = src }
 
 func (s *Store) Name() string               { return "run" }
 func (s *Store) SectionID() uint8           { return SectionID }
@@ -156,7 +178,7 @@ func (s *Store) EntryTypes() (lo, hi uint8) { return typesLow, typesHigh }
 
 // NewShard creates shard id.
 func (s *Store) NewShard(id int) extension.Shard {
-	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runState](extension.RunID.Hash)}
+	sh := &shard{runs: mvcc.NewRuns[extension.RunID, runState](extension.RunID.Hash), logged: s.src != nil}
 	s.shards[id] = sh
 	return sh
 }
@@ -177,6 +199,9 @@ type shard struct {
 	listing listing
 	// gone counts the listed runs that are deleted for every reader (see relist). Actor-owned.
 	gone int
+	// logged says the journal indexes steps in the log (Store.SetSource) instead of keeping
+	// their payloads.
+	logged bool
 }
 
 // runState is everything the primitive keeps of one run.

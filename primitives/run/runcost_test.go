@@ -76,7 +76,8 @@ func TestJournalMadeByTheFirstStep(t *testing.T) {
 	lj, ok := loaded.Journal(busy, 4)
 	require.True(t, ok)
 	var got []commitlog.Entry
-	for e := range lj.Entries() {
+	for e, err := range lj.Entries() {
+		require.NoError(t, err)
 		got = append(got, e)
 	}
 	require.Len(t, got, 1)
@@ -198,7 +199,7 @@ func TestCompactionKeepsTheOldHistoryUntilTrimmed(t *testing.T) {
 	}
 	r := sh.runs.At(id, mvcc.Latest)
 	j := r.journal.Load()
-	require.True(t, j.compact(5, 2, 1, []entry{{Type: 0x10, Version: 1, Payload: append(id[:len(id):len(id)], "base"...)}}))
+	require.True(t, j.compact(5, 2, 1, Step{}, []entry{{Type: 0x10, Version: 1, Payload: append(id[:len(id):len(id)], "base"...)}}))
 	sh.trim.Add(r, &r.listed)
 
 	before, ok := s.Journal(id, 4)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 
 	"github.com/inmemdb/inmem/commitlog"
@@ -14,10 +15,12 @@ import (
 	"github.com/inmemdb/inmem/internal/mvcc"
 )
 
-// sectionFormat is the format version byte of a run's chunk body; formatNoBase, the one
-// before runs had a base, still loads.
+// sectionFormat is the format version byte of a run's chunk body. Two older ones still load:
+// formatInline, from before history was kept in the log, whose steps all carry their entries,
+// and formatNoBase, from before runs had a base.
 const (
-	sectionFormat = 3
+	sectionFormat = 4
+	formatInline  = 3
 	formatNoBase  = 2
 )
 
@@ -81,84 +84,108 @@ func appendRecord(b []byte, commit uint64, r *Record) ([]byte, error) {
 	return append(b, info...), nil
 }
 
-// journalSize is the encoded size of j (writeJournal), from the steps and the entries' lengths
-// alone: no payload is read.
+// journalSize is the encoded size of j (writeJournal), from its index and the lengths of the
+// entries it keeps in memory alone: no payload is read.
 func journalSize(j Journal) int {
-	n := uvarintLen(uint64(j.baseStep)) + uvarintLen(j.base.Version) + 8 + 1 + uvarintLen(uint64(j.base.End))
+	n := uvarintLen(uint64(j.baseStep)) + uvarintLen(j.base.Version) + 8 + 1
 	if j.fork != nil {
 		n += commitlog.RunIDSize + uvarintLen(uint64(j.fork.Step))
 	}
-	n += uvarintLen(uint64(j.steps.Len()))
+	n += placeSize(j, j.base, j.base.End) + uvarintLen(uint64(j.steps.Len()))
 	start := j.base.End
 	for _, s := range j.steps.All() {
-		n += uvarintLen(s.Version) + 8 + uvarintLen(uint64(s.End-start))
+		n += uvarintLen(s.Version) + 8 + placeSize(j, s, s.End-start)
 		start = s.End
 	}
-	for _, e := range j.entries.Prefix(j.Ops()).All() {
-		n += 2 + uvarintLen(uint64(len(e.Payload))) + len(e.Payload)
+	return n
+}
+
+// placeSize is the encoded size of where step s, of ops operations, is (see writePlace).
+func placeSize(j Journal, s Step, ops uint32) int {
+	if s.logged() {
+		return uvarintLen(uint64(s.Len)) + uvarintLen(s.At) + uvarintLen(uint64(ops))
+	}
+	n := 1 + uvarintLen(uint64(ops))
+	for i := range uint64(ops) {
+		p := j.entries.At(int(s.At + i)).Payload
+		n += 2 + uvarintLen(uint64(len(p))) + len(p)
 	}
 	return n
 }
 
 func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
-// journalFlush is how much of the journal writeJournal gathers before each Write.
+// journalFlush is how much of the journal a journalWriter gathers before each Write.
 const journalFlush = 64 << 10
 
-// writeJournal writes j: its step count, then each step's header followed by its entries. It
-// returns the number of bytes written; buf is scratch, returned for reuse.
+// journalWriter streams a journal to w in writes of about journalFlush bytes.
+type journalWriter struct {
+	w       io.Writer
+	buf     []byte
+	written int
+	err     error
+}
+
+func (jw *journalWriter) flush() {
+	if jw.err == nil {
+		var n int
+		n, jw.err = jw.w.Write(jw.buf)
+		jw.written += n
+	}
+	jw.buf = jw.buf[:0]
+}
+
+func (jw *journalWriter) flushIfFull() {
+	if len(jw.buf) >= journalFlush {
+		jw.flush()
+	}
+}
+
+// writeJournal writes j: its base, then its step count and each step, each with its place.
+// It returns the number of bytes written; buf is scratch, returned for reuse.
 func writeJournal(w io.Writer, j Journal, buf []byte) (int, []byte, error) {
-	written := 0
-	flush := func() error {
-		n, err := w.Write(buf)
-		written += n
-		buf = buf[:0]
-		return err
-	}
-	buf = binary.AppendUvarint(buf[:0], uint64(j.baseStep))
-	buf = binary.AppendUvarint(buf, j.base.Version)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(j.base.Timestamp))
+	jw := &journalWriter{w: w, buf: buf[:0]}
+	jw.buf = binary.AppendUvarint(jw.buf, uint64(j.baseStep))
+	jw.buf = binary.AppendUvarint(jw.buf, j.base.Version)
+	jw.buf = binary.LittleEndian.AppendUint64(jw.buf, uint64(j.base.Timestamp))
 	if j.fork == nil {
-		buf = append(buf, 0)
+		jw.buf = append(jw.buf, 0)
 	} else {
-		buf = append(append(buf, 1), j.fork.Run[:]...)
-		buf = binary.AppendUvarint(buf, uint64(j.fork.Step))
+		jw.buf = append(append(jw.buf, 1), j.fork.Run[:]...)
+		jw.buf = binary.AppendUvarint(jw.buf, uint64(j.fork.Step))
 	}
-	buf = binary.AppendUvarint(buf, uint64(j.base.End))
-	steps := j.steps.Len()
-	k, start, end := 0, j.base.End, j.base.End
-	header := func() {
-		s := j.steps.At(k)
-		buf = binary.AppendUvarint(buf, s.Version)
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(s.Timestamp))
-		buf = binary.AppendUvarint(buf, uint64(s.End-start))
-		start, end = s.End, s.End
-		k++
+	jw.writePlace(j, j.base, j.base.End)
+	jw.buf = binary.AppendUvarint(jw.buf, uint64(j.steps.Len()))
+	start := j.base.End
+	for _, s := range j.steps.All() {
+		jw.buf = binary.AppendUvarint(jw.buf, s.Version)
+		jw.buf = binary.LittleEndian.AppendUint64(jw.buf, uint64(s.Timestamp))
+		jw.writePlace(j, s, s.End-start)
+		start = s.End
+		jw.flushIfFull()
 	}
-	for i, e := range j.entries.Prefix(j.Ops()).All() {
-		if i == j.base.End {
-			buf = binary.AppendUvarint(buf, uint64(steps))
-		}
-		for i == end && k < steps {
-			header()
-		}
-		buf = append(buf, e.Type, e.Version)
-		buf = binary.AppendUvarint(buf, uint64(len(e.Payload)))
-		buf = append(buf, e.Payload...)
-		if len(buf) >= journalFlush {
-			if err := flush(); err != nil {
-				return written, buf, err
-			}
-		}
+	jw.flush()
+	return jw.written, jw.buf, jw.err
+}
+
+// writePlace writes where step s, of ops operations, is: its length in the log, its LSN and
+// ops; or a zero length, ops, and the entries themselves.
+func (jw *journalWriter) writePlace(j Journal, s Step, ops uint32) {
+	if s.logged() {
+		jw.buf = binary.AppendUvarint(jw.buf, uint64(s.Len))
+		jw.buf = binary.AppendUvarint(jw.buf, s.At)
+		jw.buf = binary.AppendUvarint(jw.buf, uint64(ops))
+		return
 	}
-	if j.Ops() == j.base.End { // the count was not written among the entries
-		buf = binary.AppendUvarint(buf, uint64(steps))
+	jw.buf = append(jw.buf, 0)
+	jw.buf = binary.AppendUvarint(jw.buf, uint64(ops))
+	for i := range uint64(ops) {
+		e := j.entries.At(int(s.At + i))
+		jw.buf = append(jw.buf, e.Type, e.Version)
+		jw.buf = binary.AppendUvarint(jw.buf, uint64(len(e.Payload)))
+		jw.buf = append(jw.buf, e.Payload...)
+		jw.flushIfFull()
 	}
-	for k < steps { // steps with no entries after the last entry
-		header()
-	}
-	err := flush()
-	return written, buf, err
 }
 
 // LoadSection restores one run's record and journal from a snapshot chunk. The chunk is
@@ -188,7 +215,10 @@ func (sh *shard) LoadSection(rd io.Reader) error {
 
 // decodeRun reads the chunk body of run id written by appendRecord and appendJournal.
 func decodeRun(id extension.RunID, b []byte) (*runState, error) {
-	based := len(b) > 0 && b[0] == sectionFormat
+	format := byte(0)
+	if len(b) > 0 {
+		format = b[0]
+	}
 	commit, rec, b, err := decodeRecord(b)
 	if err != nil {
 		return nil, err
@@ -196,7 +226,7 @@ func decodeRun(id extension.RunID, b []byte) (*runState, error) {
 	r := new(runState)
 	r.records.Push(commit, rec, false)
 	j := new(journal)
-	if err := decodeJournal(id, b, j, based); err != nil {
+	if err := decodeJournal(id, b, j, format); err != nil {
 		return nil, err
 	}
 	if !j.empty() { // a run with nothing journaled has no journal, as when it was written
@@ -207,7 +237,7 @@ func decodeRun(id extension.RunID, b []byte) (*runState, error) {
 
 // decodeRecord reads the record written by appendRecord and returns what follows it.
 func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
-	if len(b) == 0 || (b[0] != sectionFormat && b[0] != formatNoBase) {
+	if len(b) == 0 || b[0] < formatNoBase || b[0] > sectionFormat {
 		return 0, nil, nil, fmt.Errorf("%w: unknown format (want version %d)", ErrMalformed, sectionFormat)
 	}
 	format := b[0]
@@ -218,7 +248,7 @@ func decodeRecord(b []byte) (uint64, *Record, []byte, error) {
 	}
 	b = b[n:]
 	var began uint64
-	if format == sectionFormat {
+	if format >= formatInline {
 		if began, n = binary.Uvarint(b); n <= 0 || began > commit {
 			return 0, nil, nil, fmt.Errorf("%w: bad begin version", ErrMalformed)
 		}
@@ -256,29 +286,34 @@ const maxStep = 1 << 40
 // minEncodedEntry is the smallest journaled entry: type, version, a zero length.
 const minEncodedEntry = 3
 
-// decodeJournal reads run id's journal written by writeJournal into j, which must be empty.
-// Counts are checked against the bytes left before anything is allocated for them, and every
-// payload must start with the run's id, as every transactional payload does.
-func decodeJournal(id extension.RunID, b []byte, j *journal, based bool) error {
-	d := &decoder{b: b, run: id}
-	if based {
+// decodeJournal reads run id's journal written by writeJournal, in the given section format,
+// into j, which must be empty. Counts are checked against the bytes left before anything is
+// allocated for them, every payload must start with the run's id, as every transactional
+// payload does, and the steps in the log must come in log order (the base may come after
+// them: a compaction is logged after the steps it keeps).
+func decodeJournal(id extension.RunID, b []byte, j *journal, format byte) error {
+	d := &decoder{b: b, run: id, format: format}
+	if format >= formatInline {
 		if j.baseStep = int(d.uvarint()); j.baseStep > maxStep {
 			d.fail("base step out of range")
 		}
 		j.base = Step{Version: d.uvarint(), Timestamp: d.i64()}
 		j.fork = d.fork()
-		d.entries(j, j.base.Version)
-		j.base.End = j.entries.Len()
+		var ops uint32
+		j.base.At, j.base.Len, ops = d.place(j, j.base.Version)
+		j.base.End = ops
+		d.logEnd = 0 // a compaction's base is logged after the steps it keeps
 	}
 	steps := d.count(1 + 8 + 1)
 	for range steps {
 		s := Step{Version: d.uvarint()}
 		s.Timestamp = d.i64()
-		d.entries(j, s.Version)
-		// The step's entries are in j.entries already: add records where they end.
-		if d.err == nil && (s.Version == 0 || !j.add(s, nil)) {
+		var ops uint32
+		s.At, s.Len, ops = d.place(j, s.Version)
+		if d.err == nil && (s.Version == 0 || !j.newer(s.Version)) {
 			d.fail("step versions not increasing")
 		}
+		j.push(s, int(ops))
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
@@ -286,11 +321,46 @@ func decodeJournal(id extension.RunID, b []byte, j *journal, based bool) error {
 	return d.err
 }
 
+// place reads where a step of version is (see writePlace): in the log, or its entries, which
+// it appends to j, stamped with version. It returns the Step's At and Len and its operations.
+func (d *decoder) place(j *journal, version uint64) (at uint64, size, ops uint32) {
+	if d.format >= sectionFormat {
+		if n := d.uvarint(); n > 0 {
+			at, count := d.uvarint(), d.uvarint()
+			switch {
+			case n > math.MaxUint32 || count > n/minEncodedEntry || at > math.MaxUint64-n:
+				d.fail("bad step length")
+			case at < d.logEnd:
+				d.fail("steps out of log order")
+			}
+			d.logEnd = at + n
+			return at, uint32(n), uint32(count)
+		}
+	}
+	at = uint64(j.entries.Len())
+	for range d.count(minEncodedEntry) {
+		e := entry{Type: d.byte(), Version: d.byte(), TxID: version}
+		e.Payload = d.bytes()
+		if e.Type >= typesLow && e.Type <= typesHigh {
+			d.fail("a run entry in the journal")
+		}
+		if !bytes.HasPrefix(e.Payload, d.run[:]) {
+			d.fail("a payload of another run")
+		}
+		j.entries.Append(e)
+		j.bytes += int64(len(e.Payload))
+		ops++
+	}
+	return at, 0, ops
+}
+
 // decoder reads a chunk body; after the first failure every read returns zero values.
 type decoder struct {
-	b   []byte
-	err error
-	run extension.RunID
+	b      []byte
+	err    error
+	run    extension.RunID
+	format byte   // the section format of the journal read
+	logEnd uint64 // the end of the last step read that is in the log
 }
 
 // fork reads a base's fork point: a flag, then the run and the step if set.
@@ -312,22 +382,6 @@ func (d *decoder) fork() *ForkPoint {
 	default:
 		d.fail("bad fork flag")
 		return nil
-	}
-}
-
-// entries reads a count of journaled entries and appends them to j, stamped with version.
-func (d *decoder) entries(j *journal, version uint64) {
-	for range d.count(minEncodedEntry) {
-		e := entry{Type: d.byte(), Version: d.byte(), TxID: version}
-		e.Payload = d.bytes()
-		if e.Type >= typesLow && e.Type <= typesHigh {
-			d.fail("a run entry in the journal")
-		}
-		if !bytes.HasPrefix(e.Payload, d.run[:]) {
-			d.fail("a payload of another run")
-		}
-		j.entries.Append(e)
-		j.bytes += int64(len(e.Payload))
 	}
 }
 
