@@ -74,6 +74,57 @@ func BenchmarkHeapPerStep(b *testing.B) {
 	}
 }
 
+// BenchmarkHeapPerStepInHistoryFiles: as HeapPerStep (100-byte payloads), but every round of
+// steps is followed by 100 runs of 1 KiB writes that end and are deleted, so that the live
+// runs' steps lie in mostly dead segments and retirement copies them into history files: the
+// heap per retained step then includes what the history's reader keeps of those files. It
+// reports the history kept on disk per retained step too.
+func BenchmarkHeapPerStepInHistoryFiles(b *testing.B) {
+	const runs, steps, rounds = 100, 1000, 10
+	dir := b.TempDir()
+	db := openBuffered(b, dir, func(o *inmem.Options) { o.SegmentSize = 4 << 20 })
+	ids := costRunIDs(runs)
+	for _, id := range ids {
+		if err := db.BeginRun(context.Background(), id, inmem.RunInfo{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	before := heapInUse()
+	value := make([]byte, 100)
+	for range b.N {
+		for r := range rounds {
+			for s := range steps / rounds {
+				for _, id := range ids {
+					value[0] = byte(s)
+					if err := db.KV().Put(context.Background(), id, "k", value); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			dead := costRunIDs(100)
+			fillEndedRuns(b, db, dead, 100, func(int) inmem.RunInfo { return inmem.RunInfo{Agent: fmt.Sprint(r)} })
+			for _, id := range dead {
+				if err := db.DeleteRun(context.Background(), id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	for range 2 { // the log retires below the older of two snapshots
+		if _, err := db.Snapshot(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	after := heapInUse()
+	retained := float64(runs * steps * b.N)
+	b.ReportMetric((float64(after-before)-float64(runs*101))/retained, "heap-B/step")
+	b.ReportMetric(float64(db.Metrics().HistoryBytesOnDisk)/retained, "history-disk-B/step")
+	b.ReportMetric(float64(db.Metrics().HistoryBytesOnDisk)/(1<<20), "history-disk-MiB")
+	if _, err := db.ReplayRun(ids[0]); err != nil { // read back from the history files
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkSnapshotOfFewKeysAfterManyCommits: the snapshot of 10 live keys of one run after
 // 1 M commits to them (the bar's case).
 func BenchmarkSnapshotOfFewKeysAfterManyCommits(b *testing.B) {

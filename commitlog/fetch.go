@@ -48,8 +48,8 @@ type Fetcher struct {
 
 	mu     sync.Mutex
 	segs   []segSource // ascending by base
-	sparse []placed    // the history files' ranges, ascending by LSN
-	listed bool        // segs and sparse have been read from the directories
+	hist   []*histFile // the history files, ascending by first LSN
+	listed bool        // segs and hist have been read from the directories
 	gen    uint64      // bumped whenever the listing changes: a fetch that failed on an older one retries
 	files  map[string]*openFile
 	cache  rangeCache
@@ -142,7 +142,7 @@ func (f *Fetcher) Close() error {
 	for _, of := range f.files {
 		errs = append(errs, f.forgetLocked(of))
 	}
-	f.segs, f.sparse = nil, nil
+	f.segs, f.hist = nil, nil
 	f.cache.reset()
 	return errors.Join(errs...)
 }
@@ -179,49 +179,95 @@ func (f *Fetcher) fetch(lsn uint64, n int) ([]Entry, error) {
 // readOnce reads the range from where the current listing places it, and returns the
 // listing's generation.
 func (f *Fetcher) readOnce(lsn uint64, n int) ([]Entry, uint64, error) {
-	of, off, gen, err := f.place(lsn, n)
+	p, gen, err := f.place(lsn, n)
 	if err != nil {
 		return nil, gen, err
 	}
-	defer f.unref(of)
-	es, err := f.readAt(of, lsn, n, off)
-	return es, gen, err
+	defer f.release(p)
+	if p.seg != nil {
+		es, err := f.readAt(p.seg, lsn, n, p.off)
+		return es, gen, err
+	}
+	for _, c := range p.hist { // outside the lock: finding the range reads the file's index
+		off, ok, err := c.h.find(c.of.f, lsn, n)
+		if errors.Is(err, ErrDamaged) {
+			return nil, gen, rangeErr(lsn, n, c.of.path, err)
+		}
+		if err != nil {
+			return nil, gen, fmt.Errorf("commitlog: index of %s: %w", filepath.Base(c.of.path), err)
+		}
+		if ok {
+			es, err := f.readAt(c.of, lsn, n, off)
+			return es, gen, err
+		}
+	}
+	return nil, gen, fmt.Errorf("%w: commitlog: LSN range [%d, %d) is in no segment or history file",
+		dberr.ErrCorruption, lsn, lsn+uint64(n))
 }
 
-// place finds the file holding [lsn, lsn+n), opening it if needed, takes a reference on it, and
-// returns the range's file offset.
-func (f *Fetcher) place(lsn uint64, n int) (of *openFile, off int64, gen uint64, err error) {
+// placement is where a range may be: a segment and its offset there, or the history files
+// whose LSNs span it. It holds a reference on each file.
+type placement struct {
+	seg  *openFile
+	off  int64
+	hist []histCandidate
+}
+
+type histCandidate struct {
+	of *openFile
+	h  *histFile
+}
+
+func (f *Fetcher) release(p placement) {
+	if p.seg != nil {
+		f.unref(p.seg)
+	}
+	for _, c := range p.hist {
+		f.unref(c.of)
+	}
+}
+
+// place finds the segment holding [lsn, lsn+n), or else the history files that may, opening
+// them if needed and taking a reference on each.
+func (f *Fetcher) place(lsn uint64, n int) (p placement, gen uint64, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, 0, 0, errFetcherClosed
+		return p, 0, errFetcherClosed
 	}
 	if !f.listed {
 		if err := f.listLocked(); err != nil {
-			return nil, 0, 0, err
+			return p, 0, err
 		}
 	}
 	gen = f.gen
 	if i := sort.Search(len(f.segs), func(i int) bool { return f.segs[i].base > lsn }) - 1; i >= 0 {
-		of, err = f.openSegmentLocked(f.segs[i])
+		of, err := f.openSegmentLocked(f.segs[i])
 		if err != nil {
-			return nil, 0, gen, err
+			return p, gen, err
 		}
 		end := lsn - of.base + uint64(n)
 		if end <= uint64(of.size) || (i == len(f.segs)-1 || f.segs[i+1].base >= lsn+uint64(n)) && f.grownLocked(of, end) {
 			of.refs++
-			return of, HeaderSize + int64(lsn-of.base), gen, nil
+			return placement{seg: of, off: HeaderSize + int64(lsn-of.base)}, gen, nil
 		}
 	}
-	if p, ok := f.sparseLocked(lsn, n); ok {
-		if of, err = f.openLocked(p.path, 0); err != nil {
-			return nil, 0, gen, err
+	for _, h := range f.hist {
+		if h.first > lsn {
+			break
+		}
+		if lsn+uint64(n) > h.end {
+			continue
+		}
+		of, err := f.openLocked(h.path, 0)
+		if err != nil {
+			f.release(p)
+			return placement{}, gen, err
 		}
 		of.refs++
-		return of, p.off + int64(lsn-p.LSN), gen, nil
+		p.hist = append(p.hist, histCandidate{of, h})
 	}
-	return nil, 0, gen, fmt.Errorf("%w: commitlog: LSN range [%d, %d) is in no segment or history file",
-		dberr.ErrCorruption, lsn, lsn+uint64(n))
+	return p, gen, nil
 }
 
 // grownLocked reports whether the segment's file has grown to end entry bytes: the newest
@@ -233,15 +279,6 @@ func (f *Fetcher) grownLocked(of *openFile, end uint64) bool {
 	}
 	of.size = max(of.size, size-HeaderSize)
 	return end <= uint64(of.size)
-}
-
-// sparseLocked returns the history file range holding [lsn, lsn+n).
-func (f *Fetcher) sparseLocked(lsn uint64, n int) (placed, bool) {
-	i := sort.Search(len(f.sparse), func(i int) bool { return f.sparse[i].End() > lsn })
-	if i < len(f.sparse) && f.sparse[i].contains(lsn, n) {
-		return f.sparse[i], true
-	}
-	return placed{}, false
 }
 
 // relist lists the directories again after a fetch failed on the listing of generation gen,
@@ -288,22 +325,52 @@ func (f *Fetcher) listLocked() error {
 	}
 	slices.SortStableFunc(segs, func(a, b segSource) int { return cmp.Compare(a.base, b.base) })
 	segs = slices.CompactFunc(segs, func(a, b segSource) bool { return a.base == b.base })
-	var sparse []placed
+	var files []*histFile
 	for _, seq := range hist.files {
-		ranges, err := readIndexAt(f.fs, filepath.Join(f.dir, HistoryDir, historyName(seq)))
-		if err != nil && !errors.Is(err, ErrDamaged) && !errors.Is(err, fs.ErrNotExist) {
+		path := filepath.Join(f.dir, HistoryDir, historyName(seq))
+		h, err := f.indexHistoryFile(path)
+		if err != nil {
 			return err
 		}
-		sparse = append(sparse, ranges...)
+		if h != nil {
+			files = append(files, h)
+		}
 	}
-	slices.SortFunc(sparse, func(a, b placed) int { return cmp.Compare(a.LSN, b.LSN) })
+	slices.SortFunc(files, func(a, b *histFile) int { return cmp.Compare(a.first, b.first) })
 	f.listed = true
-	if !slices.Equal(segs, f.segs) || !slices.Equal(sparse, f.sparse) {
+	if !slices.Equal(segs, f.segs) || !slices.EqualFunc(files, f.hist, sameHistFile) {
 		f.gen++
 	}
-	f.segs, f.sparse = segs, sparse
+	f.segs, f.hist = segs, files
 	f.forgetUnlistedLocked()
 	return nil
+}
+
+// indexHistoryFile reads the index of the history file at path, checks it, and describes the
+// file by its marks; nil for a file that does not validate (the ranges only it holds fail as
+// missing) or is gone.
+func (f *Fetcher) indexHistoryFile(path string) (*histFile, error) {
+	file, size, err := openSized(f.fs, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	ranges, err := readHistoryIndex(file, size, path)
+	if errors.Is(err, ErrDamaged) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := newHistFile(path, size, ranges)
+	return &h, nil
+}
+
+func sameHistFile(a, b *histFile) bool {
+	return a.path == b.path && a.count == b.count && a.first == b.first && a.end == b.end
 }
 
 // forgetUnlistedLocked forgets the open files the listing no longer names.
@@ -312,8 +379,8 @@ func (f *Fetcher) forgetUnlistedLocked() {
 	for _, s := range f.segs {
 		listed[s.path] = true
 	}
-	for _, p := range f.sparse {
-		listed[p.path] = true
+	for _, h := range f.hist {
+		listed[h.path] = true
 	}
 	for path, of := range f.files {
 		if !listed[path] {

@@ -9,6 +9,7 @@ import (
 	iofs "io/fs"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -66,8 +67,7 @@ func (r Range) contains(lsn uint64, n int) bool {
 // placed is a range of a history file with its offset there.
 type placed struct {
 	Range
-	off  int64
-	path string
+	off int64
 }
 
 // historyName returns the name of the history file with sequence number seq.
@@ -216,7 +216,7 @@ func readHistoryIndex(f io.ReaderAt, size int64, path string) ([]placed, error) 
 		if r.Len == 0 || r.End() < r.LSN || (i > 0 && r.LSN < out[i-1].End()) {
 			return nil, bad("range %d out of order or empty", i)
 		}
-		out[i] = placed{Range: r, off: off, path: path}
+		out[i] = placed{Range: r, off: off}
 		off += int64(r.Len)
 	}
 	if off != indexAt {
@@ -356,4 +356,63 @@ func (b bytesFile) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// histFile is a history file as a Fetcher finds ranges in it without keeping its index in
+// memory, which would cost more RAM per retained step than the step itself: it keeps the LSNs
+// its ranges span and a mark every markEvery ranges, and a lookup reads the block of the index
+// after the mark below the range (12 bytes a range) and adds up the lengths to its offset.
+type histFile struct {
+	path       string
+	first, end uint64 // the first range's LSN, the last one's end
+	count      int
+	indexAt    int64 // the index's file offset
+	marks      []histMark
+}
+
+// histMark is where range i*markEvery of a history file is: its LSN and its file offset.
+type histMark struct {
+	lsn uint64
+	off int64
+}
+
+const markEvery = 64
+
+// newHistFile describes the history file at path of size bytes, whose index holds ranges.
+func newHistFile(path string, size int64, ranges []placed) histFile {
+	h := histFile{path: path, count: len(ranges), indexAt: size - historyFooter - int64(len(ranges))*historyIndexItem}
+	if len(ranges) > 0 {
+		h.first, h.end = ranges[0].LSN, ranges[len(ranges)-1].End()
+	}
+	for i := 0; i < len(ranges); i += markEvery {
+		h.marks = append(h.marks, histMark{lsn: ranges[i].LSN, off: ranges[i].off})
+	}
+	return h
+}
+
+// find returns the file offset of [lsn, lsn+n) in the history file f, if f holds it whole,
+// reading one block of the index. A damaged index reads as ranges that do not hold it, or as an
+// offset whose entries fail their checks.
+func (h *histFile) find(f io.ReaderAt, lsn uint64, n int) (int64, bool, error) {
+	m := sort.Search(len(h.marks), func(i int) bool { return h.marks[i].lsn > lsn }) - 1
+	if m < 0 || lsn >= h.end {
+		return 0, false, nil
+	}
+	lo := m * markEvery
+	block := make([]byte, min(markEvery, h.count-lo)*historyIndexItem)
+	if err := readFull(f, block, h.indexAt+int64(lo)*historyIndexItem); err != nil {
+		return 0, false, err
+	}
+	off := h.marks[m].off
+	for item := block; len(item) >= historyIndexItem; item = item[historyIndexItem:] {
+		r := Range{LSN: binary.LittleEndian.Uint64(item), Len: binary.LittleEndian.Uint32(item[8:])}
+		if r.contains(lsn, n) {
+			return off + int64(lsn-r.LSN), true, nil
+		}
+		if r.LSN > lsn {
+			break
+		}
+		off += int64(r.Len)
+	}
+	return 0, false, nil
 }

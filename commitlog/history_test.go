@@ -102,7 +102,6 @@ func TestHistoryFileRoundTrip(t *testing.T) {
 	for i, p := range got {
 		eq(t, p.Range, testHistoryRanges[i], "range %d", i)
 		eq(t, p.off, off, "offset of range %d", i)
-		eq(t, p.path, filepath.Join(histTestDir, historyName(1)), "path of range %d", i)
 		truth(t, bytes.Equal(b[p.off:p.off+int64(p.Len)], rangeBytes(p.Range)), "bytes of range %d", i)
 		off += int64(p.Len)
 	}
@@ -118,7 +117,6 @@ func TestHistoryFileRoundTrip(t *testing.T) {
 	for i := range viaPath {
 		eq(t, viaPath[i].Range, got[i].Range)
 		eq(t, viaPath[i].off, got[i].off)
-		eq(t, viaPath[i].path, path)
 	}
 
 	// No ranges: header and footer only.
@@ -397,4 +395,53 @@ func TestListHistory(t *testing.T) {
 		partial:  []string{historyName(13) + ".tmp"},
 		exists:   true,
 	})
+}
+
+// A Fetcher keeps a mark every markEvery ranges of a history file, not its index: find reads
+// the block after the mark below a range and adds up the lengths. Every range is found at its
+// offset, at block edges too, and so is a part of one; an LSN between ranges, a span across two,
+// and anything outside the file's LSNs are not.
+func TestHistoryFileFind(t *testing.T) {
+	var ranges []Range
+	lsn := uint64(1000)
+	for i := range 3*markEvery + 5 {
+		r := Range{LSN: lsn, Len: uint32(3 + i%17)}
+		ranges = append(ranges, r)
+		lsn = r.End() + uint64(i%3) // a gap after every third range but one
+	}
+	mem, path := writeTestHistory(t, ranges)
+	f, size, err := openSized(mem, path)
+	noErr(t, err)
+	defer f.Close()
+	placedRanges, err := readHistoryIndex(f, size, path)
+	noErr(t, err)
+	h := newHistFile(path, size, placedRanges)
+	eq(t, len(h.marks), 4, "a mark every %d ranges", markEvery)
+	b := mem.bytes(path)
+	for i, p := range placedRanges {
+		off, ok, err := h.find(f, p.LSN, int(p.Len))
+		noErr(t, err)
+		truth(t, ok, "range %d found", i)
+		eq(t, off, p.off, "range %d", i)
+		truth(t, bytes.Equal(b[off:off+int64(p.Len)], rangeBytes(p.Range)), "range %d's bytes", i)
+		off, ok, err = h.find(f, p.LSN+1, int(p.Len)-2)
+		noErr(t, err)
+		truth(t, ok, "part of range %d", i)
+		eq(t, off, p.off+1, "part of range %d", i)
+		if i+1 < len(placedRanges) {
+			_, ok, err = h.find(f, p.LSN, int(placedRanges[i+1].End()-p.LSN))
+			noErr(t, err)
+			truth(t, !ok, "ranges %d and %d together are not one", i, i+1)
+		}
+		if i%3 == 1 { // a gap of one byte follows
+			_, ok, err = h.find(f, p.End(), 1)
+			noErr(t, err)
+			truth(t, !ok, "the gap after range %d", i)
+		}
+	}
+	for _, out := range []Range{{0, 1}, {999, 1}, {999, 2}, {lsn, 1}, {math.MaxUint64 - 1, 1}} {
+		_, ok, err := h.find(f, out.LSN, int(out.Len))
+		noErr(t, err)
+		truth(t, !ok, "%+v is outside the file", out)
+	}
 }
