@@ -67,12 +67,13 @@ type segSource struct {
 // openFile is an open segment or history file. Fetches hold a reference while they read it,
 // so that a Refresh or Close that forgets the file closes it only when no read is using it.
 type openFile struct {
-	f    vfs.File
-	path string
-	base uint64 // a segment's base
-	size int64  // a segment's entry bytes known so far: the newest segment grows past it
-	refs int
-	gone bool // forgotten: closed when the last reference is dropped
+	f     vfs.File
+	path  string
+	base  uint64 // a segment's base
+	size  int64  // a segment's entry bytes known so far: the newest segment grows past it
+	final bool   // size is the segment's whole: it was read once another segment followed it
+	refs  int
+	gone  bool // forgotten: closed when the last reference is dropped
 }
 
 // NewFetcher returns a Fetcher of the log in cfg.Dir. It touches no file until the first Fetch.
@@ -247,7 +248,8 @@ func (f *Fetcher) place(lsn uint64, n int) (p placement, gen uint64, err error) 
 			return p, gen, err
 		}
 		end := lsn - of.base + uint64(n)
-		if end <= uint64(of.size) || (i == len(f.segs)-1 || f.segs[i+1].base >= lsn+uint64(n)) && f.grownLocked(of, end) {
+		last := i == len(f.segs)-1
+		if end <= uint64(of.size) || !of.final && (last || f.segs[i+1].base >= lsn+uint64(n)) && f.grownLocked(of, end, !last) {
 			of.refs++
 			return placement{seg: of, off: HeaderSize + int64(lsn-of.base)}, gen, nil
 		}
@@ -271,13 +273,15 @@ func (f *Fetcher) place(lsn uint64, n int) (p placement, gen uint64, err error) 
 }
 
 // grownLocked reports whether the segment's file has grown to end entry bytes: the newest
-// segment grows while the writer appends to it.
-func (f *Fetcher) grownLocked(of *openFile, end uint64) bool {
+// segment grows while the writer appends to it, and a segment opened as the newest may have
+// grown before it was sealed. sealed says another segment follows it: its size is then final,
+// and a range past it (in a segment retired since, say) is not looked for there again.
+func (f *Fetcher) grownLocked(of *openFile, end uint64, sealed bool) bool {
 	size, err := f.fs.Stat(of.path)
 	if err != nil {
 		return false
 	}
-	of.size = max(of.size, size-HeaderSize)
+	of.size, of.final = max(of.size, size-HeaderSize), sealed
 	return end <= uint64(of.size)
 }
 
