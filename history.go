@@ -11,8 +11,10 @@ import (
 // In Strict and Buffered modes a run's history is not copied anywhere: every step is already in
 // the log, so the run keeps only where each step is there (32 bytes a step, whatever its
 // payload) and replay, diff, RunSteps and export read the steps back from the log's segments.
-// The segments a retained step is in are kept until the run is deleted or compacted past it,
-// and one snapshot cycle later they are deleted. InMemory mode keeps the history in memory.
+// When snapshots retire the log, what retained steps are in stays, in wal/history/: segments
+// that are mostly retained steps whole, the steps alone otherwise; a run deleted or compacted
+// past its steps gives them back one snapshot cycle later. InMemory mode keeps the history in
+// memory.
 type HistoryOptions struct {
 	// CacheBytes bounds the steps read back from the log that are kept in memory, least
 	// recently used first out (64 MiB). A replay of a run read moments ago does not touch the
