@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -36,7 +37,10 @@ func TestHistoryIsReadBackFromTheLog(t *testing.T) {
 			assert.Zero(t, db.LastRecovery().TransactionsRecovered)
 			assert.Zero(t, db.Metrics().HistoryBytes, "no payload of the history is in memory")
 			assert.Equal(t, want, stepImages(t, db, run), "every step, read back from the log")
+			m := db.Metrics()
+			assert.EqualValues(t, 60, m.HistoryCacheMisses, "each of the 60 puts read from disk once (step 0 is empty)")
 			requireReplayMatchesLive(t, db)
+			assert.EqualValues(t, 60, db.Metrics().HistoryCacheHits, "then from the cache")
 		})
 	}
 }
@@ -101,6 +105,10 @@ func TestDamagedHistoryFailsOnlyItsRun(t *testing.T) {
 			require.ErrorIs(t, db.ExportRun(ctx, victim, new(bytes.Buffer)), inmem.ErrCorruption)
 			_, err = db.DiffRuns(victim, later)
 			require.ErrorIs(t, err, inmem.ErrCorruption)
+			err = db.ForkRun(ctx, victim, 150, inmem.NewRunID(), inmem.RunInfo{})
+			require.ErrorIs(t, err, inmem.ErrCorruption, "a fork materializes the damaged history")
+			require.ErrorIs(t, db.CompactRun(ctx, victim, 150), inmem.ErrCorruption)
+			require.Equal(t, live, liveImage(t, db, victim), "a failed compaction changed nothing")
 			c, err := db.ReplayCursor(victim)
 			require.NoError(t, err)
 			for c.Next() {
@@ -248,4 +256,35 @@ func TestHistoryReadersOutliveRetirement(t *testing.T) {
 	snapshotTwice(t, db)
 	assert.NotContains(t, keptLog(t, dir), "00000000000000000000.wal", "the deleted runs' log is retired")
 	assert.Zero(t, historyBytes(t, dir), "no history is kept")
+}
+
+// Disk comes back while the database stays open: once a retirement removed a segment, no
+// descriptor of the history's reader keeps its blocks allocated. Linux only: it reads the
+// process's open descriptors.
+func TestRetiredHistoryFilesAreClosed(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	dir := t.TempDir()
+	db := openDir(t, dir, func(o *inmem.Options) { o.SegmentSize = 4 << 10 })
+	defer db.Close()
+	for range 5 {
+		run := newRun(t, db)
+		for i := range 40 {
+			require.NoError(t, db.KV().Put(ctx, run, fmt.Sprint("k", i), make([]byte, 100)))
+		}
+		_, err := db.ReplayRun(run) // opens the segments its history is in
+		require.NoError(t, err)
+		require.NoError(t, db.EndRun(ctx, run))
+		require.NoError(t, db.DeleteRun(ctx, run))
+		snapshotTwice(t, db)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, dir) {
+			assert.NotContains(t, target, "(deleted)", "a retired file is still open")
+		}
+	}
 }

@@ -57,7 +57,11 @@ type Metrics struct {
 	// HistoryBytesOnDisk is the bytes of run history kept out of the log (wal/history):
 	// retired segments and history files still read by a retained step.
 	HistoryBytesOnDisk int64
-	SnapshotBytes      int64 // bytes of the snapshot files kept
+	// HistoryCacheHits and HistoryCacheMisses count the steps read back for replay, diff,
+	// RunSteps and export that the history cache (Options.History.CacheBytes) answered, and
+	// those read from disk. Strict and Buffered only.
+	HistoryCacheHits, HistoryCacheMisses uint64
+	SnapshotBytes                        int64 // bytes of the snapshot files kept
 	// StateBytes is each primitive's share of the newest snapshot, by name: the live state
 	// as last written (its journal, for "run"). Durable modes only; nil before a snapshot.
 	StateBytes map[string]int64
@@ -101,6 +105,7 @@ func (db *DB) Metrics() Metrics {
 	}
 	if db.dir != "" {
 		m.WALBytesOnDisk, m.HistoryBytesOnDisk, m.SnapshotBytes = db.diskSizes()
+		m.HistoryCacheHits, m.HistoryCacheMisses = db.history.Stats()
 		m.StateBytes = db.stateBytes()
 	}
 	return m
@@ -166,6 +171,7 @@ func (m Metrics) String() string {
 	}
 	fmt.Fprintf(&b, "log on disk %d bytes, history out of the log %d bytes, snapshots %d bytes, recovery took %v\n",
 		m.WALBytesOnDisk, m.HistoryBytesOnDisk, m.SnapshotBytes, m.Recovery)
+	fmt.Fprintf(&b, "history steps read back: %d from the cache, %d from disk\n", m.HistoryCacheHits, m.HistoryCacheMisses)
 	fmt.Fprintf(&b, "runs: active %d, completed %d, failed %d, orphaned %d\n",
 		m.Runs[RunActive], m.Runs[RunCompleted], m.Runs[RunFailed], m.Runs[RunOrphaned])
 	fmt.Fprintf(&b, "history in memory %d bytes; state in the newest snapshot:", m.HistoryBytes)

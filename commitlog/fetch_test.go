@@ -1005,12 +1005,7 @@ func TestFetcherRefreshDuringRead(t *testing.T) {
 			noErr(t, f.Refresh())
 			eq(t, tfs.openFiles(), segNames(bases[0]), "the file being read stays open")
 			close(held)
-			select {
-			case err := <-done:
-				noErr(t, err, "the fetch in progress")
-			case <-time.After(waitLimit):
-				t.Fatalf("the fetch did not return within %v", waitLimit)
-			}
+			awaitFetch(t, done)
 			eq(t, tfs.openFiles(), []string{}, "closed when the read ended")
 			checkFetch(t, f, c...)
 			stats(t, f, 1, 1, "the range read is cached")
@@ -1043,12 +1038,7 @@ func TestFetcherCloseDuringRead(t *testing.T) {
 	noErr(t, f.Close())
 	eq(t, len(tfs.openFiles()), 1, "only the file being read is still open: %v", tfs.openFiles())
 	close(held)
-	select {
-	case err := <-done:
-		noErr(t, err, "the fetch in progress")
-	case <-time.After(waitLimit):
-		t.Fatalf("the fetch did not return within %v", waitLimit)
-	}
+	awaitFetch(t, done)
 	eq(t, tfs.openFiles(), []string{}, "closed when the read ended")
 	lsn, n := span(c)
 	fetchFails(t, f, lsn, n, dberr.ErrClosed)
@@ -1064,5 +1054,17 @@ func waitHeld(t *testing.T, hold chan chan struct{}) chan struct{} {
 	case <-time.After(waitLimit):
 		t.Fatalf("no read within %v", waitLimit)
 		return nil
+	}
+}
+
+// awaitFetch waits for the fetch in progress, held until now, to return, and checks that it
+// succeeded.
+func awaitFetch(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		noErr(t, err, "the fetch in progress")
+	case <-time.After(waitLimit):
+		t.Fatalf("the fetch did not return within %v", waitLimit)
 	}
 }
