@@ -445,11 +445,7 @@ func checkSegmentFile(file vfs.File, path string, base uint64, fsys vfs.FS) (int
 	if n < HeaderSize && err != nil && err != io.EOF {
 		return 0, err
 	}
-	hb, err := DecodeSegmentHeader(hdr[:n])
-	if err == nil && hb != base {
-		err = fmt.Errorf("%w: header names base %d", ErrBadHeader, hb)
-	}
-	if err != nil {
+	if err := checkHeader(hdr[:n], base); err != nil {
 		return 0, err
 	}
 	size, err := fsys.Stat(path)

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -279,19 +280,14 @@ func checkMovedSegment(fs vfs.FS, path string, base uint64) (HistoryFile, error)
 		return hf, err
 	}
 	hf.Bytes = int64(len(b))
-	if hb, err := DecodeSegmentHeader(b); err != nil || hb != base {
-		hf.Problem = fmt.Errorf("%w: header (base %d, want %d): %v", ErrBadHeader, hb, base, err)
+	if hf.Problem = checkHeader(b, base); hf.Problem != nil {
 		return hf, nil
 	}
-	for off := HeaderSize; off < len(b); {
-		n, err := checkEntry(b[off:])
-		if err != nil {
-			hf.Problem = fmt.Errorf("entry at LSN %d: %w", base+uint64(off-HeaderSize), err)
-			return hf, nil
-		}
-		off += n
-		hf.Ranges++
+	es, at, err := decodeRange(b[HeaderSize:])
+	if err != nil {
+		hf.Problem = fmt.Errorf("entry at LSN %d: %w", base+uint64(at), err)
 	}
+	hf.Ranges = len(es)
 	return hf, nil
 }
 
@@ -302,7 +298,7 @@ func checkHistoryFile(fs vfs.FS, path string) (HistoryFile, error) {
 		return hf, err
 	}
 	hf.Bytes = int64(len(b))
-	ranges, err := readHistoryIndex(bytesFile(b), int64(len(b)), path)
+	ranges, err := readHistoryIndex(bytes.NewReader(b), int64(len(b)), path)
 	if err != nil {
 		hf.Problem = err
 		return hf, nil
@@ -342,20 +338,6 @@ func readWhole(fs vfs.FS, path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// bytesFile reads a file already in memory as a vfs.File's ReadAt does.
-type bytesFile []byte
-
-func (b bytesFile) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 // histFile is a history file as a Fetcher finds ranges in it without keeping its index in

@@ -62,6 +62,15 @@ func DecodeSegmentHeader(b []byte) (base uint64, err error) {
 	return base, err
 }
 
+// checkHeader checks that b starts with the header of the segment with the given base.
+func checkHeader(b []byte, base uint64) error {
+	hb, err := DecodeSegmentHeader(b)
+	if err == nil && hb != base {
+		err = fmt.Errorf("%w: header names base %d, the file name %d", ErrBadHeader, hb, base)
+	}
+	return err
+}
+
 // decodeHeader is DecodeSegmentHeader that also reports whether the damage could be a torn write
 // (the header is short or fails its checksum), as opposed to a header that was written wrong.
 func decodeHeader(b []byte) (base uint64, tearable bool, err error) {
@@ -242,10 +251,8 @@ func OpenSegmentForAppend(fs vfs.FS, dir string, base uint64, validEnd int64) (*
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return fail(fmt.Errorf("read header: %w", err))
 	}
-	if hb, err := DecodeSegmentHeader(hdr[:]); err != nil {
+	if err := checkHeader(hdr[:], base); err != nil {
 		return fail(err)
-	} else if hb != base {
-		return fail(fmt.Errorf("%w: header base %d", ErrBadHeader, hb))
 	}
 	if size > validEnd {
 		if err := f.Truncate(validEnd); err != nil {
